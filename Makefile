@@ -1,0 +1,22 @@
+# The two set-up commands of the README: `make simulate` (the main job on embedded defaults)
+# and `make test` (the test suite; .ci/run calls it). Both create .venv on first use.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: simulate test lint
+
+$(BIN)/cleanup-manager: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+simulate: $(BIN)/cleanup-manager
+	$(BIN)/cleanup-manager simulate
+
+test: $(BIN)/cleanup-manager
+	bash scripts/test-services.sh
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/cleanup-manager
+	$(BIN)/ruff check .

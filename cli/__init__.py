@@ -1,0 +1,1 @@
+"""The `cleanup-manager` command line: one module per subcommand."""

@@ -1,0 +1,349 @@
+"""Layered configuration: defaults file < user file < CLEANUP_* environment < credentials < flags.
+
+pydantic validates the merged result. The layering is done here rather than by pydantic-settings'
+source chain because ``check-config`` must say which layer every value came from, and an error must
+name the layer (and the variable) that supplied the bad value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+
+from domain.policy import Mode
+from domain.stages import Thresholds
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+ENV_PREFIX = "CLEANUP_"
+# Variables that steer the loader itself rather than naming a setting.
+LOADER_VARIABLES = {"CLEANUP_CONFIG", "CLEANUP_CREDENTIALS_DIR"}
+SECRET_KEYS = ("db_password", "telegram_bot_token", "alert_urls")
+THRESHOLD_KEYS = ("t30_moneyness", "t5_moneyness", "t2_moneyness")
+
+
+class ConfigError(Exception):
+    """One bad setting, described in one line: key, value, where it came from, what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str, origin: str = "") -> None:
+        self.key, self.value, self.allowed, self.origin = key, value, allowed, origin
+        where = f" (from {origin})" if origin else ""
+        super().__init__(f"config error: {key}={value!r}{where}: {allowed}")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool
+    mode: Mode
+    symbol: str
+
+    t30_moneyness: float
+    t5_moneyness: float
+    t2_moneyness: float
+
+    max_slippage: float
+    max_attempts: int
+    attempt_interval_seconds: float
+
+    breaker_max_failures: int
+    breaker_window_seconds: float
+    restart_max: int
+    restart_window_seconds: float
+
+    quote_max_age_seconds: float
+    option_quote_max_age_seconds: float
+
+    ib_host: str
+    ib_port: int
+    ib_client_id: int
+    ib_account: str
+    ib_messages_per_second: int
+
+    price_source: Literal["thetadata", "ib", "sim"]
+    thetadata_url: str
+
+    db_dsn: str
+    db_password: SecretStr | None = None
+    trader_tz: str
+    log_dir: Path
+    data_dir: Path
+    metrics_host: str
+    metrics_port: int
+
+    thetadata_timeout_seconds: float
+    feed_failback_polls: int
+    feed_crosscheck_tolerance: float
+
+    assessment_sample_seconds: float
+    alert_throttle_seconds: float
+    telegram_api_url: str
+    telegram_allowed_chats: tuple[int, ...]
+    control_socket: Path | None
+
+    telegram_bot_token: SecretStr | None = None
+    alert_urls: SecretStr | None = None
+
+    @field_validator("telegram_allowed_chats", mode="before")
+    @classmethod
+    def _chat_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return tuple(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+            except ValueError as error:
+                raise ValueError("must be numeric Telegram chat or user ids, comma separated") from error
+        return value
+
+    @field_validator("control_socket", mode="before")
+    @classmethod
+    def _empty_path(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def control_socket_path(self) -> Path:
+        return self.control_socket or self.data_dir / "control.sock"
+
+    @field_validator(*THRESHOLD_KEYS)
+    @classmethod
+    def _threshold_range(cls, value: float) -> float:
+        if not 0 < value <= 0.2:
+            raise ValueError("must be a fraction in (0, 0.2], e.g. 0.01 for 1%")
+        return value
+
+    @field_validator("max_slippage")
+    @classmethod
+    def _slippage_range(cls, value: float) -> float:
+        if not 0 < value <= 5:
+            raise ValueError("must be dollars per share in (0, 5]")
+        return value
+
+    @field_validator("max_attempts", "breaker_max_failures", "restart_max", "ib_messages_per_second",
+                     "feed_failback_polls")
+    @classmethod
+    def _positive_count(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be a whole number of at least 1")
+        return value
+
+    @field_validator("attempt_interval_seconds", "breaker_window_seconds", "restart_window_seconds",
+                     "quote_max_age_seconds", "option_quote_max_age_seconds", "thetadata_timeout_seconds",
+                     "assessment_sample_seconds", "alert_throttle_seconds", "feed_crosscheck_tolerance")
+    @classmethod
+    def _positive_seconds(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be a number of seconds above 0")
+        return value
+
+    @field_validator("ib_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("must be a TCP port in 1-65535 (IB Gateway: 4002 paper, 4001 live)")
+        return value
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError("must be a TCP port in 1-65535, or 0 to disable the endpoint")
+        return value
+
+    @field_validator("ib_client_id")
+    @classmethod
+    def _client_id(cls, value: int) -> int:
+        if not 0 <= value <= 2**31 - 1:
+            raise ValueError("must be a non-negative 32-bit integer, unique per API client")
+        return value
+
+    @field_validator("trader_tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError("must be an IANA time zone such as Asia/Hong_Kong") from error
+        return value
+
+    @field_validator("db_dsn")
+    @classmethod
+    def _dsn(cls, value: str) -> str:
+        if value:
+            from psycopg2.extensions import parse_dsn
+
+            try:
+                parse_dsn(value)
+            except Exception as error:
+                raise ValueError("must be a libpq DSN such as 'postgresql://user@127.0.0.1:5432/trading_db' "
+                                 "or 'host=127.0.0.1 dbname=trading_db user=trader'") from error
+        return value
+
+    @field_validator("thetadata_url", "telegram_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("must be an http URL such as http://127.0.0.1:25510/v2")
+        return value.rstrip("/")
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.t30_moneyness, self.t5_moneyness, self.t2_moneyness)
+
+    @property
+    def trading_enabled(self) -> bool:
+        return self.enabled and self.mode is not Mode.MONITOR
+
+    def secret(self, key: str) -> str:
+        value = getattr(self, key)
+        return value.get_secret_value() if value is not None else ""
+
+    @property
+    def database_dsn(self) -> str:
+        """The DSN with the password from the secret store added; never log this value."""
+        if not self.db_dsn or self.db_password is None:
+            return self.db_dsn
+        from psycopg2.extensions import make_dsn
+
+        return make_dsn(self.db_dsn, password=self.db_password.get_secret_value())
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(key, masked value, origin) for every setting, in schema order."""
+        rows = []
+        for key in Settings.model_fields:
+            rows.append((key, masked_value(self.settings, key), self.origins.get(key, "defaults")))
+        return rows
+
+
+def masked_value(settings: Settings, key: str) -> str:
+    value = getattr(settings, key)
+    if key in SECRET_KEYS:
+        return "(not set)" if value is None else "****** (set)"
+    if key == "db_dsn":
+        return mask_dsn(value) if value else "(empty: embedded SQLite)"
+    return str(value.value if hasattr(value, "value") else value)
+
+
+def mask_dsn(dsn: str) -> str:
+    """Hide any password in a URI (``user:pw@``) or key/value (``password=pw``) DSN."""
+    dsn = re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:******@", dsn)
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1******", dsn)
+
+
+def _read_user_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError("config", str(path), f"cannot read the file: {error.strerror}") from error
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError("config", str(path), f"not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: "
+                                               f"{error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError("config", str(path), "must hold one object of settings")
+    return data
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    values = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in LOADER_VARIABLES:
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key not in Settings.model_fields:
+            raise ConfigError(name, value, "unknown setting; see `cleanup-manager check-config` for the keys")
+        values[key] = value
+    return values
+
+
+def _from_credentials(directory: Path | None) -> dict[str, str]:
+    """Secrets as files named after their key, e.g. systemd's ``LoadCredential=db_password:...``."""
+    if directory is None or not directory.is_dir():
+        return {}
+    return {key: (directory / key).read_text().strip() for key in SECRET_KEYS if (directory / key).is_file()}
+
+
+def load_settings(
+    config_path: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Merge every layer, validate, and return the settings with the origin of each value.
+
+    Raises ConfigError for the first bad value; the CLI prints it and exits with status 2.
+    """
+    environ = os.environ if environ is None else environ
+    layers: list[tuple[str, dict[str, Any]]] = [("defaults", tomllib.loads(DEFAULTS_FILE.read_text()))]
+    config_path = config_path or (Path(environ["CLEANUP_CONFIG"]) if environ.get("CLEANUP_CONFIG") else None)
+    if config_path is not None:
+        layers.append((f"file {config_path}", _read_user_file(config_path)))
+    layers.append(("environment", _from_environment(environ)))
+    credentials = environ.get("CLEANUP_CREDENTIALS_DIR") or environ.get("CREDENTIALS_DIRECTORY")
+    layers.append(("credentials", _from_credentials(Path(credentials) if credentials else None)))
+    layers.append(("command line", dict(flags or {})))
+
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for origin, values in layers:
+        for key, value in values.items():
+            if key not in Settings.model_fields:
+                raise ConfigError(key, value, "unknown setting; see `cleanup-manager check-config` for the keys",
+                                  origin)
+            merged[key] = value
+            origins[key] = f"environment CLEANUP_{key.upper()}" if origin == "environment" else origin
+    return LoadedSettings(_validate(merged, origins), origins)
+
+
+def _validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "config"
+        shown = data.get(key, first.get("input"))
+        if key in SECRET_KEYS:
+            shown = "******"
+        elif key == "db_dsn":
+            shown = mask_dsn(str(shown))
+        raise ConfigError(key, shown, _allowed(first), origins.get(key, "")) from None
+    _check_threshold_order(settings, origins)
+    return settings
+
+
+def _allowed(error: Mapping[str, Any]) -> str:
+    return str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+
+
+def _check_threshold_order(settings: Settings, origins: Mapping[str, str]) -> None:
+    """T-2's threshold is the tightest: t2 <= t5 <= t30 (each the distance out of the money)."""
+    pairs = (("t2_moneyness", "t5_moneyness"), ("t5_moneyness", "t30_moneyness"))
+    for tighter, looser in pairs:
+        if getattr(settings, tighter) > getattr(settings, looser):
+            raise ConfigError(
+                tighter, getattr(settings, tighter),
+                f"must not exceed {looser}={getattr(settings, looser)} (thresholds narrow toward the close: "
+                "t2_moneyness <= t5_moneyness <= t30_moneyness)",
+                origins.get(tighter, "defaults"))
+
+
+def settings_with(settings: Settings, **changes: Any) -> Settings:
+    """A validated copy with some keys changed (runtime `set KEY VALUE`, simulation overrides)."""
+    data = settings.model_dump()
+    for key in SECRET_KEYS:
+        secret = getattr(settings, key)
+        data[key] = secret.get_secret_value() if secret is not None else None
+    data.update(changes)
+    return _validate(data, {key: "change" for key in changes})

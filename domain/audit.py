@@ -1,0 +1,92 @@
+"""Audit records: everything a trader wants to know afterwards, each with a unique action id.
+
+The id makes every write idempotent: a record written again after a fault (spool replay, restart)
+is recognised by the store and never counted twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ActionKind(StrEnum):
+    WARN = "warn"
+    CLOSE = "close"  # a closing order sent (or, with success=False, refused)
+    FILL = "fill"  # a closing order filled (execution_price, slippage)
+    REJECT = "reject"
+    CANCEL = "cancel"
+    CONVERT_STOP = "convert_stop"
+    BREAKER = "breaker"
+    KILL = "kill"
+    MODE = "mode"
+    COMMAND = "command"
+    SETTLEMENT = "settlement"  # exercised / assigned / expired at the close (simulation and reconciliation)
+    ESCALATION = "escalation"
+
+
+def new_action_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    action_id: str
+    at: datetime
+    action: ActionKind
+    symbol: str = ""
+    strike: float | None = None
+    expiry: date | None = None
+    right: str | None = None
+    quantity: int | None = None  # signed position quantity, or order quantity for order actions
+    account: str = ""
+    mode: str = ""
+    stage: str = ""
+    reason: str = ""
+    moneyness: float | None = None
+    risk_score: float | None = None
+    probability_itm: float | None = None
+    order_ref: str | None = None
+    order_id: str | None = None
+    execution_price: float | None = None
+    reference_mid: float | None = None
+    slippage: float | None = None
+    pnl_impact: float | None = None
+    success: bool | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        data["expiry"] = self.expiry.isoformat() if self.expiry else None
+        data["action"] = self.action.value
+        return data
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> ActionRecord:
+        values = dict(data)
+        values["at"] = datetime.fromisoformat(values["at"])
+        values["expiry"] = date.fromisoformat(values["expiry"]) if values.get("expiry") else None
+        values["action"] = ActionKind(values["action"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AssessmentRecord:
+    """A sampled risk assessment (not every tick) for the risk-assessments table and log."""
+
+    at: datetime
+    contract_key: str
+    quantity: int
+    spot: float
+    moneyness: float
+    risk_score: float
+    probability_itm: float
+    level: str
+    stage: str
+    action: str
+    mode: str

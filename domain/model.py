@@ -1,0 +1,136 @@
+"""Plain value types shared by every layer: contracts, positions, quotes, working orders.
+
+All are frozen dataclasses so they can cross actor boundaries without copies or locks.
+Datetimes are always timezone-aware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class Right(StrEnum):
+    CALL = "C"
+    PUT = "P"
+
+    @classmethod
+    def parse(cls, text: str) -> Right:
+        """Accept the spellings brokers, the seed and scenario files use: C/P, CALL/PUT."""
+        normalized = text.strip().upper()
+        if normalized in ("C", "CALL"):
+            return cls.CALL
+        if normalized in ("P", "PUT"):
+            return cls.PUT
+        raise ValueError(f"option right must be C, P, CALL or PUT, got {text!r}")
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    LIMIT = "LMT"
+    MARKET = "MKT"
+    STOP = "STP"
+    STOP_LIMIT = "STP LMT"
+
+
+@dataclass(frozen=True)
+class OptionContract:
+    symbol: str
+    right: Right
+    strike: float
+    expiry: date
+    # The broker's id is learned late (after qualification) and must not change identity.
+    con_id: int | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        """Stable human-readable identity, e.g. ``SPY 20261127 635C``; used in logs and order refs."""
+        strike = f"{self.strike:g}"
+        return f"{self.symbol} {self.expiry:%Y%m%d} {strike}{self.right.value}"
+
+    @classmethod
+    def parse_key(cls, key: str) -> OptionContract:
+        """Inverse of :attr:`key`; also accepts ``SPY 2026-11-27 635 C``-style spacing."""
+        parts = key.replace("-", "").split()
+        if len(parts) == 4:
+            parts = [parts[0], parts[1], parts[2] + parts[3]]
+        if len(parts) != 3 or len(parts[1]) != 8 or not parts[2][:-1]:
+            raise ValueError(f"contract must look like 'SPY 20261127 635C', got {key!r}")
+        symbol, expiry_text, strike_right = parts
+        try:
+            expiry = date(int(expiry_text[:4]), int(expiry_text[4:6]), int(expiry_text[6:]))
+            strike = float(strike_right[:-1])
+        except ValueError as error:
+            raise ValueError(f"contract must look like 'SPY 20261127 635C', got {key!r}") from error
+        return cls(symbol.upper(), Right.parse(strike_right[-1]), strike, expiry)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
+class Position:
+    contract: OptionContract
+    quantity: int  # signed: positive long, negative short
+    avg_cost: float = 0.0  # per share, as brokers report option cost / multiplier
+    multiplier: int = 100
+
+    @property
+    def closing_side(self) -> Side:
+        return Side.SELL if self.quantity > 0 else Side.BUY
+
+    @property
+    def is_short(self) -> bool:
+        return self.quantity < 0
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A price for one instrument: ``instrument`` is the underlying symbol or a contract key."""
+
+    instrument: str
+    bid: float | None
+    ask: float | None
+    last: float | None
+    at: datetime
+    source: str
+    implied_vol: float | None = None
+
+    @property
+    def mid(self) -> float | None:
+        if self.bid is not None and self.ask is not None and self.bid > 0 and self.ask >= self.bid:
+            return (self.bid + self.ask) / 2
+        return self.last
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - self.at).total_seconds()
+
+
+@dataclass(frozen=True)
+class WorkingOrder:
+    order_id: str
+    contract: OptionContract
+    side: Side
+    order_type: OrderType
+    quantity: int  # total, unsigned
+    filled: int = 0
+    limit_price: float | None = None
+    stop_price: float | None = None
+    order_ref: str | None = None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.quantity - self.filled, 0)
+
+    @property
+    def is_stop(self) -> bool:
+        return self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)

@@ -1,0 +1,24 @@
+"""Order references (IB ``orderRef``) that name a cleanup action, so a restarted process knows its own orders."""
+
+from __future__ import annotations
+
+from domain.model import OptionContract
+
+PREFIX = "CLN"
+
+
+def make_order_ref(contract: OptionContract, sequence: int) -> str:
+    """``CLN-20261127-SPY-635C-3``: session day, contract and the per-contract order sequence."""
+    return f"{PREFIX}-{contract.expiry:%Y%m%d}-{contract.symbol}-{contract.strike:g}{contract.right.value}-{sequence}"
+
+
+def is_cleanup_ref(order_ref: str | None) -> bool:
+    return bool(order_ref) and str(order_ref).startswith(PREFIX + "-")
+
+
+def ref_sequence(order_ref: str) -> int:
+    """The sequence number of one of our refs; used to continue numbering after a restart."""
+    try:
+        return int(order_ref.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return 0

@@ -1,0 +1,116 @@
+"""Moneyness, the seed's risk score and the probability of finishing in the money.
+
+Pure functions of floats: cheap enough to run for every position on every tick.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+from domain.model import Right
+
+# Trading minutes in a year (252 sessions of 390 minutes): the clock implied volatility runs on.
+TRADING_MINUTES_PER_YEAR = 252 * 390
+# Holders may exercise until 17:30 ET, 90 minutes after a regular close (pin risk for shorts).
+AFTER_HOURS_EXERCISE_MINUTES = 90.0
+
+# Scale of the moneyness logistic: 0.5% of moneyness moves the factor by one e-fold.
+MONEYNESS_SCALE = 0.005
+# Time constant of the time weight in minutes: the weight is ~0.14 at T-30 and ~0.88 at T-2.
+TIME_CONSTANT_MINUTES = 15.0
+DEFAULT_IMPLIED_VOL = 0.15
+
+
+def calculate_moneyness(spot_price: float, strike: float, option_type: str | Right) -> float:
+    """Distance from the strike as a fraction of it; positive is in the money (the seed's formula)."""
+    right = option_type if isinstance(option_type, Right) else Right.parse(option_type)
+    if right is Right.CALL:
+        return (spot_price - strike) / strike
+    return (strike - spot_price) / strike
+
+
+def moneyness_factor(moneyness: float) -> float:
+    """0-1: a logistic curve of moneyness, 0.5 at the strike, ~0.98 at +2%, ~0.02 at -2%."""
+    exponent = -moneyness / MONEYNESS_SCALE
+    if exponent > 700:  # far out of the money: avoid overflow, the factor is zero anyway
+        return 0.0
+    return 1.0 / (1.0 + math.exp(exponent))
+
+
+def time_weight(minutes_to_close: float) -> float:
+    """0-1: rises exponentially as the close approaches, 1 at (or after) the close."""
+    return math.exp(-max(minutes_to_close, 0.0) / TIME_CONSTANT_MINUTES)
+
+
+def volatility_adjustment(moneyness: float, implied_vol: float | None, minutes_to_close: float) -> float:
+    """0-1: how likely the market's expected move is to reach the strike.
+
+    In the money the option is exercised without any move, so the adjustment is 1. Out of the money
+    it is r / (1 + r) where r is the expected move (one standard deviation to the close plus the
+    after-hours window) over the distance to the strike: more volatility, more risk.
+    """
+    if moneyness >= 0:
+        return 1.0
+    vol = implied_vol if implied_vol and implied_vol > 0 else DEFAULT_IMPLIED_VOL
+    minutes = max(minutes_to_close, 0.0) + AFTER_HOURS_EXERCISE_MINUTES
+    expected_move = vol * math.sqrt(minutes / TRADING_MINUTES_PER_YEAR)
+    ratio = expected_move / -moneyness
+    return ratio / (1.0 + ratio)
+
+
+def risk_score(moneyness: float, minutes_to_close: float, implied_vol: float | None = None) -> float:
+    """The seed's ``moneyness_factor * time_weight * volatility_adjustment``, on a 0-1 scale."""
+    return (
+        moneyness_factor(moneyness)
+        * time_weight(minutes_to_close)
+        * volatility_adjustment(moneyness, implied_vol, minutes_to_close)
+    )
+
+
+def get_risk_score(moneyness: float, minutes_to_close: float) -> float:
+    """The seed's test name for :func:`risk_score` with the default volatility."""
+    return risk_score(moneyness, minutes_to_close)
+
+
+class RiskLevel(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+def risk_level(score: float) -> RiskLevel:
+    if score >= 0.3:
+        return RiskLevel.HIGH
+    if score >= 0.1:
+        return RiskLevel.MEDIUM
+    return RiskLevel.LOW
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def probability_itm(
+    spot: float,
+    strike: float,
+    right: Right,
+    implied_vol: float | None,
+    minutes_to_close: float,
+    *,
+    short: bool = False,
+    rate: float = 0.0,
+) -> float:
+    """Black-Scholes N(d2) (calls) or N(-d2) (puts) with time measured in trading minutes.
+
+    For short options the after-hours exercise window is added, because a holder can still exercise
+    on a move between the close and 17:30 ET.
+    """
+    minutes = max(minutes_to_close, 0.0) + (AFTER_HOURS_EXERCISE_MINUTES if short else 0.0)
+    vol = implied_vol if implied_vol and implied_vol > 0 else DEFAULT_IMPLIED_VOL
+    years = minutes / TRADING_MINUTES_PER_YEAR
+    if years <= 0:
+        in_the_money = spot > strike if right is Right.CALL else spot < strike
+        return 1.0 if in_the_money else 0.0
+    d2 = (math.log(spot / strike) + (rate - vol * vol / 2) * years) / (vol * math.sqrt(years))
+    return _normal_cdf(d2) if right is Right.CALL else _normal_cdf(-d2)

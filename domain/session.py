@@ -1,0 +1,45 @@
+"""Clock arithmetic for one expiration session, given its close (from a real exchange calendar)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from domain.stages import Stage, Thresholds, classify_stage
+
+EASTERN = ZoneInfo("America/New_York")
+# OCC's cut-off for exercise notices on expiration day.
+EXERCISE_CUTOFF_ET = time(17, 30)
+
+
+@dataclass(frozen=True)
+class ExpirySession:
+    day: date
+    close: datetime  # last trading time of the expiring options, timezone-aware
+    regular_close: datetime  # the exchange's usual close that day of the week, for display
+
+    @property
+    def early_close(self) -> bool:
+        return self.close < self.regular_close
+
+    @property
+    def exercise_cutoff(self) -> datetime:
+        return datetime.combine(self.day, EXERCISE_CUTOFF_ET, tzinfo=EASTERN)
+
+    def minutes_to_close(self, now: datetime) -> float:
+        return (self.close - now).total_seconds() / 60.0
+
+    def instant(self, minutes_before_close: float) -> datetime:
+        return self.close - timedelta(minutes=minutes_before_close)
+
+    def stage(self, now: datetime, thresholds: Thresholds) -> Stage:
+        return classify_stage(self.minutes_to_close(now), thresholds)
+
+    def stage_instants(self, thresholds: Thresholds) -> dict[Stage, datetime]:
+        return {
+            Stage.T30: self.instant(thresholds.t30_minutes),
+            Stage.T5: self.instant(thresholds.t5_minutes),
+            Stage.T2: self.instant(thresholds.t2_minutes),
+            Stage.CLOSED: self.close,
+        }

@@ -1,0 +1,1 @@
+"""The outside world behind small interfaces: broker, prices, audit store, alerts, calendar."""

@@ -1,0 +1,1 @@
+"""Process-level plumbing shared by the service and the simulator: clocks, logging."""
