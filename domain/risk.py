@@ -55,8 +55,8 @@ def volatility_adjustment(moneyness: float, implied_vol: float | None, minutes_t
     vol = implied_vol if implied_vol and implied_vol > 0 else DEFAULT_IMPLIED_VOL
     minutes = max(minutes_to_close, 0.0) + AFTER_HOURS_EXERCISE_MINUTES
     expected_move = vol * math.sqrt(minutes / TRADING_MINUTES_PER_YEAR)
-    ratio = expected_move / -moneyness
-    return ratio / (1.0 + ratio)
+    # r / (1 + r) with r = move / distance, written so a vanishing distance gives 1, not inf/inf
+    return expected_move / (expected_move - moneyness)
 
 
 def risk_score(moneyness: float, minutes_to_close: float, implied_vol: float | None = None) -> float:

@@ -1,0 +1,56 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+CLI = [sys.executable, "-m", "cli.main"]
+
+
+def run(*args, env=None):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
+    environment.update(env or {})
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=environment, timeout=60)
+
+
+def test_help_explains_each_subcommand():
+    result = run("--help")
+    assert result.returncode == 0
+    for name in ("check-config", "clock"):
+        assert name in result.stdout
+
+
+def test_clock_on_the_day_after_thanksgiving():
+    result = run("clock", "--date", "2026-11-27")
+    assert result.returncode == 0, result.stderr
+    close_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("close"))
+    assert "13:00 ET" in close_line and "02:00 HKT" in close_line and "2026-11-28" in close_line
+
+
+def test_clock_on_a_holiday_names_the_next_session():
+    result = run("clock", "--date", "2026-11-26")
+    assert result.returncode == 0 and "no session" in result.stdout and "2026-11-27" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "key"),
+    [
+        (["check-config"], {"CLEANUP_T5_MONEYNESS": "0.5"}, "t5_moneyness"),
+        (["check-config", "--mode", "active", "--set", "ib_port=0"], {}, "ib_port"),
+        (["clock"], {"CLEANUP_TRADER_TZ": "Nowhere/City"}, "trader_tz"),
+        (["check-config", "--set", "nonsense"], {}, "--set"),
+    ],
+)
+def test_bad_configuration_exits_2_with_one_line(args, env, key):
+    result = run(*args, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0]
+
+
+def test_check_config_shows_origins_and_masks_secrets():
+    result = run("check-config", "--set", "max_slippage=0.07",
+                 env={"CLEANUP_MODE": "active", "CLEANUP_TELEGRAM_BOT_TOKEN": "123456:SECRETTOKEN"})
+    assert result.returncode == 0, result.stderr
+    assert "SECRETTOKEN" not in result.stdout
+    assert "environment CLEANUP_MODE" in result.stdout and "command line" in result.stdout
