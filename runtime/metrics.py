@@ -1,0 +1,316 @@
+"""Prometheus metrics of the cleanup manager, behind one small API the actors call.
+
+Every metric lives in a registry owned by a :class:`Metrics` instance, never in prometheus-client's
+global one, so tests and simulations running in one process each get their own numbers. Names
+follow Prometheus conventions: one ``cleanup_`` prefix, base units (seconds, dollars, ratios),
+``_total`` on counters, and labels drawn from bounded sets (modes, stages, risk levels, price
+sources, actor roles). The only open-ended label is the contract on per-position gauges, and it is
+bounded by the open positions: :meth:`Metrics.retain_positions` drops the series of positions that
+went away. No actor touches a prometheus-client object; docs/metrics.md describes every series.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import start_wsgi_server
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from domain.policy import Assessment, Mode
+from domain.risk import RiskLevel
+from domain.stages import Stage
+
+PREFIX = "cleanup"
+PRICE_SOURCES = ("thetadata", "ib", "sim")
+# Dollars per share: a cent resolution near zero (the cap is 10 cents), coarser for the final
+# escalation to market orders. The 0 bucket holds fills at or better than the reference mid.
+SLIPPAGE_BUCKETS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.25, 0.50, 1.00, float("inf"))
+
+
+def _values(enum_or_values: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(getattr(item, "value", item)) for item in enum_or_values)
+
+
+MODES = _values(Mode)
+STAGES = _values(Stage)
+RISK_LEVELS = _values(RiskLevel)
+
+
+def _label(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    """A bounded label value, or ValueError: an unexpected value is a bug, caught by the tests."""
+    text = str(getattr(value, "value", value))
+    if text not in allowed:
+        raise ValueError(f"unknown {what} {text!r} for a metric label; expected one of {', '.join(allowed)}")
+    return text
+
+
+class Metrics:
+    """Everything the service reports to Prometheus; one method per fact an actor learns.
+
+    Thread-safe: prometheus-client metrics are, and the per-position label bookkeeping is guarded.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process_collectors: bool = True,
+                 actors: Iterable[str] = ()) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        if process_collectors:
+            # process_* (CPU, memory, start time, fds) and python_* (version, gc) for this process.
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        self._lock = threading.Lock()
+        self._positions: set[str] = set()
+        self._ib_messages_seen = 0
+        self._started = time.monotonic()
+        r = self.registry
+
+        self._up = Gauge(f"{PREFIX}_up", "1 while the service runs its supervision tree, 0 while stopping",
+                         registry=r)
+        self._start_time = Gauge(f"{PREFIX}_start_time_seconds", "Unix time the service started", registry=r)
+        self._start_time.set(time.time())
+        self._uptime = Gauge(f"{PREFIX}_uptime_seconds", "Seconds since the service started", registry=r)
+        # Computed at scrape time, so nobody has to tick it.
+        self._uptime.set_function(lambda: time.monotonic() - self._started)
+
+        self._restarts = Counter(f"{PREFIX}_actor_restarts", "Actor restarts by the supervisor",
+                                 ["actor"], registry=r)
+        self._escalations = Counter(f"{PREFIX}_supervisor_escalations",
+                                    "Times the supervisor gave up restarting and stopped safely", registry=r)
+
+        self._mode = Gauge(f"{PREFIX}_mode", "1 for the current trading mode, 0 for the others", ["mode"],
+                           registry=r)
+        self._kill_switch = Gauge(f"{PREFIX}_kill_switch_engaged", "1 while the kill switch stops all trading",
+                                  registry=r)
+        self._breaker = Gauge(f"{PREFIX}_circuit_breaker_open", "1 while the circuit breaker halts order flow",
+                              registry=r)
+        self._time_to_close = Gauge(f"{PREFIX}_time_to_close_seconds",
+                                    "Seconds to the close of the expiring contracts' session (negative after)",
+                                    registry=r)
+        self._stage = Gauge(f"{PREFIX}_stage", "1 for the current stage of the afternoon, 0 for the others",
+                            ["stage"], registry=r)
+        self._positions_gauge = Gauge(f"{PREFIX}_positions", "Open expiring positions by stage and risk level",
+                                      ["stage", "risk"], registry=r)
+        self._moneyness = Gauge(f"{PREFIX}_position_moneyness_ratio",
+                                "Moneyness of an open position as a fraction of the strike; positive is ITM",
+                                ["contract"], registry=r)
+        self._probability = Gauge(f"{PREFIX}_position_itm_probability_ratio",
+                                  "Probability (0-1) that an open position finishes in the money",
+                                  ["contract"], registry=r)
+
+        self._submitted = Counter(f"{PREFIX}_orders_submitted", "Closing orders sent to the broker", registry=r)
+        self._filled = Counter(f"{PREFIX}_orders_filled", "Closing orders filled", registry=r)
+        self._rejected = Counter(f"{PREFIX}_orders_rejected", "Closing orders rejected by the broker", registry=r)
+        self._cancelled = Counter(f"{PREFIX}_orders_cancelled", "Closing orders cancelled", registry=r)
+        self._attempts = Counter(f"{PREFIX}_closing_attempts",
+                                 "Closing attempts (first orders and price-walk replacements)", registry=r)
+        self._slippage = Histogram(f"{PREFIX}_slippage_dollars",
+                                   "Fill price worse than the reference mid, in dollars per share",
+                                   buckets=SLIPPAGE_BUCKETS, registry=r)
+
+        self._at_risk_closed = Counter(f"{PREFIX}_at_risk_positions_closed",
+                                       "At-risk expiring positions closed before the bell", registry=r)
+        self._left_itm = Counter(f"{PREFIX}_positions_left_itm_at_close",
+                                 "Expiring positions still in the money at the close", registry=r)
+        self._false_positives = Counter(f"{PREFIX}_false_positives",
+                                        "Positions closed that would have expired out of the money", registry=r)
+
+        self._price_source = Gauge(f"{PREFIX}_price_source", "1 for the price source in use, 0 for the others",
+                                   ["source"], registry=r)
+        self._quote_age = Gauge(f"{PREFIX}_quote_age_seconds", "Age of the latest underlying quote", registry=r)
+        self._ib_messages = Counter(f"{PREFIX}_ib_messages_sent", "Messages sent to the IB API", registry=r)
+        self._audit_backlog = Gauge(f"{PREFIX}_audit_backlog", "Audit records waiting to be written", registry=r)
+
+        # Every bounded label value exists from the start, so queries return 0 rather than nothing.
+        for mode in MODES:
+            self._mode.labels(mode=mode)
+        for stage in STAGES:
+            self._stage.labels(stage=stage)
+            for risk in RISK_LEVELS:
+                self._positions_gauge.labels(stage=stage, risk=risk)
+        for source in PRICE_SOURCES:
+            self._price_source.labels(source=source)
+        for actor in actors:
+            self.register_actor(actor)
+
+    # -- process and supervision -------------------------------------------------------------
+    def set_up(self, up: bool = True) -> None:
+        self._up.set(1 if up else 0)
+
+    def register_actor(self, actor: str) -> None:
+        """Export a 0 restart count for an actor role, so restart panels have data before a crash."""
+        self._restarts.labels(actor=actor)
+
+    def actor_restarted(self, actor: str) -> None:
+        self._restarts.labels(actor=actor).inc()
+
+    def supervisor_escalated(self) -> None:
+        self._escalations.inc()
+
+    # -- state ---------------------------------------------------------------------------------
+    def set_mode(self, mode: Mode | str) -> None:
+        self._one_hot(self._mode, "mode", _label(mode, MODES, "mode"), MODES)
+
+    def set_kill_switch(self, on: bool) -> None:
+        self._kill_switch.set(1 if on else 0)
+
+    def set_breaker_open(self, open_: bool) -> None:
+        self._breaker.set(1 if open_ else 0)
+
+    def set_time_to_close(self, seconds: float, stage: Stage | str) -> None:
+        self._time_to_close.set(seconds)
+        self._one_hot(self._stage, "stage", _label(stage, STAGES, "stage"), STAGES)
+
+    # -- positions -----------------------------------------------------------------------------
+    def set_positions_by_stage_and_risk(self, counts: Mapping[tuple[Stage | str, RiskLevel | str], int]) -> None:
+        """Replace all counts; a (stage, risk) pair not in ``counts`` is set to 0."""
+        wanted = {(_label(s, STAGES, "stage"), _label(k, RISK_LEVELS, "risk level")): n
+                  for (s, k), n in counts.items()}
+        for stage in STAGES:
+            for risk in RISK_LEVELS:
+                self._positions_gauge.labels(stage=stage, risk=risk).set(wanted.get((stage, risk), 0))
+
+    def set_position_risk(self, contract_key: str, moneyness: float, probability_itm: float) -> None:
+        with self._lock:
+            self._positions.add(contract_key)
+            self._moneyness.labels(contract=contract_key).set(moneyness)
+            self._probability.labels(contract=contract_key).set(probability_itm)
+
+    def remove_position(self, contract_key: str) -> None:
+        with self._lock:
+            self._drop(contract_key)
+
+    def retain_positions(self, open_keys: Iterable[str]) -> None:
+        """Drop the per-position series of every contract not in ``open_keys`` (closed or expired)."""
+        keep = set(open_keys)
+        with self._lock:
+            for key in self._positions - keep:
+                self._drop(key)
+
+    def record_assessments(self, assessments: Iterable[Assessment]) -> None:
+        """One call per assessment pass: counts, per-position gauges, and series of gone positions dropped."""
+        items = list(assessments)
+        counts: dict[tuple[str, str], int] = {}
+        for item in items:
+            pair = (str(item.stage.value), str(item.level.value))
+            counts[pair] = counts.get(pair, 0) + 1
+            self.set_position_risk(item.contract.key, item.moneyness, item.probability_itm)
+        self.set_positions_by_stage_and_risk(counts)
+        self.retain_positions(item.contract.key for item in items)
+
+    # -- orders and outcomes -------------------------------------------------------------------
+    def order_submitted(self) -> None:
+        self._submitted.inc()
+
+    def order_filled(self, slippage_dollars_per_share: float | None = None) -> None:
+        """A fill; with its slippage (fill worse than the reference mid, per share) when known."""
+        self._filled.inc()
+        if slippage_dollars_per_share is not None:
+            self.observe_slippage(slippage_dollars_per_share)
+
+    def order_rejected(self) -> None:
+        self._rejected.inc()
+
+    def order_cancelled(self) -> None:
+        self._cancelled.inc()
+
+    def closing_attempt(self) -> None:
+        self._attempts.inc()
+
+    def observe_slippage(self, dollars_per_share: float) -> None:
+        self._slippage.observe(dollars_per_share)
+
+    def at_risk_closed(self, count: int = 1) -> None:
+        self._at_risk_closed.inc(count)
+
+    def left_in_the_money_at_close(self, count: int = 1) -> None:
+        self._left_itm.inc(count)
+
+    def false_positive(self, count: int = 1) -> None:
+        self._false_positives.inc(count)
+
+    # -- feeds and back-ends -------------------------------------------------------------------
+    def set_price_source(self, source: str | None) -> None:
+        """The source in use (thetadata, ib or sim); None when no source is delivering."""
+        if source is None:
+            for value in PRICE_SOURCES:
+                self._price_source.labels(source=value).set(0)
+            return
+        self._one_hot(self._price_source, "source", _label(source, PRICE_SOURCES, "price source"), PRICE_SOURCES)
+
+    def set_quote_age(self, seconds: float) -> None:
+        self._quote_age.set(seconds)
+
+    def ib_messages_sent(self, count: int) -> None:
+        """Report the broker's running count of messages sent; a smaller count means it restarted."""
+        with self._lock:
+            delta = count - self._ib_messages_seen if count >= self._ib_messages_seen else count
+            self._ib_messages_seen = count
+        if delta > 0:
+            self._ib_messages.inc(delta)
+
+    def set_audit_backlog(self, records: int) -> None:
+        self._audit_backlog.set(records)
+
+    # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _one_hot(gauge: Gauge, label: str, current: str, allowed: tuple[str, ...]) -> None:
+        for value in allowed:
+            gauge.labels(**{label: value}).set(1 if value == current else 0)
+
+    def _drop(self, key: str) -> None:
+        if key in self._positions:
+            self._positions.discard(key)
+            self._moneyness.remove(key)
+            self._probability.remove(key)
+
+
+@dataclass
+class MetricsServer:
+    """The /metrics HTTP endpoint; ``close()`` stops it. A disabled one (port 0 in the config) does nothing."""
+
+    host: str
+    port: int
+    _httpd: Any = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._httpd is not None
+
+    @property
+    def url(self) -> str | None:
+        return f"http://{self.host}:{self.port}/metrics" if self.enabled else None
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._httpd = None
+
+    def __enter__(self) -> MetricsServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve_metrics(metrics: Metrics, host: str = "127.0.0.1", port: int = 0) -> MetricsServer:
+    """Serve ``metrics`` on host:port in a daemon thread; port 0 binds a free port (tests)."""
+    httpd, thread = start_wsgi_server(port, addr=host, registry=metrics.registry)
+    return MetricsServer(host, httpd.server_port, httpd, thread)
+
+
+def start_metrics_server(metrics: Metrics, host: str = "127.0.0.1", port: int = 9478) -> MetricsServer:
+    """The service's endpoint from the settings (metrics_host, metrics_port); port 0 disables it."""
+    if port == 0:
+        return MetricsServer(host, 0)
+    return serve_metrics(metrics, host, port)

@@ -1,0 +1,198 @@
+"""Values of the Metrics API after scripted calls, read back from its own registry."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from domain.model import OptionContract, Right
+from domain.policy import Assessment, Mode, StageAction
+from domain.risk import RiskLevel
+from domain.stages import Stage
+from runtime.metrics import SLIPPAGE_BUCKETS, Metrics
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(process_collectors=False)
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_registries_are_independent() -> None:
+    first, second = Metrics(), Metrics()
+    first.order_submitted()
+    assert value(first, "cleanup_orders_submitted_total") == 1
+    assert value(second, "cleanup_orders_submitted_total") == 0
+
+
+def test_process_collectors_are_in_the_service_registry() -> None:
+    assert value(Metrics(), "process_start_time_seconds") is not None
+    assert value(Metrics(process_collectors=False), "process_start_time_seconds") is None
+
+
+def test_up_and_uptime(metrics: Metrics) -> None:
+    assert value(metrics, "cleanup_up") == 0
+    metrics.set_up()
+    assert value(metrics, "cleanup_up") == 1
+    assert value(metrics, "cleanup_uptime_seconds") >= 0
+    assert value(metrics, "cleanup_start_time_seconds") > 1.6e9
+    metrics.set_up(False)
+    assert value(metrics, "cleanup_up") == 0
+
+
+def test_restarts_and_escalations(metrics: Metrics) -> None:
+    metrics.register_actor("executor")
+    assert value(metrics, "cleanup_actor_restarts_total", actor="executor") == 0
+    metrics.actor_restarted("executor")
+    metrics.actor_restarted("executor")
+    metrics.actor_restarted("price_feed")
+    assert value(metrics, "cleanup_actor_restarts_total", actor="executor") == 2
+    assert value(metrics, "cleanup_actor_restarts_total", actor="price_feed") == 1
+    metrics.supervisor_escalated()
+    assert value(metrics, "cleanup_supervisor_escalations_total") == 1
+
+
+def test_mode_stage_and_source_are_one_hot(metrics: Metrics) -> None:
+    metrics.set_mode(Mode.ACTIVE)
+    assert [value(metrics, "cleanup_mode", mode=m.value) for m in Mode] == [0, 1, 0]
+    metrics.set_mode("emergency")
+    assert value(metrics, "cleanup_mode", mode="emergency") == 1
+    assert value(metrics, "cleanup_mode", mode="active") == 0
+
+    metrics.set_time_to_close(120.0, Stage.T2)
+    assert value(metrics, "cleanup_time_to_close_seconds") == 120
+    assert {s.value: value(metrics, "cleanup_stage", stage=s.value) for s in Stage} == {
+        "NORMAL": 0, "T-30": 0, "T-5": 0, "T-2": 1, "CLOSED": 0}
+
+    metrics.set_price_source("thetadata")
+    metrics.set_price_source("ib")
+    assert value(metrics, "cleanup_price_source", source="ib") == 1
+    assert value(metrics, "cleanup_price_source", source="thetadata") == 0
+    metrics.set_price_source(None)
+    assert value(metrics, "cleanup_price_source", source="ib") == 0
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.set_mode("yolo"),
+    lambda m: m.set_time_to_close(1.0, "T-99"),
+    lambda m: m.set_price_source("bloomberg"),
+    lambda m: m.set_positions_by_stage_and_risk({("T-5", "EXTREME"): 1}),
+])
+def test_unbounded_label_values_are_refused(metrics: Metrics, call) -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        call(metrics)
+
+
+def test_switches_and_gauges(metrics: Metrics) -> None:
+    metrics.set_kill_switch(True)
+    metrics.set_breaker_open(True)
+    metrics.set_quote_age(7.5)
+    metrics.set_audit_backlog(42)
+    assert value(metrics, "cleanup_kill_switch_engaged") == 1
+    assert value(metrics, "cleanup_circuit_breaker_open") == 1
+    assert value(metrics, "cleanup_quote_age_seconds") == 7.5
+    assert value(metrics, "cleanup_audit_backlog") == 42
+    metrics.set_kill_switch(False)
+    metrics.set_breaker_open(False)
+    assert value(metrics, "cleanup_kill_switch_engaged") == 0
+    assert value(metrics, "cleanup_circuit_breaker_open") == 0
+
+
+def test_positions_by_stage_and_risk_replaces_all_counts(metrics: Metrics) -> None:
+    metrics.set_positions_by_stage_and_risk({(Stage.T5, RiskLevel.HIGH): 2, ("T-5", "LOW"): 1})
+    assert value(metrics, "cleanup_positions", stage="T-5", risk="HIGH") == 2
+    assert value(metrics, "cleanup_positions", stage="T-5", risk="LOW") == 1
+    metrics.set_positions_by_stage_and_risk({(Stage.T2, RiskLevel.HIGH): 1})
+    assert value(metrics, "cleanup_positions", stage="T-5", risk="HIGH") == 0
+    assert value(metrics, "cleanup_positions", stage="T-2", risk="HIGH") == 1
+
+
+def test_position_series_are_removed_when_the_position_goes_away(metrics: Metrics) -> None:
+    metrics.set_position_risk("SPY 20261127 635C", 0.004, 0.71)
+    metrics.set_position_risk("SPY 20261127 640P", -0.01, 0.08)
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 635C") == 0.004
+    assert value(metrics, "cleanup_position_itm_probability_ratio", contract="SPY 20261127 640P") == 0.08
+
+    metrics.retain_positions(["SPY 20261127 640P"])
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 635C") is None
+    assert value(metrics, "cleanup_position_itm_probability_ratio", contract="SPY 20261127 635C") is None
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 640P") == -0.01
+
+    metrics.remove_position("SPY 20261127 640P")
+    metrics.remove_position("SPY 20261127 640P")  # twice is harmless
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 640P") is None
+
+
+def _assessment(key: str, moneyness: float, level: RiskLevel, stage: Stage) -> Assessment:
+    contract = OptionContract.parse_key(key)
+    return Assessment(contract=contract, quantity=1, spot=635.0, moneyness=moneyness, risk_score=0.5,
+                      probability_itm=0.6, level=level, stage=stage, action=StageAction.WATCH,
+                      minutes_to_close=4.0, option_mid=1.0, implied_vol=0.15)
+
+
+def test_record_assessments_sets_counts_and_drops_gone_positions(metrics: Metrics) -> None:
+    metrics.record_assessments([
+        _assessment("SPY 20261127 635C", 0.002, RiskLevel.HIGH, Stage.T5),
+        _assessment("SPY 20261127 630P", -0.008, RiskLevel.LOW, Stage.T5),
+    ])
+    assert value(metrics, "cleanup_positions", stage="T-5", risk="HIGH") == 1
+    assert value(metrics, "cleanup_positions", stage="T-5", risk="LOW") == 1
+    metrics.record_assessments([_assessment("SPY 20261127 635C", 0.003, RiskLevel.HIGH, Stage.T5)])
+    assert value(metrics, "cleanup_positions", stage="T-5", risk="LOW") == 0
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 630P") is None
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 635C") == 0.003
+    assert OptionContract("SPY", Right.CALL, 635, date(2026, 11, 27)).key == "SPY 20261127 635C"
+
+
+def test_orders_and_slippage_histogram(metrics: Metrics) -> None:
+    slippages = [0.0, 0.01, 0.03, 0.12, -0.02]
+    for slip in slippages:
+        metrics.closing_attempt()
+        metrics.order_submitted()
+        metrics.order_filled(slip)
+    metrics.order_filled()  # a fill without a reference mid adds no observation
+    metrics.order_rejected()
+    metrics.order_cancelled()
+    assert value(metrics, "cleanup_orders_submitted_total") == 5
+    assert value(metrics, "cleanup_orders_filled_total") == 6
+    assert value(metrics, "cleanup_orders_rejected_total") == 1
+    assert value(metrics, "cleanup_orders_cancelled_total") == 1
+    assert value(metrics, "cleanup_closing_attempts_total") == 5
+    assert value(metrics, "cleanup_slippage_dollars_count") == len(slippages)
+    assert value(metrics, "cleanup_slippage_dollars_sum") == pytest.approx(sum(slippages))
+    assert value(metrics, "cleanup_slippage_dollars_bucket", le="0.0") == 2  # price improvement and at mid
+    assert value(metrics, "cleanup_slippage_dollars_bucket", le="0.1") == 4
+    assert SLIPPAGE_BUCKETS[1] == 0.01  # cent resolution at the bottom
+
+
+def test_exercise_prevention_and_false_positives(metrics: Metrics) -> None:
+    metrics.at_risk_closed(3)
+    metrics.at_risk_closed()
+    metrics.left_in_the_money_at_close()
+    metrics.false_positive()
+    closed = value(metrics, "cleanup_at_risk_positions_closed_total")
+    left = value(metrics, "cleanup_positions_left_itm_at_close_total")
+    assert (closed, left) == (4, 1)
+    assert closed / (closed + left) == 0.8  # the prevention rate the KPI dashboard shows
+    assert value(metrics, "cleanup_false_positives_total") == 1
+
+
+def test_ib_messages_follow_the_brokers_running_count(metrics: Metrics) -> None:
+    metrics.ib_messages_sent(10)
+    metrics.ib_messages_sent(25)
+    metrics.ib_messages_sent(25)
+    assert value(metrics, "cleanup_ib_messages_sent_total") == 25
+    metrics.ib_messages_sent(4)  # the broker reconnected and restarted its count
+    assert value(metrics, "cleanup_ib_messages_sent_total") == 29
+
+
+def test_metrics_use_a_private_registry() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, process_collectors=False)
+    assert metrics.registry is registry
+    assert registry.get_sample_value("cleanup_up") == 0
