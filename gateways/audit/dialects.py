@@ -1,0 +1,91 @@
+"""What differs between PostgreSQL and SQLite, kept in one small table per dialect.
+
+Everything else (SQL text of inserts and selects, row mapping, migration bookkeeping) is shared by
+gateways.audit.sql_store.SqlAuditStore.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateways.audit.rows import Encoders
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+MIGRATIONS_TABLE = "alm_reporting.schema_migrations"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    placeholder: str
+    encoders: Encoders
+    bootstrap: tuple[str, ...]  # statements that make the migrations table exist (idempotent)
+    begin: str | None  # statement opening a write transaction; None: the driver opens one implicitly
+    unavailable: tuple[type[BaseException], ...]  # driver errors meaning "try again later"
+    rejected: tuple[type[BaseException], ...]  # driver errors meaning "this data cannot be stored"
+    driver_error: tuple[type[BaseException], ...]  # every driver error
+    run_script: Callable[[Any, str], None]  # execute a multi-statement migration inside the open transaction
+
+    @property
+    def migrations_dir(self) -> Path:
+        return SQL_DIR / self.name
+
+
+def _utc_text(instant: datetime) -> str:
+    # Fixed width, UTC: text order is time order, and SQLite's date() understands it.
+    return instant.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _sqlite_script(connection: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the open transaction first; run statement by statement instead.
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            connection.execute(statement)
+            statement = ""
+    if statement.strip():
+        connection.execute(statement)  # a trailing comment is a no-op; an unfinished statement fails loudly
+
+
+def _postgres_script(connection: Any, script: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(script)
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    placeholder="?",
+    encoders=Encoders(timestamp=_utc_text, day=lambda day: day.isoformat(), boolean=int),
+    bootstrap=(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, "
+               "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",),
+    begin="BEGIN IMMEDIATE",
+    unavailable=(sqlite3.OperationalError, sqlite3.InterfaceError, sqlite3.ProgrammingError),
+    rejected=(sqlite3.IntegrityError, sqlite3.DataError),
+    driver_error=(sqlite3.Error,),
+    run_script=_sqlite_script,
+)
+
+
+def postgresql() -> Dialect:
+    """Built on first use so SQLite-only installs never import psycopg2."""
+    import psycopg2
+
+    return Dialect(
+        name="postgresql",
+        placeholder="%s",
+        encoders=Encoders(timestamp=lambda instant: instant, day=lambda day: day, boolean=bool),
+        bootstrap=("CREATE SCHEMA IF NOT EXISTS alm_reporting",
+                   f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, "
+                   "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"),
+        begin=None,
+        unavailable=(psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.InternalError),
+        rejected=(psycopg2.DataError, psycopg2.IntegrityError),
+        driver_error=(psycopg2.Error,),
+        run_script=_postgres_script,
+    )

@@ -1,0 +1,198 @@
+"""DurableAuditLog: acknowledge a record once it is on local disk, deliver it to the store later.
+
+append() writes one JSON line to the spool and fsyncs it: from then on the record survives a crash.
+drain() pushes the backlog to the store in spool order and moves the committed offset after each
+transaction. A database that is down costs nothing but a growing backlog: drain() keeps every record,
+backs off, reconnects through store_factory, and never raises. Corrupt lines are logged once with their
+line number, copied to rejected.jsonl and skipped; so is a record the database itself refuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from domain.audit import ActionRecord, AssessmentRecord
+from gateways.audit.protocol import AuditStore, RecordRejected
+from gateways.audit.spool import Entry, Position, Spool
+
+log = logging.getLogger(__name__)
+REJECTED = "rejected.jsonl"
+
+
+def encode(record: ActionRecord | AssessmentRecord) -> bytes:
+    if isinstance(record, ActionRecord):
+        return json.dumps({"kind": "action", "record": record.to_json_dict()}, default=str).encode()
+    data = asdict(record)
+    data["at"] = record.at.isoformat()
+    return json.dumps({"kind": "assessment", "record": data}, default=str).encode()
+
+
+def decode(line: bytes) -> ActionRecord | AssessmentRecord:
+    """Raises ValueError (or KeyError/TypeError) for a line that is not a record."""
+    envelope = json.loads(line)
+    kind, data = envelope["kind"], envelope["record"]
+    if kind == "action":
+        return ActionRecord.from_json_dict(data)
+    if kind == "assessment":
+        return AssessmentRecord(**{**data, "at": datetime.fromisoformat(data["at"])})
+    raise ValueError(f"unknown record kind {kind!r}")
+
+
+@dataclass
+class _Run:
+    """Consecutive records of one kind, inserted in one transaction; end is where the spool commits after."""
+
+    kind: type | None
+    end: Position
+    entries: list[Entry] = field(default_factory=list)  # every line consumed, corrupt ones included
+    pairs: list[tuple[Entry, Any]] = field(default_factory=list)  # the decoded records with their lines
+
+    @property
+    def records(self) -> list[Any]:
+        return [record for _, record in self.pairs]
+
+
+class DurableAuditLog:
+    def __init__(self, spool_dir: Path, store_factory: Callable[[], AuditStore], *, rotate_bytes: int = 1 << 20,
+                 backoff_initial: float = 1.0, backoff_max: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._spool = Spool(Path(spool_dir), rotate_bytes)
+        self._factory = store_factory
+        self._store: AuditStore | None = None
+        self._backoff_initial, self._backoff_max, self._monotonic = backoff_initial, backoff_max, monotonic
+        self._delay = 0.0
+        self._next_attempt = 0.0
+        self._drain_lock = threading.Lock()
+        self._reported: set[tuple[int, int]] = set()
+
+    def append(self, record: ActionRecord | AssessmentRecord) -> None:
+        """Durable on return (fsync'd); raises OSError only if the local disk itself fails."""
+        self._spool.append(encode(record))
+
+    def backlog(self) -> int:
+        """Records not yet confirmed in the database."""
+        return self._spool.pending()
+
+    def drain(self, max_records: int = 500) -> int:
+        """Push up to max_records of the backlog, in order; return how many reached the store. Never raises."""
+        if not self._drain_lock.acquire(blocking=False):
+            return 0  # another thread is draining
+        try:
+            if self._monotonic() < self._next_attempt:
+                return 0
+            return self._drain(max_records)
+        except Exception as error:  # noqa: BLE001 (the audit path must never take its caller down)
+            self._failed(error)
+            return 0
+        finally:
+            self._drain_lock.release()
+
+    def close(self) -> None:
+        with self._drain_lock:
+            self._drop_store()
+            self._spool.close()
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _drain(self, max_records: int) -> int:
+        runs = self._runs(self._spool.read(max_records))
+        delivered = 0
+        for run in runs:
+            if run.records:
+                delivered += self._deliver(run)
+            self._spool.commit(run.end, len(run.entries))
+        if delivered:
+            self._delay = 0.0
+        return delivered
+
+    def _runs(self, entries: list[Entry]) -> list[_Run]:
+        runs: list[_Run] = []
+        for entry in entries:
+            try:
+                record = decode(entry.data)
+            except (ValueError, KeyError, TypeError) as error:
+                self._reject(entry, f"corrupt spool line: {type(error).__name__}: {error}")
+                record = None
+            kind = type(record) if record is not None else None
+            if runs and (kind is None or runs[-1].kind in (None, kind)):
+                run = runs[-1]
+                run.kind = run.kind or kind
+            else:
+                run = _Run(kind, entry.end)
+                runs.append(run)
+            run.end = entry.end
+            run.entries.append(entry)
+            if record is not None:
+                run.pairs.append((entry, record))
+        return runs
+
+    def _deliver(self, run: _Run) -> int:
+        """Insert one run; on a refused batch, insert one by one and set the refused records aside."""
+        store = self._connected()
+        try:
+            self._insert(store, run.records)
+            return len(run.records)
+        except RecordRejected:
+            pass
+        delivered = 0
+        for entry, record in run.pairs:
+            try:
+                self._insert(store, [record])
+                delivered += 1
+            except RecordRejected as error:
+                self._reject(entry, f"refused by the database: {error}")
+        return delivered
+
+    @staticmethod
+    def _insert(store: AuditStore, records: list[Any]) -> None:
+        if isinstance(records[0], ActionRecord):
+            store.insert_actions(records)
+        else:
+            store.insert_assessments(records)
+
+    def _connected(self) -> AuditStore:
+        if self._store is None:
+            store = self._factory()
+            try:
+                store.migrate()  # a database recreated while we were away gets its tables back
+            except Exception:
+                store.close()
+                raise
+            self._store = store
+            if self._delay:
+                log.warning("audit store reachable again; draining a backlog of %d records", self.backlog())
+        return self._store
+
+    def _failed(self, error: Exception) -> None:
+        self._drop_store()
+        self._delay = min(self._backoff_max, self._delay * 2 if self._delay else self._backoff_initial)
+        self._next_attempt = self._monotonic() + self._delay
+        log.warning("audit store unavailable (%s); %d records kept in the spool, retrying in %.0fs",
+                    error, self.backlog(), self._delay)
+
+    def _drop_store(self) -> None:
+        if self._store is not None:
+            # Closing a broken connection may fail; it is gone either way.
+            with contextlib.suppress(Exception):
+                self._store.close()
+            self._store = None
+
+    def _reject(self, entry: Entry, reason: str) -> None:
+        key = (entry.segment, entry.line_number)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        log.error("audit spool: %s skipped: %s", entry.where, reason)
+        with open(self._spool.directory / REJECTED, "ab") as handle:
+            handle.write(json.dumps({"where": entry.where, "reason": reason,
+                                     "line": entry.data.decode("utf-8", "replace")}).encode() + b"\n")
+

@@ -1,0 +1,33 @@
+"""The audit store interface the AuditLogger codes against, and the two ways a write can fail."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from domain.audit import ActionRecord, AssessmentRecord
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached now (down, restarting, network): retry later, keep the records."""
+
+
+class RecordRejected(Exception):
+    """The database refused the data itself (not the connection): retrying the same batch cannot help."""
+
+
+class AuditStore(Protocol):
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order; return the names applied now (empty when up to date)."""
+
+    def insert_actions(self, records: Sequence[ActionRecord]) -> int:
+        """Insert in one transaction, skipping action ids already stored; return the rows inserted."""
+
+    def insert_assessments(self, records: Sequence[AssessmentRecord]) -> int:
+        """Insert in one transaction, skipping (contract, time) samples already stored; return rows inserted."""
+
+    def actions(self, start: datetime, end: datetime) -> list[ActionRecord]:
+        """Actions with start <= time < end, ordered by time (then by insertion)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,152 @@
+"""One audit store for both dialects: migrations, idempotent inserts, reads by time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from domain.audit import ActionRecord, AssessmentRecord
+from gateways.audit.dialects import MIGRATIONS_TABLE, Dialect
+from gateways.audit.protocol import RecordRejected, StoreUnavailable
+from gateways.audit.rows import (
+    ACTION_COLUMNS,
+    ASSESSMENT_COLUMNS,
+    action_from_row,
+    action_params,
+    assessment_params,
+    aware,
+)
+
+log = logging.getLogger(__name__)
+MIGRATION_NAME = re.compile(r"^\d{3}_[a-z0-9_]+\.sql$")
+# Serialises concurrent `db migrate` runs on PostgreSQL (any constant shared by all our processes).
+MIGRATION_LOCK_KEY = 0x4C4D_4947
+
+
+class SqlAuditStore:
+    def __init__(self, connection: Any, dialect: Dialect, redact: Callable[[str], str] = lambda text: text) -> None:
+        self._connection = connection
+        self.dialect = dialect
+        self._redact = redact  # removes the password from driver messages before they travel anywhere
+        mark = dialect.placeholder
+        action_names = ", ".join(column for column, _ in ACTION_COLUMNS)
+        self._insert_action = (f"INSERT INTO alm_reporting.cleanup_actions ({action_names}) VALUES "
+                               f"({', '.join([mark] * len(ACTION_COLUMNS))}) ON CONFLICT (action_id) DO NOTHING")
+        self._insert_assessment = (
+            f"INSERT INTO alm_reporting.risk_assessments ({', '.join(ASSESSMENT_COLUMNS)}) VALUES "
+            f"({', '.join([mark] * len(ASSESSMENT_COLUMNS))}) ON CONFLICT (contract_key, assessed_at) DO NOTHING")
+        self._select_actions = (f"SELECT {action_names} FROM alm_reporting.cleanup_actions "
+                                f"WHERE action_timestamp >= {mark} AND action_timestamp < {mark} "
+                                "ORDER BY action_timestamp, id")
+
+    # -- the AuditStore protocol -------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        files = sorted(path for path in self.dialect.migrations_dir.glob("*.sql") if MIGRATION_NAME.match(path.name))
+        applied_now: list[str] = []
+        with self._guard():
+            self._transaction(lambda: [self._execute(statement) for statement in self.dialect.bootstrap])
+            for path in files:
+                if self._transaction(lambda path=path: self._apply(path)):
+                    applied_now.append(path.name)
+                    log.info("audit store: applied migration %s (%s)", path.name, self.dialect.name)
+        return applied_now
+
+    def insert_actions(self, records: Sequence[ActionRecord]) -> int:
+        rows = [action_params(record, self.dialect.encoders) for record in records]
+        with self._guard():
+            return self._transaction(lambda: sum(self._execute(self._insert_action, row) for row in rows))
+
+    def insert_assessments(self, records: Sequence[AssessmentRecord]) -> int:
+        rows = [assessment_params(record, self.dialect.encoders) for record in records]
+        with self._guard():
+            return self._transaction(lambda: sum(self._execute(self._insert_assessment, row) for row in rows))
+
+    def actions(self, start: datetime, end: datetime) -> list[ActionRecord]:
+        encode = self.dialect.encoders.timestamp
+        rows = self.query(self._select_actions, (encode(aware(start)), encode(aware(end))))
+        return [action_from_row(row) for row in rows]
+
+    def close(self) -> None:
+        with contextlib.suppress(*self.dialect.driver_error):
+            self._connection.close()
+
+    # -- helpers also used by reports and tests -----------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query as dicts (e.g. the cleanup_summary view, the seed's queries)."""
+        with self._guard():
+            def read() -> list[dict[str, Any]]:
+                cursor = self._connection.cursor()
+                try:
+                    cursor.execute(sql, tuple(params)) if params else cursor.execute(sql)
+                    names = [column[0] for column in cursor.description]
+                    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                finally:
+                    cursor.close()
+            return self._transaction(read)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _apply(self, path: Any) -> bool:
+        """Apply one migration and record it, in one transaction; False when it was applied before."""
+        if self.dialect.name == "postgresql":
+            self._execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        mark = self.dialect.placeholder
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(f"SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = {mark}", (path.name,))
+            if cursor.fetchone():
+                return False
+        finally:
+            cursor.close()
+        self.dialect.run_script(self._connection, path.read_text())
+        self._execute(f"INSERT INTO {MIGRATIONS_TABLE} (name) VALUES ({mark}) ON CONFLICT (name) DO NOTHING",
+                      (path.name,))
+        return True
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params)) if params else cursor.execute(sql)
+            return max(cursor.rowcount, 0)
+        finally:
+            cursor.close()
+
+    def _transaction(self, work: Callable[[], Any]) -> Any:
+        if self.dialect.begin:
+            self._connection.execute(self.dialect.begin)
+        try:
+            result = work()
+        except BaseException:
+            # If the connection is gone, the transaction went with it.
+            with contextlib.suppress(*self.dialect.driver_error):
+                self._connection.rollback()
+            raise
+        self._connection.commit()
+        return result
+
+    def _guard(self) -> _ErrorTranslation:
+        return _ErrorTranslation(self.dialect, self._redact)
+
+
+class _ErrorTranslation:
+    """Driver errors become StoreUnavailable (retry later) or RecordRejected (the data is bad)."""
+
+    def __init__(self, dialect: Dialect, redact: Callable[[str], str]) -> None:
+        self._dialect, self._redact = dialect, redact
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> bool:
+        if error is None or not isinstance(error, self._dialect.driver_error):
+            return False
+        message = self._redact(f"{self._dialect.name}: {type(error).__name__}: {str(error).strip()}")
+        if isinstance(error, self._dialect.rejected):
+            raise RecordRejected(message) from None
+        raise StoreUnavailable(message) from None

@@ -1,0 +1,2 @@
+-- View summary statistics (seed; both dialects).
+SELECT * FROM alm_reporting.cleanup_summary;
