@@ -56,8 +56,8 @@ def temporary_database() -> Iterator[str]:
         _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture
-def pg_dsn() -> Iterator[str]:
+@pytest.fixture(name="pg_dsn")
+def pg_dsn_fixture() -> Iterator[str]:
     if not shared_cluster_available():
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (make test starts it)")
     with temporary_database() as dsn:
@@ -102,8 +102,8 @@ class PrivateServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-@pytest.fixture
-def private_server() -> Iterator[PrivateServer]:
+@pytest.fixture(name="private_server")
+def private_server_fixture() -> Iterator[PrivateServer]:
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 server binaries are not installed")
     server = PrivateServer()

@@ -10,7 +10,7 @@ from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_
 from gateways.audit.dialects import SQL_DIR
 from gateways.audit.factory import open_postgresql, open_sqlite
 from gateways.audit.sql_store import SqlAuditStore
-from tests.pg_support import pg_dsn  # noqa: F401 (fixture)
+from tests.pg_support import pg_dsn_fixture  # noqa: F401 (fixture)
 
 T0 = datetime(2026, 11, 27, 20, 30, tzinfo=UTC)  # 15:30 ET on an early-close... any session day works
 
