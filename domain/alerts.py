@@ -1,0 +1,203 @@
+"""Alerts the Notifier sends: what they say, how severe they are, and when a repeat is held back.
+
+Pure: no I/O, no clock reads. The throttle is given ``now`` by its caller, and the render helpers
+take plain data (contract keys, numbers, strings) so any actor can build an alert without importing
+another actor's types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"severity must be info, warning or critical, got {text!r}") from None
+
+
+_RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True)
+class Alert:
+    severity: Severity
+    title: str
+    body: str
+    # Identical keys within the throttle window are one alert; make it name what the alert is about
+    # (stage, contract, order), not its changing numbers, so a re-poll does not re-alert.
+    key: str
+
+
+@dataclass(frozen=True)
+class AtRiskPosition:
+    """One line of the T-30 warning."""
+
+    contract_key: str
+    quantity: int
+    moneyness: float  # positive: in the money
+    probability_itm: float | None = None
+
+
+class Throttle:
+    """Decides whether an alert goes out: one per key per window; repeats are counted, not sent.
+
+    The next alert of a key that goes out after its window says how many were held back, so
+    nothing is silently lost. Not thread-safe: its owner (one sender) serialises calls.
+    """
+
+    def __init__(self, window_seconds: float) -> None:
+        if window_seconds < 0:
+            raise ValueError("throttle window must be 0 or more seconds")
+        self.window = timedelta(seconds=window_seconds)
+        self._last_sent: dict[str, datetime] = {}
+        self._held: dict[str, int] = {}
+        self.suppressed_total = 0
+
+    def decide(self, alert: Alert, now: datetime) -> Alert | None:
+        """The alert to send now (possibly annotated with held-back repeats), or None to suppress."""
+        last = self._last_sent.get(alert.key)
+        if last is not None and now - last < self.window:
+            self._held[alert.key] = self._held.get(alert.key, 0) + 1
+            self.suppressed_total += 1
+            return None
+        self._forget_older_than(now)
+        self._last_sent[alert.key] = now
+        held = self._held.pop(alert.key, 0)
+        if held:
+            noun = "repeat" if held == 1 else "repeats"
+            alert = replace(alert, body=f"{alert.body}\n({held} identical {noun} suppressed since {last:%H:%M:%S})")
+        return alert
+
+    def pending_suppressed(self) -> dict[str, int]:
+        """Keys with repeats held back and not yet reported, for the end-of-session summary."""
+        return dict(self._held)
+
+    def take_suppressed(self) -> dict[str, int]:
+        """As :meth:`pending_suppressed`, and forget them (they are reported by the caller now)."""
+        held, self._held = self._held, {}
+        return held
+
+    def _forget_older_than(self, now: datetime) -> None:
+        # Bounded memory over a long-running service: keys whose window passed carry no state,
+        # unless repeats are still waiting to be reported.
+        stale = [key for key, at in self._last_sent.items() if now - at >= self.window and key not in self._held]
+        for key in stale:
+            del self._last_sent[key]
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.2%}"
+
+
+def at_risk_warning(day: date, minutes_to_close: float, positions: Sequence[AtRiskPosition]) -> Alert:
+    """T-30: the positions that could be exercised or assigned if nothing changes."""
+    ordered = sorted(positions, key=lambda p: -p.moneyness)
+    lines = [f"{len(ordered)} expiring position(s) at risk, {minutes_to_close:.0f} min to the close:"]
+    for p in ordered:
+        chance = f", P(ITM) {p.probability_itm:.0%}" if p.probability_itm is not None else ""
+        lines.append(f"- {p.contract_key} qty {p.quantity:+d}: moneyness {_pct(p.moneyness)}{chance}")
+    keys = ",".join(sorted(p.contract_key for p in positions))
+    return Alert(Severity.WARNING, f"T-30: {len(ordered)} position(s) at risk of exercise", "\n".join(lines),
+                 f"at-risk:{day.isoformat()}:{keys}")
+
+
+def close_filled(contract_key: str, quantity: int, side: str, price: float | None, order_ref: str,
+                 slippage: float | None = None) -> Alert:
+    at = f" at {price:.2f}" if price is not None else ""
+    slip = f" (slippage {slippage:+.2f})" if slippage is not None else ""
+    return Alert(Severity.INFO, f"Closed {contract_key}", f"{side} {quantity} {contract_key} filled{at}{slip}.",
+                 f"close-filled:{order_ref or contract_key}")
+
+
+def close_failed(contract_key: str, quantity: int, side: str, error: str, attempt: int | None = None) -> Alert:
+    tries = f" after attempt {attempt}" if attempt is not None else ""
+    return Alert(Severity.CRITICAL, f"Close FAILED: {contract_key}",
+                 f"{side} {quantity} {contract_key} failed{tries}: {error}. The position is still open.",
+                 # Per contract, not per attempt: ten retries in a minute are one alert plus a count.
+                 f"close-failed:{contract_key}")
+
+
+def stop_converted(contract_key: str, order_id: str, quantity: int) -> Alert:
+    return Alert(Severity.WARNING, f"Stop converted: {contract_key}",
+                 f"Protective stop {order_id} ({quantity} {contract_key}) converted to a market order "
+                 "before the close.",
+                 f"stop-converted:{order_id}")
+
+
+def breaker_tripped(failures: int, window_seconds: float, last_error: str = "") -> Alert:
+    cause = f" Last error: {last_error}." if last_error else ""
+    return Alert(Severity.CRITICAL, "Circuit breaker tripped: order flow halted",
+                 f"{failures} order failures within {window_seconds:g} s.{cause} "
+                 "No closing orders are sent until a person resets the breaker (resume).",
+                 "breaker:tripped")
+
+
+def kill_switch(engaged: bool, who: str) -> Alert:
+    if engaged:
+        return Alert(Severity.CRITICAL, "Kill switch engaged: automated trading stopped",
+                     f"Kill switch engaged by {who}. No orders will be sent until resume.", "kill:on")
+    return Alert(Severity.WARNING, "Kill switch released: trading resumed", f"Trading resumed by {who}.", "kill:off")
+
+
+def mode_changed(mode: str, who: str) -> Alert:
+    severity = Severity.CRITICAL if mode == "emergency" else Severity.WARNING
+    return Alert(severity, f"Mode: {mode}", f"Mode switched to {mode} by {who}.", f"mode:{mode}")
+
+
+def supervisor_escalation(child: str, restarts: int, window_seconds: float, error: str) -> Alert:
+    return Alert(Severity.CRITICAL, f"Service stopping: {child} keeps crashing",
+                 f"{child} crashed {restarts} times within {window_seconds:g} s (last: {error}). "
+                 "The service halts trading and exits for systemd to restart it. Check open positions now.",
+                 f"escalation:{child}")
+
+
+def outage(service: str, detail: str, fallback: str | None = None, restored: bool = False) -> Alert:
+    """Feed or broker outage. With a fallback the service keeps working and it is a warning."""
+    if restored:
+        return Alert(Severity.INFO, f"{service} restored", f"{service} is back: {detail}", f"outage:{service}:restored")
+    if fallback:
+        return Alert(Severity.WARNING, f"{service} down: using {fallback}",
+                     f"{service} unavailable ({detail}); continuing on {fallback}.", f"outage:{service}:fallback")
+    return Alert(Severity.CRITICAL, f"{service} down", f"{service} unavailable: {detail}. Decisions wait for it.",
+                 f"outage:{service}")
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    day: date
+    closed: Sequence[str] = ()  # contract keys closed by the service
+    failed: Sequence[str] = ()  # contract keys whose close failed
+    remaining_at_risk: Sequence[str] = ()  # still open and at risk at the close
+    suppressed: Mapping[str, int] | None = None  # alert key -> repeats held back by the throttle
+    notes: Iterable[str] = ()
+
+
+def session_summary(summary: SessionSummary) -> Alert:
+    trouble = bool(summary.failed or summary.remaining_at_risk)
+    lines = [f"Expiration {summary.day.isoformat()}: {len(summary.closed)} closed, {len(summary.failed)} failed, "
+             f"{len(summary.remaining_at_risk)} still at risk."]
+    for label, keys in (("Closed", summary.closed), ("Failed", summary.failed),
+                        ("Still at risk (may be exercised/assigned)", summary.remaining_at_risk)):
+        if keys:
+            lines.append(f"{label}: {', '.join(keys)}")
+    held = sum((summary.suppressed or {}).values())
+    if held:
+        lines.append(f"{held} repeated alert(s) were suppressed by the throttle.")
+    lines.extend(summary.notes)
+    return Alert(Severity.WARNING if trouble else Severity.INFO, f"End of session {summary.day.isoformat()}",
+                 "\n".join(lines), f"summary:{summary.day.isoformat()}")

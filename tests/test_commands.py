@@ -1,0 +1,135 @@
+"""The one command path: parsing (pure) and the handler against a desk with real state."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.audit import ActionKind
+from domain.commands import CommandError, CommandName, format_status, parse_command
+from domain.policy import Mode
+from runtime.commands import CommandHandler, CommandReply
+from tests.test_commands_support import AuditLog, Desk, clock_at
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("status", CommandName.STATUS), ("  STATUS ", CommandName.STATUS), ("/status", CommandName.STATUS),
+    ("/status@CleanupBot", CommandName.STATUS), ("kill", CommandName.KILL), ("resume", CommandName.RESUME),
+    ("help", CommandName.HELP),
+])
+def test_simple_commands_parse(text, name):
+    assert parse_command(text).name is name
+
+
+def test_mode_and_close_and_set_parse_their_arguments():
+    assert parse_command("mode Emergency").mode is Mode.EMERGENCY
+    assert parse_command("close SPY 2026-11-27 635 C").contract.key == "SPY 20261127 635C"
+    command = parse_command("set t5 0.008")
+    assert (command.key, command.value) == ("t5_moneyness", "0.008")
+    assert parse_command("set max_slippage 0.05").key == "max_slippage"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "empty"), ("sell everything", "unknown command"), ("mode", "usage: mode"),
+    ("mode yolo", "unknown mode 'yolo'"), ("kill now", "takes no arguments"), ("close", "usage: close"),
+    ("close SPY tomorrow 635C", "contract must look like"), ("set t5", "usage: set"),
+    ("set ib_port 4001", "cannot be changed at run time"), ("set mode active", "cannot be changed"),
+])
+def test_bad_commands_explain_themselves(text, says):
+    with pytest.raises(CommandError, match=says):
+        parse_command(text)
+
+
+@pytest.fixture
+def desk():
+    return Desk(clock_at(20))
+
+
+@pytest.fixture
+def audit():
+    return AuditLog()
+
+
+@pytest.fixture
+def handler(desk, audit):
+    return CommandHandler(desk, audit, desk.clock)
+
+
+def test_status_reports_mode_time_to_close_and_positions_at_risk(handler):
+    reply = handler.handle("status", "alice", "test")
+    assert reply.ok
+    assert reply.data["mode"] == "active" and reply.data["stage"] == "T-30"
+    assert "time to close: 20.0 min (close 13:00 ET)" in reply.text
+    assert "positions at risk: 2 of 4" in reply.text
+    assert "SPY 20261127 635C qty 3" in reply.text and "660C" not in reply.text
+
+
+def test_emergency_mode_closes_every_expiring_position_and_is_audited(handler, desk, audit):
+    reply = handler.handle("mode emergency", "alice", "socket")
+    assert reply == CommandReply(True, "mode is now emergency", {"mode": "emergency"})
+    assert desk.mode is Mode.EMERGENCY
+    assert desk.expiring_open() == {}
+    assert desk.positions["SPY 20261204 640C"] == 5  # next week's contract is not today's business
+    [record] = audit
+    assert record.action is ActionKind.COMMAND and record.success is True
+    assert record.reason == "socket alice: mode emergency -> accepted"
+    assert record.at == desk.clock.now()
+
+
+def test_kill_blocks_a_manual_close_and_resume_allows_it(handler, desk, audit):
+    assert handler.handle("kill", "bob", "telegram").ok and desk.killed
+    refused = handler.handle("close SPY 20261127 635C", "bob", "telegram")
+    assert not refused.ok and "kill switch is on" in refused.text
+    assert desk.positions["SPY 20261127 635C"] == 3
+    assert handler.handle("resume", "bob", "telegram").ok and not desk.killed
+    closed = handler.handle("close SPY 2026-11-27 635 C", "bob", "telegram")
+    assert closed.ok and closed.text == "closing 3 SPY 20261127 635C"
+    assert desk.positions["SPY 20261127 635C"] == 0
+    assert audit.reasons()[1].endswith("-> refused: close failed: kill switch is on: no orders")
+    assert audit[-1].symbol == "SPY" and audit[-1].strike == 635.0 and audit[-1].right == "C"
+
+
+def test_set_changes_a_threshold_through_configuration_validation(handler, desk):
+    reply = handler.handle("set t5 0.008", "alice", "socket")
+    assert reply.ok and reply.text == "t5_moneyness: 0.01 -> 0.008"
+    assert desk.settings().t5_moneyness == 0.008
+
+
+@pytest.mark.parametrize(("text", "explains"), [
+    ("set t5 abc", "t5_moneyness='abc'"),
+    ("set t2 0.5", "must be a fraction in (0, 0.2]"),
+    ("set t2 0.015", "must not exceed t5_moneyness"),  # thresholds narrow toward the close
+    ("set max_slippage -1", "must be dollars per share"),
+])
+def test_set_refuses_invalid_values_and_keeps_the_settings(handler, desk, audit, text, explains):
+    before = desk.settings()
+    reply = handler.handle(text, "alice", "socket")
+    assert not reply.ok and explains in reply.text
+    assert desk.settings() is before
+    assert audit[-1].success is False and explains in audit[-1].reason
+
+
+def test_unparseable_command_is_refused_and_audited(handler, desk, audit):
+    reply = handler.handle("mode yolo", "mallory", "telegram")
+    assert not reply.ok and "unknown mode" in reply.text
+    assert desk.mode is Mode.ACTIVE
+    assert audit.reasons() == ["telegram mallory: mode yolo -> refused: unknown mode 'yolo'; "
+                               "use mode monitor|active|emergency"]
+
+
+def test_audit_reason_is_one_line_even_for_hostile_text(handler, audit):
+    handler.handle("status\nmode emergency", "eve\nadmin", "socket")
+    assert "\n" not in audit[-1].reason
+
+
+def test_a_failing_audit_sink_does_not_hide_the_outcome(desk):
+    def broken(record):
+        raise OSError("disk full")
+
+    reply = CommandHandler(desk, broken, desk.clock).handle("kill", "alice", "socket")
+    assert reply.ok and desk.killed
+
+
+def test_format_status_tolerates_a_sparse_dict():
+    assert format_status({}) == "mode: unknown\ntime to close: unknown\npositions at risk: 0"
+    text = format_status({"mode": "monitor", "minutes_to_close": 95, "kill_switch": True})
+    assert text.splitlines()[:2] == ["mode: monitor | KILL SWITCH ON", "time to close: 1 h 35 min"]
