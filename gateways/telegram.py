@@ -1,0 +1,248 @@
+"""Commands from the trader's Telegram chat: long-polls the Bot API and passes text to the CommandHandler.
+
+Safety rules:
+- Only messages whose chat id or sender's user id is on the allowlist are obeyed. Anything else is
+  refused (the reply names only the sender's own chat id, for setting up the allowlist) and audited.
+- ``/emergency`` (and ``/mode emergency``) answers with a one-time code; ``/confirm CODE`` from the same
+  chat and user within ``confirm_seconds`` (Clock time) switches to emergency mode. One try per code.
+- Messages older than ``max_message_age_seconds`` are not executed: after a restart Telegram
+  re-delivers unconfirmed updates, and an hours-old ``/kill`` must not fire now.
+- The bot token is in every request URL; it is scrubbed from our log lines and errors and from
+  urllib3's and requests' loggers.
+
+Network errors back off exponentially with full jitter (wall time: pacing a network retry is not a
+trading decision, and a virtual clock would stall it). The loop runs on its own thread with
+start()/stop() and healthy() for the supervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+
+from gateways.alerts import install_redaction
+from runtime.clock import Clock
+from runtime.commands import CommandHandler
+
+log = logging.getLogger(__name__)
+
+VIA = "telegram"
+MAX_MESSAGE_CHARS = 4000  # Telegram's limit is 4096
+# Commands obeyed from Telegram. close/set are left to the local console: a thumb slip on a phone
+# should not be able to close a position or move a threshold.
+FORWARDED = {"status", "mode", "kill", "resume", "help"}
+
+
+class TelegramError(Exception):
+    """A Bot API call failed; the message never contains the token."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Pending:
+    code: str
+    user_id: int | None
+    expires: datetime
+
+
+class TelegramCommandListener:
+    def __init__(self, token: str, api_url: str, allowed_chats: Iterable[int], handler: CommandHandler,
+                 clock: Clock, *, poll_timeout: int = 30, confirm_seconds: float = 60.0,
+                 max_message_age_seconds: float = 120.0, backoff_base: float = 1.0, backoff_max: float = 60.0,
+                 session: requests.Session | None = None, rng: random.Random | None = None) -> None:
+        if not token:
+            raise ValueError("telegram_bot_token is not set")
+        self._token = token
+        self._base = f"{api_url.rstrip('/')}/bot{token}"
+        self._redactor = install_redaction([token, self._base], ["urllib3.connectionpool", "requests", __name__])
+        self.allowed = frozenset(allowed_chats)
+        self.handler = handler
+        self.clock = clock
+        self.poll_timeout = poll_timeout
+        self.confirm_window = timedelta(seconds=confirm_seconds)
+        self.max_message_age = max_message_age_seconds
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self._session = session or requests.Session()
+        self._rng = rng or random.Random()
+        self._offset: int | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._heartbeat = time.monotonic()
+        self.consecutive_failures = 0
+        self.last_error = ""
+
+    @classmethod
+    def from_settings(cls, settings, handler: CommandHandler, clock: Clock, **options: Any) -> TelegramCommandListener:
+        return cls(settings.secret("telegram_bot_token"), settings.telegram_api_url, settings.telegram_allowed_chats,
+                   handler, clock, **options)
+
+    # --- lifecycle
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if not self.allowed:
+            log.warning("telegram_allowed_chats is empty: every Telegram message will be refused")
+        self._stop.clear()
+        self._heartbeat = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="telegram-listener", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop polling; waits up to ``timeout`` (default: one long-poll) for the thread to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.poll_timeout + 5 if timeout is None else timeout)
+
+    def healthy(self) -> bool:
+        """Thread alive and its loop turned recently (a long-poll plus the longest backoff)."""
+        if self._thread is None or not self._thread.is_alive() or self._stop.is_set():
+            return False
+        return time.monotonic() - self._heartbeat < self.poll_timeout + self.backoff_max + 30
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._heartbeat = time.monotonic()
+            try:
+                self.poll_once()
+            except TelegramError as error:
+                self._back_off(error)
+            except Exception as error:  # a bug in handling must not end the listener silently
+                log.exception("telegram listener error")
+                self._back_off(TelegramError(self._redact(f"{type(error).__name__}: {error}")))
+
+    def _back_off(self, error: TelegramError) -> None:
+        self.consecutive_failures += 1
+        self.last_error = str(error)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** min(self.consecutive_failures - 1, 16))
+        delay = max(error.retry_after or 0.0, self._rng.uniform(0, ceiling))
+        log.warning("telegram: %s; retry %d in %.1f s", error, self.consecutive_failures, delay)
+        self._stop.wait(delay)
+
+    # --- Bot API
+    def _call(self, method: str, params: dict[str, Any], read_timeout: float) -> Any:
+        try:
+            response = self._session.post(f"{self._base}/{method}", json=params, timeout=(10, read_timeout))
+        except requests.RequestException as error:
+            # requests' messages quote the URL, token included.
+            raise TelegramError(self._redact(f"{method}: {type(error).__name__}: {error}")) from None
+        try:
+            payload = response.json()
+        except ValueError:
+            raise TelegramError(f"{method}: HTTP {response.status_code}, not a Bot API reply") from None
+        if not payload.get("ok"):
+            retry_after = (payload.get("parameters") or {}).get("retry_after")
+            description = self._redact(str(payload.get("description", "")))
+            if response.status_code == 401:
+                description += " (check telegram_bot_token)"
+            raise TelegramError(f"{method}: HTTP {response.status_code} {description}", retry_after)
+        return payload.get("result")
+
+    def send_message(self, chat_id: int, text: str) -> None:
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[: MAX_MESSAGE_CHARS - 20] + "\n... (truncated)"
+        try:
+            self._call("sendMessage", {"chat_id": chat_id, "text": text}, 15)
+        except TelegramError as error:
+            # The command already ran and is audited; a lost reply is logged, not retried forever.
+            log.warning("telegram: could not reply to chat %s: %s", chat_id, error)
+
+    def poll_once(self) -> int:
+        """One getUpdates round (long-poll); handles each update and returns how many there were."""
+        params: dict[str, Any] = {"timeout": self.poll_timeout, "allowed_updates": ["message"]}
+        if self._offset is not None:
+            params["offset"] = self._offset
+        updates = self._call("getUpdates", params, self.poll_timeout + 15) or []
+        self.consecutive_failures = 0
+        for update in updates:
+            # Advance first: a message that crashes its handling must not be re-delivered forever.
+            self._offset = int(update["update_id"]) + 1
+            try:
+                self._on_update(update)
+            except Exception:
+                log.exception("telegram: could not handle update %s", update.get("update_id"))
+        return len(updates)
+
+    # --- commands
+    def _on_update(self, update: dict[str, Any]) -> None:
+        message = update.get("message") or {}
+        text = message.get("text")
+        chat_id = (message.get("chat") or {}).get("id")
+        if not isinstance(text, str) or not isinstance(chat_id, int):
+            return  # photos, joins, edits: nothing to obey
+        user = message.get("from") or {}
+        user_id = user.get("id") if isinstance(user.get("id"), int) else None
+        who = f"chat {chat_id} user {user_id}" + (f" @{user['username']}" if user.get("username") else "")
+        if chat_id not in self.allowed and user_id not in self.allowed:
+            self.handler.refuse(text, who, VIA, "sender not on telegram_allowed_chats")
+            self.send_message(chat_id, f"Not authorised. This chat's id is {chat_id}; the service owner can add "
+                                       "it to telegram_allowed_chats.")
+            return
+        sent_at = message.get("date")
+        age = self.clock.now().timestamp() - sent_at if isinstance(sent_at, int | float) else 0.0
+        if age > self.max_message_age:
+            self.handler.refuse(text, who, VIA, f"message is {age:.0f} s old (limit {self.max_message_age:g} s)")
+            self.send_message(chat_id, f"Ignored '{text[:40]}': sent {age:.0f} s ago. Send it again if you still "
+                                       "mean it.")
+            return
+        self.send_message(chat_id, self._command(text.strip(), chat_id, user_id, who))
+
+    def _command(self, text: str, chat_id: int, user_id: int | None, who: str) -> str:
+        words = text.split()
+        verb = words[0].lstrip("/").split("@", 1)[0].lower() if words else ""
+        args = [w.lower() for w in words[1:]]
+        if verb == "start":
+            verb = "help"
+        if verb == "emergency" or (verb == "mode" and args == ["emergency"]):
+            return self._ask_confirmation(text, chat_id, user_id, who)
+        if verb == "confirm":
+            return self._confirm(text, words[1:], chat_id, user_id, who)
+        if verb not in FORWARDED:
+            why = f"'{verb or text}' is not available over Telegram; commands: /status /mode /emergency /kill " \
+                  "/resume /help"
+            return f"Refused: {self.handler.refuse(text, who, VIA, why).text}"
+        reply = self.handler.handle(" ".join([verb, *words[1:]]), who, VIA)
+        if verb == "help":
+            return reply.text + "\n/emergency - close every expiring position now (asks for a code)"
+        return reply.text if reply.ok else f"Refused: {reply.text}"
+
+    def _ask_confirmation(self, text: str, chat_id: int, user_id: int | None, who: str) -> str:
+        code = f"{secrets.randbelow(10**6):06d}"
+        self._pending[chat_id] = _Pending(code, user_id, self.clock.now() + self.confirm_window)
+        self.handler.record(text, who, VIA, True, "confirmation code sent")
+        seconds = self.confirm_window.total_seconds()
+        return (f"EMERGENCY: closes every expiring position now. To confirm send\n/confirm {code}\n"
+                f"within {seconds:g} seconds.")
+
+    def _confirm(self, text: str, args: list[str], chat_id: int, user_id: int | None, who: str) -> str:
+        pending = self._pending.pop(chat_id, None)  # one try per code: a wrong guess burns it
+        shown = "/confirm ******"  # the code is not kept in the audit
+        if pending is None:
+            why = "no emergency is waiting for confirmation; send /emergency first"
+        elif pending.user_id != user_id:
+            why = "the code was issued to someone else; send /emergency yourself"
+        elif self.clock.now() > pending.expires:
+            why = "the code expired; send /emergency again"
+        elif len(args) != 1 or not secrets.compare_digest(args[0], pending.code):
+            why = "wrong code; send /emergency again"
+        else:
+            reply = self.handler.handle("mode emergency", who, VIA)
+            return ("Emergency mode ON: closing every expiring position." if reply.ok
+                    else f"Refused: {reply.text}")
+        self.handler.refuse(shown, who, VIA, why)
+        return f"Refused: {why}"
+
+    def _redact(self, text: str) -> str:
+        return self._redactor.redact(text.replace(self._token, "***"))
