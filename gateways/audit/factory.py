@@ -23,7 +23,7 @@ def open_store(settings: Settings) -> SqlAuditStore:
 
 def redactor(password: str):
     def redact(text: str) -> str:
-        text = mask_dsn(text)
+        text = " ".join(mask_dsn(text).split())  # libpq's messages span lines; ours are one line
         return text.replace(password, "******") if password else text
     return redact
 
@@ -53,5 +53,5 @@ def open_sqlite(path: Path) -> SqlAuditStore:
         connection.execute("PRAGMA alm_reporting.journal_mode=WAL")
         connection.execute("PRAGMA alm_reporting.synchronous=FULL")
     except (OSError, sqlite3.Error) as error:
-        raise StoreUnavailable(f"sqlite: cannot open {path}: {error}") from None
+        raise StoreUnavailable(" ".join(f"sqlite: cannot open {path}: {error}".split())) from None
     return SqlAuditStore(connection, SQLITE)

@@ -27,8 +27,12 @@ MIGRATION_NAME = re.compile(r"^\d{3}_[a-z0-9_]+\.sql$")
 MIGRATION_LOCK_KEY = 0x4C4D_4947
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 class SqlAuditStore:
-    def __init__(self, connection: Any, dialect: Dialect, redact: Callable[[str], str] = lambda text: text) -> None:
+    def __init__(self, connection: Any, dialect: Dialect, redact: Callable[[str], str] = _one_line) -> None:
         self._connection = connection
         self.dialect = dialect
         self._redact = redact  # removes the password from driver messages before they travel anywhere
