@@ -121,3 +121,39 @@ def test_cleanup_summary_view_counts_per_session_day(store: SqlAuditStore):
     assert (row["total_actions"], row["successful"], row["failed"], row["contracts_closed"]) == (5, 3, 1, 6)
     assert float(row["exercise_avoided_notional"]) == pytest.approx(2 * 100 * 600 + 3 * 100 * 640 + 100 * 500)
     assert float(row["pnl_impact"]) == pytest.approx(-4.0)
+
+
+# The seed's "Daily cleanup summary" monitoring query, character for character (its "SELECT " ends in a space).
+SEED_DAILY_SUMMARY = """SELECT """ """
+    DATE(action_timestamp) as date,
+    COUNT(*) as total_actions,
+    SUM(CASE WHEN success THEN 1 ELSE 0 END) as successful,
+    AVG(moneyness) as avg_moneyness
+FROM alm_reporting.cleanup_actions
+WHERE action_timestamp >= CURRENT_DATE - INTERVAL '7 days'
+GROUP BY DATE(action_timestamp)
+ORDER BY date DESC;"""
+
+
+def test_seed_daily_summary_query_runs_unchanged_on_postgresql(pg_dsn):
+    from zoneinfo import ZoneInfo
+
+    assert SEED_DAILY_SUMMARY in (SQL_DIR / "queries" / "daily_cleanup_summary.sql").read_text()
+    store = open_postgresql(pg_dsn)
+    try:
+        store.migrate()
+        (server,) = store.query("SELECT now() AS now, current_setting('TimeZone') AS zone")
+        now, zone = server["now"], ZoneInfo(server["zone"])
+        records = [
+            action(0, at=now, moneyness=0.01), action(0, at=now, success=False, moneyness=0.03),
+            action(0, at=now - timedelta(days=3), moneyness=-0.02),
+            action(0, at=now - timedelta(days=10), moneyness=0.5),  # outside the seed's 7-day window
+        ]
+        store.insert_actions(records)
+        rows = store.query(SEED_DAILY_SUMMARY)
+    finally:
+        store.close()
+    today, three_days_ago = (now.astimezone(zone).date(), (now - timedelta(days=3)).astimezone(zone).date())
+    assert [(row["date"], row["total_actions"], row["successful"]) for row in rows] == [
+        (today, 2, 1), (three_days_ago, 1, 1)]
+    assert [float(row["avg_moneyness"]) for row in rows] == pytest.approx([0.02, -0.02])
