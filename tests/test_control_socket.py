@@ -7,6 +7,8 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -174,3 +176,10 @@ def test_one_connection_carries_several_requests_and_bad_json_is_answered(server
 def test_claimed_name_is_kept_beside_the_real_uid(server, audit):
     send_command(server.path, "status", who="tui-alice")
     assert f"(uid {os.geteuid()}) as tui-alice: status -> accepted" in audit[-1].reason
+
+
+def test_the_console_script_in_its_own_process(server):
+    done = subprocess.run([sys.executable, "-m", "cli.main", "ctl", "--socket", str(server.path), "status"],
+                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("mode: active\ntime to close: 20.0 min")
