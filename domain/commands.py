@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from domain.model import OptionContract
 from domain.policy import Mode
+from domain.session import EASTERN
 
 
 class CommandName(StrEnum):
@@ -113,19 +115,31 @@ def _minutes(value: Any) -> str:
     return f"{hours} h {minutes} min" if hours else f"{value:.1f} min"
 
 
+def _close_text(value: Any) -> str:
+    """An ISO instant is shown as exchange time (``13:00 ET``); anything else as given."""
+    try:
+        instant = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if instant.tzinfo is None:
+        return str(value)
+    return f"{instant.astimezone(EASTERN):%H:%M} ET"
+
+
 def format_status(data: Mapping[str, Any]) -> str:
     """Human-readable status from a target's status() dict; tolerant of missing keys.
 
-    Keys read: mode, stage, minutes_to_close, close (text), kill_switch, breaker_tripped,
+    Keys read: mode, stage, minutes_to_close, close (ISO instant or text), kill_switch, breaker_tripped,
     positions_at_risk (list of {contract, quantity, moneyness, action}), positions (count).
     """
     lines = [f"mode: {data.get('mode', 'unknown')}"
              + (" | KILL SWITCH ON" if data.get("kill_switch") else "")
              + (" | BREAKER TRIPPED" if data.get("breaker_tripped") else "")]
-    close = f" (close {data['close']})" if data.get("close") else ""
+    close = f" (close {_close_text(data['close'])})" if data.get("close") else ""
     lines.append(f"time to close: {_minutes(data.get('minutes_to_close'))}{close}"
                  + (f" | stage {data['stage']}" if data.get("stage") else ""))
-    at_risk = list(data.get("positions_at_risk") or [])
+    # Assessments whose action is "none" are watched, not at risk.
+    at_risk = [item for item in data.get("positions_at_risk") or [] if item.get("action") != "none"]
     total = data.get("positions")
     lines.append(f"positions at risk: {len(at_risk)}" + (f" of {total}" if total is not None else ""))
     for item in at_risk:

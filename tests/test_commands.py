@@ -133,3 +133,15 @@ def test_format_status_tolerates_a_sparse_dict():
     assert format_status({}) == "mode: unknown\ntime to close: unknown\npositions at risk: 0"
     text = format_status({"mode": "monitor", "minutes_to_close": 95, "kill_switch": True})
     assert text.splitlines()[:2] == ["mode: monitor | KILL SWITCH ON", "time to close: 1 h 35 min"]
+
+
+def test_format_status_shows_an_iso_close_in_exchange_time_and_skips_positions_not_at_risk():
+    text = format_status({
+        "mode": "active", "minutes_to_close": 4.5, "close": "2026-11-27T18:00:00+00:00", "positions": 2,
+        "positions_at_risk": [
+            {"contract": "SPY 20261127 635C", "quantity": 3, "moneyness": 0.004, "action": "close"},
+            {"contract": "SPY 20261127 700C", "quantity": 1, "moneyness": -0.09, "action": "none"},
+        ]})
+    assert text.splitlines() == [
+        "mode: active", "time to close: 4.5 min (close 13:00 ET)", "positions at risk: 1 of 2",
+        "  SPY 20261127 635C qty 3 moneyness +0.40% -> close"]
