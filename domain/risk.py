@@ -87,7 +87,7 @@ def risk_level(score: float) -> RiskLevel:
     return RiskLevel.LOW
 
 
-def _normal_cdf(x: float) -> float:
+def normal_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
@@ -113,4 +113,4 @@ def probability_itm(
         in_the_money = spot > strike if right is Right.CALL else spot < strike
         return 1.0 if in_the_money else 0.0
     d2 = (math.log(spot / strike) + (rate - vol * vol / 2) * years) / (vol * math.sqrt(years))
-    return _normal_cdf(d2) if right is Right.CALL else _normal_cdf(-d2)
+    return normal_cdf(d2) if right is Right.CALL else normal_cdf(-d2)

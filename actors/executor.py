@@ -1,0 +1,338 @@
+"""Executor: turns decisions into orders, walks their prices, and follows them to completion.
+
+It is the last guard before the broker: the trading gate (breaker, kill switch) is checked before
+every order, the quantity is re-checked against its own book (snapshot + own orders + fills since),
+and no position gets more than ``max_attempts`` attempts (each price sent counts as one).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from actors.base import SupervisedActor
+from actors.context import ActorContext, Roles
+from domain import alerts
+from domain.audit import ActionKind, ActionRecord, new_action_id
+from domain.book import Book, OwnFill
+from domain.messages import Decisions, Failure, PollNow, PositionsSnapshot, Tick
+from domain.model import OptionContract, OrderType, Position, Side, WorkingOrder
+from domain.order_refs import is_cleanup_ref, make_order_ref, ref_sequence
+from domain.policy import CancelOrder, Close, ConvertStop, closable_quantity
+from domain.pricing import limit_price, slippage_per_share
+from gateways.broker import Broker, BrokerError, OrderEvent, OrderRequest, OrderStatus
+
+log = logging.getLogger("cleanup.executor")
+# Under this many seconds to the close a working limit goes to market at once.
+LAST_CALL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class OwnBook:
+    """The Executor's live orders and fills, for the RiskAssessor's book."""
+
+    orders: tuple[WorkingOrder, ...]
+    fill: OwnFill | None = None
+
+
+@dataclass
+class OwnOrder:
+    order: WorkingOrder
+    reference_mid: float | None
+    bid: float | None
+    ask: float | None
+    stage: str
+    reason: str
+    priced_at: datetime
+    attempt: int  # pricing index of the price now working
+    avg_cost: float = 0.0
+    final: bool = False
+    ambiguous: bool = False
+
+
+@dataclass
+class ExecutorState:
+    own: dict[str, OwnOrder] = field(default_factory=dict)
+    attempts: dict[OptionContract, int] = field(default_factory=dict)
+    sequence: dict[OptionContract, int] = field(default_factory=dict)
+    handled_orders: set[str] = field(default_factory=set)  # trader orders converted or cancelled
+    refusals: set[tuple[OptionContract, str]] = field(default_factory=set)
+    book: Book = field(default_factory=Book)
+
+
+class Executor(SupervisedActor):
+    role = Roles.EXECUTOR
+
+    def __init__(self, ctx: ActorContext, broker: Broker) -> None:
+        super().__init__(ctx)
+        self.broker = broker
+        self.state: ExecutorState = ctx.keeper.get(self.role) or ExecutorState()
+
+    def on_start(self) -> None:
+        # After a restart the kept state may miss what happened while down: read the broker again.
+        self.send(Roles.POSITION_POLLER, PollNow("executor (re)started"))
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, Decisions):
+            self._apply(message)
+        elif isinstance(message, OrderEvent):
+            self._order_event(message)
+        elif isinstance(message, PositionsSnapshot):
+            self._snapshot(message)
+        elif isinstance(message, Tick):
+            self._walk(message.now)
+        else:
+            return super().handle(message)
+        self.ctx.keeper.keep(self.role, self.state)
+        return None
+
+    # --- decisions -------------------------------------------------------------------------------
+    def _apply(self, batch: Decisions) -> None:
+        for decision in batch.decisions:
+            if isinstance(decision, Close):
+                self._close(decision, batch.at)
+            elif isinstance(decision, ConvertStop):
+                self._convert(decision, batch.at)
+            elif isinstance(decision, CancelOrder):
+                self._cancel(decision, batch.at)
+
+    def _gate_refuses(self, contract: OptionContract, at: datetime, what: str) -> bool:
+        if self.ctx.gate.is_open():
+            return False
+        reasons = "; ".join(f"{k}: {v}" for k, v in self.ctx.gate.reasons().items())
+        self._refuse_once(contract, at, "halted", f"{what} not sent: trading halted ({reasons})")
+        return True
+
+    def _close(self, decision: Close, at: datetime) -> None:
+        contract = decision.contract
+        live = [o for o in self.state.own.values() if o.order.contract == contract]
+        for own in live:  # keep the walk's reference current; never a second order while one works
+            if decision.reference_mid is not None:
+                own.reference_mid, own.bid, own.ask = decision.reference_mid, decision.bid, decision.ask
+        if live or self._gate_refuses(contract, at, "close"):
+            return
+        settings = self.ctx.config.settings
+        used = self.state.attempts.get(contract, 0)
+        if used >= settings.max_attempts:
+            self._refuse_once(contract, at, "attempts", f"{settings.max_attempts} closing attempts used; "
+                              "close it by hand (ctl close) or in TWS")
+            return
+        position = self._position(contract)
+        if position is None:
+            return
+        quantity = min(decision.quantity, closable_quantity(position, self.state.book.working_orders()))
+        if quantity <= 0:
+            return
+        final = decision.reference_mid is None or self._seconds_to_close(at) <= LAST_CALL_SECONDS
+        attempt = settings.max_attempts - 1 if final else used
+        price = self._price(decision.side, decision.reference_mid, decision.bid, decision.ask, attempt)
+        sequence = self.state.sequence.get(contract, 0) + 1
+        self.state.sequence[contract] = sequence
+        request = OrderRequest(contract, decision.side, quantity,
+                               OrderType.MARKET if price is None else OrderType.LIMIT, price,
+                               make_order_ref(contract, sequence))
+        self.state.attempts[contract] = used + 1
+        self.ctx.metrics.closing_attempt()
+        try:
+            order_id = self.broker.place_order(request)
+        except BrokerError as error:
+            self._failed(contract, decision.side, quantity, at, str(error), request.order_ref, decision.stage)
+            return
+        order = WorkingOrder(order_id, contract, decision.side, request.order_type, quantity,
+                             limit_price=price, order_ref=request.order_ref)
+        self.state.own[order_id] = OwnOrder(order, decision.reference_mid, decision.bid, decision.ask,
+                                            decision.stage.value, decision.reason, at, attempt,
+                                            avg_cost=position.avg_cost, final=price is None)
+        self.ctx.metrics.order_submitted()
+        self._record(ActionKind.CLOSE, at, contract, quantity, decision.stage.value, decision.reason,
+                     order=order, success=True, reference_mid=decision.reference_mid, price=price,
+                     assessment=decision.assessment)
+        self._publish()
+
+    def _convert(self, decision: ConvertStop, at: datetime) -> None:
+        order = decision.order
+        if order.order_id in self.state.handled_orders or self._gate_refuses(order.contract, at, "stop conversion"):
+            return
+        self.state.handled_orders.add(order.order_id)
+        try:
+            self.broker.modify_to_market(order)
+        except BrokerError as error:
+            self.state.handled_orders.discard(order.order_id)
+            self._failed(order.contract, order.side, order.remaining, at, str(error), order.order_ref,
+                         decision.stage.value)
+            return
+        # From now on it is our market order: follow it to its fill like any close of ours.
+        position = self._position(order.contract)
+        market = replace(order, order_type=OrderType.MARKET, stop_price=None, limit_price=None)
+        self.state.own[order.order_id] = OwnOrder(market, None, None, None, decision.stage.value, decision.reason,
+                                                  at, self.ctx.config.settings.max_attempts - 1,
+                                                  avg_cost=position.avg_cost if position else 0.0, final=True)
+        self._record(ActionKind.CONVERT_STOP, at, order.contract, order.remaining, decision.stage.value,
+                     decision.reason, order=order, success=True)
+        self._publish()
+        self.alert(alerts.stop_converted(order.contract.key, order.order_id, order.remaining))
+
+    def _cancel(self, decision: CancelOrder, at: datetime) -> None:
+        order = decision.order
+        if order.order_id in self.state.handled_orders or self._gate_refuses(order.contract, at, "cancel"):
+            return
+        self.state.handled_orders.add(order.order_id)
+        try:
+            self.broker.cancel(order.order_id)
+        except BrokerError as error:
+            self.state.handled_orders.discard(order.order_id)
+            self._failed(order.contract, order.side, order.remaining, at, str(error), order.order_ref,
+                         decision.stage.value)
+            return
+        self._record(ActionKind.CANCEL, at, order.contract, order.remaining, decision.stage.value,
+                     decision.reason, order=order, success=True)
+
+    # --- the price walk --------------------------------------------------------------------------
+    def _walk(self, now: datetime) -> None:
+        settings = self.ctx.config.settings
+        interval = timedelta(seconds=settings.attempt_interval_seconds)
+        for own in list(self.state.own.values()):
+            if own.final or own.ambiguous or now - own.priced_at < interval and \
+                    self._seconds_to_close(now) > LAST_CALL_SECONDS:
+                continue
+            contract = own.order.contract
+            used = self.state.attempts.get(contract, 0)
+            if used >= settings.max_attempts or not self.ctx.gate.is_open():
+                continue
+            last_call = self._seconds_to_close(now) <= LAST_CALL_SECONDS
+            attempt = settings.max_attempts - 1 if last_call else max(used, own.attempt + 1)
+            price = self._price(own.order.side, own.reference_mid, own.bid, own.ask, attempt)
+            self.state.attempts[contract] = used + 1
+            self.ctx.metrics.closing_attempt()
+            try:
+                if price is None:
+                    self.broker.modify_to_market(own.order)
+                else:
+                    self.broker.modify_limit(own.order.order_id, price)
+            except BrokerError as error:
+                self._failed(contract, own.order.side, own.order.remaining, now, str(error), own.order.order_ref,
+                             own.stage)
+                continue
+            own.attempt, own.priced_at, own.final = attempt, now, price is None
+            own.order = replace(own.order, order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
+                                limit_price=price)
+            log.info("walk %s attempt %d -> %s", own.order.order_ref, attempt + 1, price or "MKT")
+        self._publish()
+
+    def _price(self, side: Side, mid: float | None, bid: float | None, ask: float | None, attempt: int) -> float | None:
+        settings = self.ctx.config.settings
+        if mid is None:
+            return None
+        return limit_price(side, mid, bid, ask, attempt, settings.max_attempts, settings.max_slippage)
+
+    # --- order outcomes --------------------------------------------------------------------------
+    def _order_event(self, event: OrderEvent) -> None:
+        own = self.state.own.get(event.order_id)
+        if own is None:
+            return  # a trader's order (e.g. a converted stop): the next poll shows its effect
+        delta = event.filled - own.order.filled
+        if delta > 0:
+            self._filled(own, event, delta)
+        if event.status is OrderStatus.UNKNOWN:
+            own.ambiguous = True  # unresolved, not rejected: the next snapshot settles it
+            log.warning("order %s outcome unknown (%s); waiting for reconciliation", own.order.order_ref,
+                        event.message)
+        elif event.status is OrderStatus.REJECTED:
+            del self.state.own[event.order_id]
+            self.ctx.metrics.order_rejected()
+            self._failed(own.order.contract, own.order.side, own.order.remaining, event.at,
+                         event.message or "rejected", own.order.order_ref, own.stage, order_id=event.order_id)
+        elif event.status is OrderStatus.CANCELLED:
+            del self.state.own[event.order_id]
+            self.ctx.metrics.order_cancelled()
+        elif event.status is OrderStatus.FILLED:
+            del self.state.own[event.order_id]
+        self._publish()
+
+    def _filled(self, own: OwnOrder, event: OrderEvent, delta: int) -> None:
+        own.order = replace(own.order, filled=event.filled)
+        own.ambiguous = False
+        price = event.avg_fill_price
+        slippage = slippage_per_share(own.order.side, own.reference_mid, price) \
+            if own.reference_mid is not None and price is not None else None
+        sign = 1 if own.order.side is Side.SELL else -1
+        pnl = sign * (price - own.avg_cost) * delta * 100 if price is not None else None
+        fill = OwnFill(event.order_id, own.order.contract, own.order.side, delta, event.at)
+        self.state.book = self.state.book.with_fill(fill)
+        self.ctx.metrics.order_filled(slippage)
+        self._record(ActionKind.FILL, event.at, own.order.contract, delta, own.stage, own.reason, order=own.order,
+                     success=True, price=price, reference_mid=own.reference_mid, slippage=slippage, pnl=pnl)
+        self.alert(alerts.close_filled(own.order.contract.key, delta, own.order.side.value, price,
+                                       own.order.order_ref or ""))
+        self.send(Roles.RISK_ASSESSOR, OwnBook(self._own_orders(), fill))
+        self.send(Roles.POSITION_POLLER, PollNow(f"fill of {own.order.order_ref}"))
+
+    def _failed(self, contract: OptionContract, side: Side, quantity: int, at: datetime, error: str,
+                order_ref: str | None, stage: str, order_id: str | None = None) -> None:
+        self._record(ActionKind.REJECT, at, contract, quantity, stage, "order failed", success=False, error=error,
+                     order=WorkingOrder(order_id or "", contract, side, OrderType.LIMIT, quantity, order_ref=order_ref))
+        self.alert(alerts.close_failed(contract.key, quantity, side.value, error,
+                                       self.state.attempts.get(contract)))
+        # Asked, not told: the breaker's verdict must be known before the next order goes out.
+        self.ctx.registry.ask(Roles.CIRCUIT_BREAKER, Failure(at, f"{contract.key}: {error}"))
+
+    # --- snapshots and reconciliation ------------------------------------------------------------
+    def _snapshot(self, snapshot: PositionsSnapshot) -> None:
+        self.state.book = self.state.book.with_snapshot(snapshot.positions, snapshot.orders, snapshot.taken_at)
+        broker_ids = {order.order_id for order in snapshot.orders}
+        for order in snapshot.orders:  # adopt our own orders (after a restart or reconnect), never resend
+            if is_cleanup_ref(order.order_ref) and order.order_id not in self.state.own:
+                self._adopt(order, snapshot.taken_at)
+        for order_id, own in list(self.state.own.items()):
+            if own.ambiguous and order_id not in broker_ids:
+                del self.state.own[order_id]  # the broker does not know it: it is done or never was
+        self._publish()
+
+    def _adopt(self, order: WorkingOrder, at: datetime) -> None:
+        contract = order.contract
+        self.state.sequence[contract] = max(self.state.sequence.get(contract, 0), ref_sequence(order.order_ref or ""))
+        self.state.attempts.setdefault(contract, 1)
+        position = self._position(contract)
+        self.state.own[order.order_id] = OwnOrder(
+            order, order.limit_price, None, None, "adopted", "adopted after restart", at,
+            self.state.attempts[contract] - 1, avg_cost=position.avg_cost if position else 0.0,
+            final=order.order_type is OrderType.MARKET)
+        log.warning("adopted working order %s (%s) found at the broker", order.order_ref, order.order_id)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _position(self, contract: OptionContract) -> Position | None:
+        return next((p for p in self.state.book.effective_positions() if p.contract == contract), None)
+
+    def _own_orders(self) -> tuple[WorkingOrder, ...]:
+        return tuple(own.order for own in self.state.own.values())
+
+    def _publish(self) -> None:
+        self.state.book = self.state.book.with_own_orders(self._own_orders())
+        self.send(Roles.RISK_ASSESSOR, OwnBook(self._own_orders()))
+
+    def _seconds_to_close(self, now: datetime) -> float:
+        return (self.ctx.session.close - now).total_seconds()
+
+    def _refuse_once(self, contract: OptionContract, at: datetime, kind: str, text: str) -> None:
+        if (contract, kind) in self.state.refusals:
+            return
+        self.state.refusals.add((contract, kind))
+        self._record(ActionKind.CLOSE, at, contract, None, "", text, success=False, error=text)
+        self.alert(alerts.close_failed(contract.key, 0, "", text))
+
+    def _record(self, kind: ActionKind, at: datetime, contract: OptionContract, quantity: int | None, stage: str,
+                reason: str, *, order: WorkingOrder | None = None, success: bool | None = None,
+                error: str | None = None, price: float | None = None, reference_mid: float | None = None,
+                slippage: float | None = None, pnl: float | None = None, assessment: Any = None) -> None:
+        self.audit(ActionRecord(
+            new_action_id(), at, kind, symbol=contract.symbol, strike=contract.strike, expiry=contract.expiry,
+            right=contract.right.value, quantity=quantity, account=self.ctx.account,
+            mode=self.ctx.config.mode.value, stage=stage, reason=reason,
+            moneyness=assessment.moneyness if assessment else None,
+            risk_score=assessment.risk_score if assessment else None,
+            probability_itm=assessment.probability_itm if assessment else None,
+            order_ref=order.order_ref if order else None, order_id=order.order_id if order else None,
+            execution_price=price, reference_mid=reference_mid, slippage=slippage, pnl_impact=pnl,
+            success=success, error=error))

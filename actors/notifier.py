@@ -1,0 +1,30 @@
+"""Notifier: alerts out through a sender that never blocks (Apprise in production, the log otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from actors.base import SupervisedActor
+from actors.context import ActorContext, Roles
+from domain.alerts import Alert
+
+
+class AlertSender(Protocol):
+    def send(self, alert: Alert) -> None: ...
+
+
+class Notifier(SupervisedActor):
+    role = Roles.NOTIFIER
+
+    def __init__(self, ctx: ActorContext, sender: AlertSender) -> None:
+        super().__init__(ctx)
+        self.sender = sender
+        self.sent: list[Alert] = ctx.keeper.get(self.role, [])
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, Alert):
+            self.sender.send(message)
+            self.sent.append(message)
+            self.ctx.keeper.keep(self.role, self.sent)
+            return None
+        return super().handle(message)

@@ -1,0 +1,70 @@
+"""PositionPoller: reads positions and working orders on a cadence that tightens toward the close."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from actors.base import SupervisedActor
+from actors.context import ActorContext, Roles
+from domain import alerts
+from domain.cadence import poll_due
+from domain.messages import PollNow, PositionsSnapshot, Tick
+from gateways.broker import Broker, BrokerError
+
+log = logging.getLogger("cleanup.poller")
+
+
+@dataclass
+class PollerState:
+    last_poll: datetime | None = None
+    poll_requested: str = ""
+    has_positions: bool = False
+    polls: int = 0
+    broker_down: bool = False
+
+
+class PositionPoller(SupervisedActor):
+    role = Roles.POSITION_POLLER
+    subscribers = (Roles.RISK_ASSESSOR, Roles.EXECUTOR, Roles.PRICE_FEED)
+
+    def __init__(self, ctx: ActorContext, broker: Broker) -> None:
+        super().__init__(ctx)
+        self.broker = broker
+        self.state: PollerState = ctx.keeper.get(self.role) or PollerState()
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, PollNow):
+            self.state.poll_requested = message.reason
+        elif isinstance(message, Tick):
+            self._maybe_poll(message.now)
+        else:
+            return super().handle(message)
+        self.ctx.keeper.keep(self.role, self.state)
+        return None
+
+    def _maybe_poll(self, now: datetime) -> None:
+        stage = self.ctx.session.stage(now, self.ctx.config.settings.thresholds)
+        if not poll_due(self.state.last_poll, now, stage, self.state.has_positions, bool(self.state.poll_requested)):
+            return
+        try:
+            positions = tuple(self.broker.positions())
+            orders = tuple(self.broker.working_orders())
+        except BrokerError as error:
+            if not self.state.broker_down:
+                self.state.broker_down = True
+                self.alert(alerts.outage("broker", str(error)))
+            log.error("position poll failed: %s", error)
+            return  # retried on the next tick: last_poll unchanged
+        if self.state.broker_down:
+            self.state.broker_down = False
+            self.alert(alerts.outage("broker", "positions readable again", restored=True))
+        self.state.last_poll, self.state.poll_requested = now, ""
+        self.state.has_positions = any(p.quantity for p in positions)
+        self.state.polls += 1
+        self.ctx.metrics.ib_messages_sent(self.broker.messages_sent())
+        snapshot = PositionsSnapshot(positions, orders, now)
+        for role in self.subscribers:
+            self.send(role, snapshot)

@@ -1,0 +1,150 @@
+"""RiskAssessor: runs the closure policy on every price update and every poll, publishes the outputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from actors.base import SupervisedActor
+from actors.context import ActorContext, Roles
+from actors.executor import OwnBook
+from domain import alerts
+from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
+from domain.book import Book
+from domain.messages import Decisions, ManualClose, MarketUpdate, PositionsSnapshot
+from domain.model import OptionContract, Quote
+from domain.policy import Close, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
+from domain.stages import Stage
+
+
+@dataclass
+class AssessorState:
+    book: Book = field(default_factory=Book)
+    spot: Quote | None = None
+    options: dict[str, Quote] = field(default_factory=dict)
+    source: str = ""
+    warned: set[tuple[OptionContract, str]] = field(default_factory=set)
+    stages_announced: set[str] = field(default_factory=set)
+    sampled_at: dict[OptionContract, datetime] = field(default_factory=dict)
+    last_result: PolicyResult | None = None
+
+
+class RiskAssessor(SupervisedActor):
+    role = Roles.RISK_ASSESSOR
+
+    def __init__(self, ctx: ActorContext) -> None:
+        super().__init__(ctx)
+        self.state: AssessorState = ctx.keeper.get(self.role) or AssessorState()
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, MarketUpdate):
+            if message.spot is not None or not self.state.spot:
+                self.state.spot = message.spot if message.spot is not None else self.state.spot
+            self.state.options.update(message.options)
+            self.state.source = message.source
+            self._evaluate(message.at)
+        elif isinstance(message, PositionsSnapshot):
+            self.state.book = self.state.book.with_snapshot(message.positions, message.orders, message.taken_at)
+            self._evaluate(message.taken_at)
+        elif isinstance(message, OwnBook):
+            self.state.book = self.state.book.with_own_orders(message.orders)
+            if message.fill is not None:
+                self.state.book = self.state.book.with_fill(message.fill)
+        elif isinstance(message, ManualClose):
+            return self._manual_close(message)
+        else:
+            return super().handle(message)
+        self.ctx.keeper.keep(self.role, self.state)
+        return None
+
+    def latest(self) -> PolicyResult | None:
+        return self.state.last_result
+
+    def _inputs(self, now: datetime) -> PolicyInput:
+        settings = self.ctx.config.settings
+        return PolicyInput(
+            positions=self.state.book.effective_positions(),
+            working_orders=self.state.book.working_orders(),
+            spot=self.state.spot,
+            option_quotes=self.state.options,
+            now=now,
+            session=self.ctx.session,
+            mode=self.ctx.config.mode,
+            thresholds=settings.thresholds,
+            max_quote_age_seconds=settings.quote_max_age_seconds,
+            max_option_quote_age_seconds=settings.option_quote_max_age_seconds,
+        )
+
+    def _evaluate(self, now: datetime) -> None:
+        result = determine_actions(self._inputs(now))
+        self.state.last_result = result
+        self._metrics(result, now)
+        self._sample(result, now)
+        actionable = tuple(d for d in result.decisions if not isinstance(d, Warn))
+        if actionable:
+            self.send(Roles.EXECUTOR, Decisions(actionable, now, self.ctx.config.mode))
+        self._warn(result, now)
+
+    def _warn(self, result: PolicyResult, now: datetime) -> None:
+        fresh = [d for d in result.decisions if isinstance(d, Warn)
+                 and (d.contract, d.stage.value) not in self.state.warned]
+        for warning in fresh:
+            self.state.warned.add((warning.contract, warning.stage.value))
+            a = warning.assessment
+            self.audit(ActionRecord(
+                new_action_id(), now, ActionKind.WARN, symbol=warning.contract.symbol,
+                strike=warning.contract.strike, expiry=warning.contract.expiry, right=warning.contract.right.value,
+                quantity=a.quantity if a else None, account=self.ctx.account, mode=self.ctx.config.mode.value,
+                stage=warning.stage.value, reason=warning.reason, moneyness=a.moneyness if a else None,
+                risk_score=a.risk_score if a else None, probability_itm=a.probability_itm if a else None))
+        t30 = [d for d in fresh if d.stage is Stage.T30 and d.assessment is not None]
+        if t30:
+            self.alert(alerts.at_risk_warning(self.ctx.session.day, result.minutes_to_close, [
+                alerts.AtRiskPosition(d.contract.key, d.assessment.quantity, d.assessment.moneyness,
+                                      d.assessment.probability_itm) for d in t30 if d.assessment]))
+        for warning in fresh:
+            if warning.would_trade:
+                self.alert(alerts.Alert(alerts.Severity.WARNING, f"Monitor mode: {warning.contract.key}",
+                                        warning.reason, f"monitor:{warning.contract.key}:{warning.stage.value}"))
+
+    def _sample(self, result: PolicyResult, now: datetime) -> None:
+        every = timedelta(seconds=self.ctx.config.settings.assessment_sample_seconds)
+        for a in result.assessments:
+            last = self.state.sampled_at.get(a.contract)
+            if last is not None and now - last < every:
+                continue
+            self.state.sampled_at[a.contract] = now
+            self.audit(AssessmentRecord(now, a.contract.key, a.quantity, a.spot, a.moneyness, a.risk_score,
+                                        a.probability_itm, a.level.value, a.stage.value, a.action.value,
+                                        self.ctx.config.mode.value))
+
+    def _metrics(self, result: PolicyResult, now: datetime) -> None:
+        metrics = self.ctx.metrics
+        metrics.set_time_to_close(result.minutes_to_close * 60, result.stage)
+        metrics.record_assessments(result.assessments)
+        metrics.set_positions_by_stage_and_risk(Counter((a.stage, a.level) for a in result.assessments))
+        metrics.retain_positions(a.contract.key for a in result.assessments)
+        if self.state.spot is not None:
+            metrics.set_quote_age(max(self.state.spot.age_seconds(now), 0.0))
+
+    def _manual_close(self, request: ManualClose) -> str:
+        """A person asked to close one position: same guards as the policy's closes."""
+        contract = OptionContract.parse_key(request.contract_key)
+        position = next((p for p in self.state.book.effective_positions() if p.contract == contract), None)
+        if position is None:
+            return f"no open position in {contract.key}"
+        quantity = closable_quantity(position, self.state.book.working_orders())
+        if quantity <= 0:
+            return f"{contract.key}: closing orders already cover the position"
+        quote = self.state.options.get(contract.key)
+        fresh = quote is not None and quote.age_seconds(request.at) <= \
+            self.ctx.config.settings.option_quote_max_age_seconds
+        stage = self.ctx.session.stage(request.at, self.ctx.config.settings.thresholds)
+        decision = Close(contract, position.closing_side, quantity, stage, "manual close requested",
+                         quote.mid if fresh and quote else None, quote.bid if fresh and quote else None,
+                         quote.ask if fresh and quote else None)
+        self.send(Roles.EXECUTOR, Decisions((decision,), request.at, self.ctx.config.mode))
+        return f"closing {quantity} {contract.key} ({position.closing_side.value})"
+

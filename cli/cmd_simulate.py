@@ -1,0 +1,80 @@
+"""`cleanup-manager simulate`: a simulated expiration afternoon through the real actor tree."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+
+from cli.common import add_config_flags, fail, fail_config, load
+from config import ConfigError
+from domain.alerts import Alert, Severity
+from simulation import runner
+from simulation.scenario import ScenarioError, load_scenario
+from simulation.summary import print_summary, write_json
+
+HELP = "run a simulated expiration afternoon (simulated market, paper broker, SQLite audit) and summarise it"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("simulate", help=HELP, description=HELP + ". With no arguments it runs the "
+                                   "built-in scenario; see simulation/README.md for the scenario format.")
+    parser.add_argument("--scenario", type=Path, metavar="FILE", help="scenario JSON file (default: built-in)")
+    parser.add_argument("--date", metavar="YYYY-MM-DD", help="run the scenario on this session instead")
+    parser.add_argument("--speed", type=float, default=0.0, metavar="X",
+                        help="virtual seconds per real second (default 0: as fast as possible)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no live progress, summary only")
+    add_config_flags(parser, mode=True)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(args)
+    console = Console()
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        fail(f"simulate: --date {args.date!r} is not a date; use YYYY-MM-DD", 2)
+    try:
+        scenario = load_scenario(args.scenario, day)
+        settings = runner.simulation_settings(loaded.settings, scenario, args.mode)
+    except ScenarioError as error:
+        fail(str(error), 2)
+    except ConfigError as error:
+        fail_config(error)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console.print(f"simulating [bold]{scenario.name}[/bold] on {scenario.day} in {settings.mode.value} mode "
+                  f"(audit: {settings.data_dir / 'audit.sqlite3'})")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                        console=console, transient=True, disable=args.quiet)
+
+    def show_alert(alert: Alert) -> None:
+        if not args.quiet and alert.severity is not Severity.INFO:
+            progress.console.print(f"  [{_colour(alert)}]{alert.title}[/] {alert.body.splitlines()[0][:90]}")
+
+    with progress:
+        task = progress.add_task("starting", total=1.0)
+        result = runner.run_simulation(
+            scenario, settings, speed=args.speed, on_alert=show_alert,
+            on_progress=lambda p: progress.update(task, completed=p.fraction,
+                                                  description=f"{p.now.astimezone(_et()):%H:%M:%S} ET {p.stage:<6}"))
+    print_summary(result, settings.trader_tz, console)
+    if args.json:
+        write_json(result, settings.trader_tz, args.json)
+        console.print(f"summary written to {args.json}")
+    return result.exit_code
+
+
+def _colour(alert: Alert) -> str:
+    return {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow"}.get(alert.severity, "")
+
+
+def _et():
+    from domain.session import EASTERN
+
+    return EASTERN

@@ -1,0 +1,195 @@
+"""The paper broker: fills against the simulated market after a short delay, settles like OCC.
+
+Fill rule: a resting limit fills once it has worked ``fill_delay_seconds`` and its price reaches the
+fill line, halfway from the mid to the far touch (liquidity inside the spread); it fills at its
+limit. Market orders fill at the far touch. Stops trigger on the option's mid and then fill as
+market orders. Faults (rejects, no fills, disconnects) are injected by the simulator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from domain.model import OrderType, Position, Side, WorkingOrder
+from domain.settlement import Outcome, settle
+from gateways.broker import BrokerError, OrderEvent, OrderRequest, OrderStatus
+from gateways.sim_market import SimulatedMarket
+from runtime.clock import Clock
+
+
+@dataclass
+class _Working:
+    order: WorkingOrder
+    since: datetime
+
+
+class PaperBroker:
+    def __init__(self, market: SimulatedMarket, clock: Clock, positions: Sequence[Position] = (),
+                 orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = 1.0,
+                 account: str = "DU0000000") -> None:
+        self.market = market
+        self.clock = clock
+        self.fill_delay = timedelta(seconds=fill_delay_seconds)
+        self._account = account
+        self._lock = threading.Lock()
+        self._positions = {p.contract: p for p in positions}
+        self._working = {o.order_id: _Working(o, clock.now()) for o in orders}
+        self._ids = itertools.count(1001)
+        self._handler: Callable[[OrderEvent], None] = lambda event: None
+        self._pending_events: list[OrderEvent] = []
+        self._rejects_left = 0
+        self._no_fill_until: datetime | None = None
+        self._down_until: datetime | None = None
+        self._messages = 0
+        self.placed: list[OrderRequest] = []  # every order ever sent, for tests and the summary
+
+    # --- Broker interface ------------------------------------------------------------------------
+    def connect(self) -> None:
+        self._check_connected()
+
+    def disconnect(self) -> None:
+        pass
+
+    def is_connected(self) -> bool:
+        return self._down_until is None or self.clock.now() >= self._down_until
+
+    def account(self) -> str:
+        return self._account
+
+    def positions(self) -> Sequence[Position]:
+        with self._lock:
+            self._count()
+            return [p for p in self._positions.values() if p.quantity]
+
+    def working_orders(self) -> Sequence[WorkingOrder]:
+        with self._lock:
+            self._count()
+            return [w.order for w in self._working.values()]
+
+    def place_order(self, request: OrderRequest) -> str:
+        with self._lock:
+            self._count()
+            order_id = str(next(self._ids))
+            self.placed.append(request)
+            order = WorkingOrder(order_id, request.contract, request.side, request.order_type, request.quantity,
+                                 limit_price=request.limit_price, order_ref=request.order_ref)
+            if self._rejects_left > 0:
+                self._rejects_left -= 1
+                self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected")
+                return order_id
+            self._working[order_id] = _Working(order, self.clock.now())
+            self._emit(order, OrderStatus.SUBMITTED)
+            return order_id
+
+    def modify_limit(self, order_id: str, limit_price: float) -> None:
+        self._modify(order_id, lambda o: replace(o, order_type=OrderType.LIMIT, limit_price=limit_price))
+
+    def modify_to_market(self, order: WorkingOrder) -> None:
+        self._modify(order.order_id, lambda o: replace(o, order_type=OrderType.MARKET, limit_price=None,
+                                                        stop_price=None))
+
+    def cancel(self, order_id: str) -> None:
+        with self._lock:
+            self._count()
+            working = self._working.pop(order_id, None)
+            if working is not None:
+                self._emit(working.order, OrderStatus.CANCELLED)
+
+    def set_event_handler(self, handler: Callable[[OrderEvent], None]) -> None:
+        self._handler = handler
+
+    def messages_sent(self) -> int:
+        return self._messages
+
+    # --- simulation ------------------------------------------------------------------------------
+    def process(self, now: datetime) -> None:
+        """Fill what is due and deliver events; the simulator calls this every virtual second."""
+        with self._lock:
+            if self.is_connected() and (self._no_fill_until is None or now >= self._no_fill_until):
+                for working in list(self._working.values()):
+                    self._maybe_fill(working, now)
+            events, self._pending_events = self._pending_events, []
+        for event in events:
+            self._handler(event)
+
+    def settle(self) -> dict[str, Outcome]:
+        """OCC at expiration: exercise by exception at the close, assignment on the after-hours move."""
+        close, after = self.market.spot_at(self.market.session.close), self.market.spot_after_hours()
+        with self._lock:
+            self._working.clear()  # day orders expire at the close
+            return {p.contract.key: settle(p, close, after) for p in self._positions.values()
+                    if p.quantity and p.contract.expiry == self.market.session.day}
+
+    def inject_rejects(self, count: int) -> None:
+        with self._lock:
+            self._rejects_left += count
+
+    def inject_no_fills(self, seconds: float) -> None:
+        with self._lock:
+            self._no_fill_until = self.clock.now() + timedelta(seconds=seconds)
+
+    def inject_disconnect(self, seconds: float) -> None:
+        with self._lock:
+            self._down_until = self.clock.now() + timedelta(seconds=seconds)
+
+    # --- internals -------------------------------------------------------------------------------
+    def _count(self) -> None:
+        self._check_connected()
+        self._messages += 1
+
+    def _check_connected(self) -> None:
+        if not self.is_connected():
+            raise BrokerError("paper broker disconnected (simulated): IB Gateway not reachable")
+
+    def _modify(self, order_id: str, change: Callable[[WorkingOrder], WorkingOrder]) -> None:
+        with self._lock:
+            self._count()
+            working = self._working.get(order_id)
+            if working is None:
+                raise BrokerError(f"order {order_id} is no longer working")
+            working.order, working.since = change(working.order), self.clock.now()
+
+    def _maybe_fill(self, working: _Working, now: datetime) -> None:
+        order = working.order
+        bid, mid, ask = self.market.option_book(order.contract, now)
+        if order.is_stop:
+            triggered = mid <= (order.stop_price or 0) if order.side is Side.SELL else mid >= (order.stop_price or 1e9)
+            if not triggered:
+                return
+            working.order = order = replace(order, order_type=OrderType.MARKET, stop_price=None)
+        if now - working.since < self.fill_delay:
+            return
+        if order.order_type is OrderType.MARKET:
+            price = bid if order.side is Side.SELL else ask
+        else:
+            fill_line = (mid + bid) / 2 if order.side is Side.SELL else (mid + ask) / 2
+            limit = order.limit_price
+            if limit is None:
+                return
+            marketable = limit <= fill_line + 1e-9 if order.side is Side.SELL else limit >= fill_line - 1e-9
+            if not marketable:
+                return
+            price = order.limit_price
+        self._fill(working, max(price, 0.01), now)
+
+    def _fill(self, working: _Working, price: float, now: datetime) -> None:
+        order = working.order
+        position = self._positions.get(order.contract)
+        delta = order.remaining if order.side is Side.BUY else -order.remaining
+        if position is None:
+            self._positions[order.contract] = Position(order.contract, delta, price)
+        else:
+            self._positions[order.contract] = replace(position, quantity=position.quantity + delta)
+        del self._working[order.order_id]
+        filled = replace(order, filled=order.quantity)
+        self._emit(filled, OrderStatus.FILLED, price=price, at=now)
+
+    def _emit(self, order: WorkingOrder, status: OrderStatus, message: str = "", price: float | None = None,
+              at: datetime | None = None) -> None:
+        self._pending_events.append(OrderEvent(
+            order.order_id, order.order_ref, order.contract, order.side, status, order.filled, order.remaining,
+            price, at or self.clock.now(), commission=0.65 * order.filled if order.filled else None, message=message))

@@ -1,0 +1,203 @@
+"""The running service: the supervised actor tree around one broker and one price source.
+
+``simulate`` and ``run`` both build a ``Service``; they differ only in the gateways and in who drives
+the ticks (a virtual-time loop with barriers, or a wall-clock loop). The service is also the
+``CommandTarget`` every control surface (ctl, Telegram, the terminal UI) acts on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pykka
+
+from actors.audit_logger import AuditLogger
+from actors.base import InjectCrash
+from actors.circuit_breaker import GATE_CAUSE, CircuitBreaker, ResetBreaker
+from actors.context import ActorContext, LiveConfig, Roles
+from actors.executor import Executor
+from actors.notifier import AlertSender, Notifier
+from actors.position_poller import PositionPoller
+from actors.price_feed import PriceFeed
+from actors.risk_assessor import AssessorState, RiskAssessor
+from config.settings import Settings
+from domain import alerts
+from domain.audit import ActionKind, ActionRecord, new_action_id
+from domain.messages import ManualClose, Ping, PollNow, Tick
+from domain.policy import Mode
+from domain.session import ExpirySession
+from gateways.audit.durable import DurableAuditLog
+from gateways.broker import Broker
+from gateways.prices import PriceSource
+from runtime.clock import Clock
+from runtime.metrics import Metrics
+from supervisor import ChildSpec, Registry, StateKeeper, Supervisor, TradingGate
+
+log = logging.getLogger("cleanup.service")
+
+KILL_CAUSE = "kill switch"
+# Order of the pipeline: a barrier asks each in turn, so a tick's messages are handled in order.
+PIPELINE = (Roles.PRICE_FEED, Roles.POSITION_POLLER, Roles.RISK_ASSESSOR, Roles.EXECUTOR,
+            Roles.CIRCUIT_BREAKER, Roles.AUDIT_LOGGER, Roles.NOTIFIER)
+TICKED = (Roles.POSITION_POLLER, Roles.PRICE_FEED, Roles.EXECUTOR, Roles.AUDIT_LOGGER)
+
+
+class Service:
+    def __init__(self, settings: Settings, clock: Clock, session: ExpirySession, broker: Broker,
+                 source: PriceSource, sender: AlertSender, audit_log: DurableAuditLog, metrics: Metrics,
+                 *, account: str = "") -> None:
+        self.clock = clock
+        self.session = session
+        self.broker = broker
+        self.config = LiveConfig(settings)
+        self.registry = Registry()
+        self.keeper = StateKeeper()
+        self.gate = TradingGate()
+        self.metrics = metrics
+        self.audit_log = audit_log
+        self.ctx = ActorContext(self.registry, self.keeper, self.gate, clock, self.config, session, metrics,
+                                self._child_failed, account=account)
+        ctx = self.ctx
+        specs = [  # dependencies first: each child's downstream peers are up before it starts sending
+            ChildSpec(Roles.AUDIT_LOGGER, lambda: AuditLogger.start(ctx, audit_log)),
+            ChildSpec(Roles.NOTIFIER, lambda: Notifier.start(ctx, sender)),
+            ChildSpec(Roles.CIRCUIT_BREAKER, lambda: CircuitBreaker.start(ctx)),
+            ChildSpec(Roles.EXECUTOR, lambda: Executor.start(ctx, broker)),
+            ChildSpec(Roles.RISK_ASSESSOR, lambda: RiskAssessor.start(ctx)),
+            ChildSpec(Roles.POSITION_POLLER, lambda: PositionPoller.start(ctx, broker)),
+            ChildSpec(Roles.PRICE_FEED, lambda: PriceFeed.start(ctx, source)),
+        ]
+        self.supervisor = Supervisor(
+            specs, self.registry, clock, max_restarts=settings.restart_max,
+            window_seconds=settings.restart_window_seconds,
+            on_restart=self._restarted, on_escalate=self._escalated)
+        broker.set_event_handler(lambda event: self.registry.tell(Roles.EXECUTOR, event))
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        for spec in self.supervisor.specs:
+            self.metrics.register_actor(spec.role)
+        self.metrics.set_mode(self.config.mode)
+        self.metrics.set_up(True)
+        self.supervisor.start()
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+        self.metrics.set_up(False)
+
+    def tick(self) -> None:
+        """Production: every ticked actor gets the heartbeat at once and works concurrently."""
+        tick = Tick(self.clock.now())
+        for role in TICKED:
+            self.registry.tell(role, tick)
+
+    def tick_in_order(self) -> None:
+        """Simulation: one actor at a time, each tick's consequences settled before the next actor's.
+
+        Concurrent ticks race (the poller's snapshot may reach the feed before or after the feed's own
+        tick), which is harmless live but would make a simulated run differ from one run to the next.
+        """
+        tick = Tick(self.clock.now())
+        for role in TICKED:
+            self.registry.tell(role, tick)
+            self.sync()
+
+    def sync(self, rounds: int = 2) -> None:
+        """Wait until the messages of this tick have been handled down the pipeline (simulation)."""
+        for _ in range(rounds):
+            self.supervisor.wait_idle()
+            for role in PIPELINE:
+                if self.supervisor.escalated.is_set():
+                    return
+                try:
+                    self.registry.ask(role, Ping(), timeout=30)
+                except pykka.ActorDeadError:
+                    self.supervisor.wait_idle()
+
+    def crash(self, role: str) -> None:
+        self.registry.tell(role, InjectCrash(f"injected crash of {role}"))
+
+    @property
+    def escalated(self) -> bool:
+        return self.supervisor.escalated.is_set()
+
+    # --- CommandTarget ---------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        state: AssessorState | None = self.keeper.get(Roles.RISK_ASSESSOR)
+        result = state.last_result if state else None
+        at_risk = [
+            {"contract": a.contract.key, "quantity": a.quantity, "moneyness": a.moneyness,
+             "probability_itm": a.probability_itm, "risk": a.level.value, "action": a.action.value}
+            for a in (result.assessments if result else ())
+        ]
+        settings = self.config.settings
+        return {
+            "mode": self.config.mode.value,
+            "now": now.isoformat(),
+            "stage": self.session.stage(now, settings.thresholds).value,
+            "minutes_to_close": round(self.session.minutes_to_close(now), 2),
+            "close": self.session.close.isoformat(),
+            "kill_switch": self.gate.closed_by(KILL_CAUSE),
+            "breaker_tripped": self.gate.closed_by(GATE_CAUSE),
+            "trading_halted": not self.gate.is_open(),
+            "broker_connected": self.broker.is_connected(),
+            "price_source": state.source if state else "",
+            "quote_age_seconds": round(state.spot.age_seconds(now), 1) if state and state.spot else None,
+            "positions": len(at_risk),
+            "positions_at_risk": at_risk,
+            "audit_backlog": self.audit_log.backlog(),
+            "restarts": dict(self.supervisor.restarts),
+            "thresholds": {"t30_moneyness": settings.t30_moneyness, "t5_moneyness": settings.t5_moneyness,
+                           "t2_moneyness": settings.t2_moneyness, "max_slippage": settings.max_slippage},
+        }
+
+    def set_mode(self, mode: Mode) -> None:
+        if not self.config.settings.enabled and mode is not Mode.MONITOR:
+            raise ValueError("cleanup is disabled (enabled=false): only monitor mode is allowed")
+        self.config.set_mode(mode)
+        self.metrics.set_mode(mode)
+        self.registry.tell(Roles.NOTIFIER, alerts.mode_changed(mode.value, "command"))
+        self.registry.tell(Roles.POSITION_POLLER, PollNow(f"mode changed to {mode.value}"))
+
+    def kill(self) -> None:
+        self.gate.close(KILL_CAUSE, "kill switch engaged")
+        self.metrics.set_kill_switch(True)
+        self.registry.tell(Roles.NOTIFIER, alerts.kill_switch(True, "command"))
+
+    def resume(self) -> None:
+        self.gate.open(KILL_CAUSE)
+        self.metrics.set_kill_switch(False)
+        self.registry.ask(Roles.CIRCUIT_BREAKER, ResetBreaker("command"))
+        self.registry.tell(Roles.NOTIFIER, alerts.kill_switch(False, "command"))
+
+    def close(self, contract_key: str) -> str:
+        if self.config.mode is Mode.MONITOR:
+            raise ValueError("monitor mode never trades: switch to active mode first (mode active)")
+        return str(self.registry.ask(Roles.RISK_ASSESSOR, ManualClose(contract_key, self.clock.now())))
+
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    def apply_settings(self, new: Settings) -> None:
+        self.config.apply(new)
+
+    # --- supervision hooks -----------------------------------------------------------------------
+    def _child_failed(self, role: str, error: BaseException, salvaged: list[Any]) -> None:
+        self.supervisor.child_failed(role, error, salvaged)
+
+    def _restarted(self, role: str, error: BaseException) -> None:
+        self.metrics.actor_restarted(role)
+        self.registry.tell(Roles.AUDIT_LOGGER, ActionRecord(
+            new_action_id(), self.clock.now(), ActionKind.ESCALATION, mode=self.config.mode.value,
+            reason=f"actor {role} restarted after {error!r}", success=True))
+
+    def _escalated(self, reason: str) -> None:
+        self.gate.close("supervisor", reason)  # halt trading first, before anything else can fail
+        self.metrics.supervisor_escalated()
+        alert = alerts.supervisor_escalation("tree", self.supervisor.max_restarts,
+                                             self.supervisor.window.total_seconds(), reason)
+        self.registry.tell(Roles.NOTIFIER, alert)
+        log.critical("%s: %s", alert.title, alert.body)
+

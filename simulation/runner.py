@@ -1,0 +1,198 @@
+"""Runs one simulated expiration afternoon through the real actor tree in virtual time.
+
+Each virtual second: faults due now are applied, the paper broker fills what is due, the actors get
+a tick, and a barrier waits until the tick's messages have gone down the pipeline. So a run is
+deterministic for a scenario and seed, and an afternoon takes seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from actors.context import Roles
+from config.settings import Settings, settings_with
+from domain.alerts import Alert
+from domain.audit import ActionKind, ActionRecord, new_action_id
+from domain.policy import Mode
+from domain.session import ExpirySession
+from domain.settlement import Outcome, PositionResult, SessionKpis, session_kpis, settle
+from gateways.audit.durable import DurableAuditLog
+from gateways.audit.factory import open_store
+from gateways.calendar import MarketCalendar
+from gateways.paper_broker import PaperBroker
+from gateways.sim_market import SimulatedMarket
+from runtime.clock import VirtualClock
+from runtime.metrics import Metrics
+from runtime.service import Service
+from simulation.scenario import Fault, Scenario, ScenarioError
+
+log = logging.getLogger("cleanup.simulation")
+STEP_SECONDS = 1.0
+AFTER_CLOSE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Progress:
+    now: datetime
+    stage: str
+    fraction: float
+
+
+@dataclass
+class SimulationResult:
+    scenario: Scenario
+    session: ExpirySession
+    mode: Mode
+    results: list[PositionResult]
+    actions: list[ActionRecord]
+    kpis: SessionKpis
+    restarts: dict[str, int]
+    alerts: list[Alert]
+    orders_sent: int
+    escalated: str = ""
+    fill_times: dict[str, ActionRecord] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 70 if self.escalated else 0
+
+
+class RecordingSender:
+    """Alerts of a simulation: logged, kept for the summary, and shown as they happen."""
+
+    def __init__(self, show: Callable[[Alert], None] | None = None) -> None:
+        self.alerts: list[Alert] = []
+        self._show = show
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+        log.info("alert [%s] %s: %s", alert.severity.value, alert.title, alert.body)
+        if self._show:
+            self._show(alert)
+
+
+def simulation_settings(settings: Settings, scenario: Scenario, mode: str | None) -> Settings:
+    changes = dict(scenario.config)
+    changes["price_source"] = "sim"
+    if scenario.mode:
+        changes["mode"] = scenario.mode
+    if mode:
+        changes["mode"] = mode
+    return settings_with(settings, **changes)
+
+
+def run_simulation(
+    scenario: Scenario,
+    settings: Settings,
+    *,
+    speed: float = 0.0,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_alert: Callable[[Alert], None] | None = None,
+    metrics: Metrics | None = None,
+    on_started: Callable[[Service], None] | None = None,
+) -> SimulationResult:
+    session = MarketCalendar().session(scenario.day)
+    if session is None:
+        raise ScenarioError(f"scenario {scenario.name}: {scenario.day} is not a trading session "
+                            "(weekend or exchange holiday); pick another --date")
+    start = scenario.start(session)
+    clock = VirtualClock(start)
+    market = SimulatedMarket(scenario.spot_script(), session, clock, start)
+    positions = scenario.initial_positions()
+    broker = PaperBroker(market, clock, positions, scenario.initial_orders())
+    sender = RecordingSender(on_alert)
+    metrics = metrics or Metrics(process_collectors=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    audit_log = DurableAuditLog(settings.data_dir / "spool", lambda: _migrated_store(settings))
+    service = Service(settings, clock, session, broker, market, sender, audit_log, metrics,
+                      account=broker.account())
+    service.start()
+    if on_started:
+        on_started(service)
+    faults = scenario.fault_schedule()
+    end = session.close + AFTER_CLOSE
+    total = (end - start).total_seconds()
+    try:
+        while clock.now() < end and not service.escalated:
+            faults = _apply_due_faults(faults, clock.now(), service, broker, market)
+            broker.process(clock.now())
+            service.tick_in_order()
+            if on_progress:
+                now = clock.now()
+                on_progress(Progress(now, session.stage(now, settings.thresholds).value,
+                                     (now - start).total_seconds() / total))
+            if speed > 0:
+                time.sleep(STEP_SECONDS / speed)
+            clock.advance(STEP_SECONDS)
+        outcomes = broker.settle()
+        close_price, after_price = market.spot_at(session.close), market.spot_after_hours()
+        for key, outcome in outcomes.items():
+            service.registry.tell(Roles.AUDIT_LOGGER, ActionRecord(
+                new_action_id(), session.close, ActionKind.SETTLEMENT, symbol=key.split()[0],
+                reason=f"{key}: {outcome.value} (SPY {close_price:.2f} at the close, {after_price:.2f} at 17:30 ET)",
+                success=outcome in (Outcome.EXPIRED_OTM,)))
+        service.sync()
+    finally:
+        escalated = service.supervisor.escalation_reason
+        restarts = dict(service.supervisor.restarts)
+        service.stop()
+    audit_log.drain(max_records=1_000_000)
+    store = _migrated_store(settings)
+    try:
+        actions = [a for a in store.actions(start - timedelta(hours=1), end + timedelta(hours=3))]
+    finally:
+        store.close()
+    audit_log.close()
+    results, fills = _position_results(positions, outcomes, actions, close_price, after_price)
+    return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
+                            restarts, sender.alerts, len(broker.placed), escalated, fills)
+
+
+def _migrated_store(settings: Settings):
+    store = open_store(settings)
+    store.migrate()
+    return store
+
+
+def _apply_due_faults(faults: list[Fault], now: datetime, service: Service, broker: PaperBroker,
+                      market: SimulatedMarket) -> list[Fault]:
+    due = [f for f in faults if f.at <= now]
+    for fault in due:
+        log.warning("fault at %s: %s", fault.at.strftime("%H:%M:%S"), fault)
+        if fault.kind == "crash_actor":
+            service.crash(fault.actor)
+        elif fault.kind == "reject_orders":
+            broker.inject_rejects(fault.count)
+        elif fault.kind == "feed_outage":
+            market.outage(fault.seconds)
+        elif fault.kind == "broker_disconnect":
+            broker.inject_disconnect(fault.seconds)
+        elif fault.kind == "no_fills":
+            broker.inject_no_fills(fault.seconds)
+    return [f for f in faults if f.at > now]
+
+
+def _position_results(positions, outcomes, actions, close_price, after_price):
+    fills: dict[str, list[ActionRecord]] = {}
+    for action in actions:
+        if action.action is ActionKind.FILL and action.strike is not None:
+            key = f"{action.symbol} {action.expiry:%Y%m%d} {action.strike:g}{action.right}"
+            fills.setdefault(key, []).append(action)
+    results, last_fill = [], {}
+    for position in positions:
+        key = position.contract.key
+        own = fills.get(key, [])
+        closed = sum(a.quantity or 0 for a in own)
+        slipped = [(a.slippage, a.quantity or 0) for a in own if a.slippage is not None]
+        weight = sum(q for _, q in slipped)
+        if own:
+            last_fill[key] = own[-1]
+        outcome = outcomes.get(key, Outcome.CLOSED if closed >= abs(position.quantity) else Outcome.OPEN)
+        results.append(PositionResult(
+            position, outcome, settle(position, close_price, after_price), closed,
+            sum(s * q for s, q in slipped) / weight if weight else None))
+    return results, last_fill
