@@ -61,7 +61,8 @@ class TelegramCommandListener:
     def __init__(self, token: str, api_url: str, allowed_chats: Iterable[int], handler: CommandHandler,
                  clock: Clock, *, poll_timeout: int = 30, confirm_seconds: float = 60.0,
                  max_message_age_seconds: float = 120.0, backoff_base: float = 1.0, backoff_max: float = 60.0,
-                 session: requests.Session | None = None, rng: random.Random | None = None) -> None:
+                 session: requests.Session | None = None, rng: random.Random | None = None,
+                 offset: int | None = None) -> None:
         if not token:
             raise ValueError("telegram_bot_token is not set")
         self._token = token
@@ -76,7 +77,9 @@ class TelegramCommandListener:
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self._session = session or requests.Session()
         self._rng = rng or random.Random()
-        self._offset: int | None = None
+        # Carried over by the supervisor when it restarts the listener (``offset`` property), so
+        # updates already handled are not handled again.
+        self._offset: int | None = offset
         self._pending: dict[int, _Pending] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,6 +91,11 @@ class TelegramCommandListener:
     def from_settings(cls, settings, handler: CommandHandler, clock: Clock, **options: Any) -> TelegramCommandListener:
         return cls(settings.secret("telegram_bot_token"), settings.telegram_api_url, settings.telegram_allowed_chats,
                    handler, clock, **options)
+
+    @property
+    def offset(self) -> int | None:
+        """The next update id to ask for: give it to a replacement listener."""
+        return self._offset
 
     # --- lifecycle
     def start(self) -> None:

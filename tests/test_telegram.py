@@ -221,3 +221,14 @@ def _wait(condition, timeout=10.0):
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_replacement_listener_continues_from_the_offset(api, desk, audit):
+    first = make_listener(api.url, desk, audit)
+    say(api, desk, TRADER, "/kill")
+    assert first.poll_once() == 1 and desk.killed
+    desk.resume()
+    # Crashed before acknowledging: a new listener given the old offset does not run /kill again.
+    second = make_listener(api.url, desk, audit, offset=first.offset)
+    assert second.poll_once() == 0
+    assert not desk.killed and len(api.replies(TRADER)) == 1
