@@ -1,0 +1,474 @@
+"""IBBroker: the Broker interface on ib_async, talking to IB Gateway or TWS.
+
+Threads: ib_async runs on one event loop in a thread this object owns (``LoopThread``); every
+public method may be called from any thread and hops onto that loop with a timeout. Order events
+and connection-state changes are delivered on the loop thread: receivers must hand them on to
+their actor (``tell``), not work in place.
+
+Pacing: every public call takes its messages from a token bucket in the caller's thread before
+it reaches the loop, so a burst (emergency included) stays under IB's 50 messages a second;
+ib_async's own sliding-window throttle is set to the same rate as a floor under messages the
+gateway sends by itself (the sync after a reconnect).
+
+Connection life: after a drop the gateway reconnects with backoff and jitter, and after every
+(re)connect reconciles in a fixed order: open orders (ours, by orderRef, are adopted, never sent
+again), then executions (fills missed while away), then positions. While it is not connected no
+order is sent: calls raise BrokerError, and orders in flight are reported UNKNOWN, never REJECTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ib_async import IB, Contract, ExecutionFilter, Trade
+from ib_async.ib import StartupFetchNONE
+from ib_async.util import UNSET_DOUBLE
+
+from config.settings import Settings
+from domain.model import OptionContract, Position, Side, WorkingOrder
+from domain.order_refs import is_cleanup_ref
+from gateways.broker import BrokerError, OrderEvent, OrderRequest, OrderStatus
+from gateways.ib import codes, mapping
+from gateways.ib.codes import Connectivity
+from gateways.ib.errors import not_connected, unreachable
+from gateways.ib.loop_thread import LoopThread, LoopTimeout
+from gateways.ib.reconnect import ReconnectPolicy
+from gateways.ib.token_bucket import MessageCounter, TokenBucket
+from runtime.clock import Clock
+
+log = logging.getLogger(__name__)
+
+ConnectionHandler = Callable[[Connectivity, str], None]
+
+
+@dataclass
+class _Tracked:
+    """What the gateway remembers about one order it placed or adopted, across reconnects."""
+
+    order_id: int
+    contract: OptionContract
+    side: Side
+    quantity: int
+    order_ref: str | None
+    cancel_requested: bool = False
+    last_status: OrderStatus = OrderStatus.SUBMITTED
+    commission: dict[str, float] = field(default_factory=dict)  # exec id -> commission
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The result of the sync after a (re)connect, in the order it was done."""
+
+    adopted: tuple[WorkingOrder, ...]
+    executions: int
+    positions: tuple[Position, ...]
+
+
+class IBBroker:
+    def __init__(self, settings: Settings, clock: Clock, *, request_timeout: float = 10.0,
+                 connect_timeout: float = 5.0, reconnect: ReconnectPolicy | None = None,
+                 bucket: TokenBucket | None = None) -> None:
+        self._host, self._port = settings.ib_host, settings.ib_port
+        self._client_id = settings.ib_client_id
+        self._configured_account = settings.ib_account
+        self._clock = clock
+        self._request_timeout = request_timeout
+        self._connect_timeout = connect_timeout
+        self._reconnect_policy = reconnect or ReconnectPolicy()
+        self._bucket = bucket or TokenBucket.under_ib_limit(settings.ib_messages_per_second)
+        self._rate = int(self._bucket.rate)
+        self._counter = MessageCounter()
+        self._loop = LoopThread()
+        self._ib: IB | None = None
+        self._account = ""
+        self._state = Connectivity.CLOSED
+        self._want_connected = False
+        self._reconnecting = False
+        self._orders: dict[int, _Tracked] = {}
+        self._qualified: dict[str, OptionContract] = {}
+        self._event_handler: Callable[[OrderEvent], None] = lambda event: None
+        self._connection_handler: ConnectionHandler = lambda state, message: None
+        self.last_reconciliation: Reconciliation | None = None
+        self.session = 0  # counts successful connects: subscriptions from an older session are gone
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def set_event_handler(self, handler: Callable[[OrderEvent], None]) -> None:
+        self._event_handler = handler
+
+    def set_connection_handler(self, handler: ConnectionHandler) -> None:
+        """Called with the new state and a one-line reason on every change (for status and alerts)."""
+        self._connection_handler = handler
+
+    # --- connection ----------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return f"{self._host}:{self._port}"
+
+    def connect(self) -> None:
+        """Connect and reconcile once; raises BrokerError (one line) when IB Gateway is not reachable."""
+        self._loop.start()
+        self._want_connected = True
+        try:
+            self._loop.run(self._connect_and_reconcile, self._connect_timeout + 4 * self._request_timeout)
+        except LoopTimeout as error:
+            self._loop.call_soon(self._drop_ib)
+            raise unreachable(self._host, self._port, TimeoutError(), self._client_id, self._connect_timeout) \
+                from error
+        except BaseException:
+            self._want_connected = False
+            raise
+
+    def connect_in_background(self) -> None:
+        """Keep trying to connect (backoff and jitter) without blocking; progress goes to the connection
+        handler. For a service started before IB Gateway, e.g. across the gateway's nightly restart."""
+        self._loop.start()
+        self._want_connected = True
+        self._set_state(Connectivity.DISCONNECTED, f"connecting to IB Gateway at {self.address}")
+        self._loop.call_soon(lambda: self._start_reconnecting())
+
+    def _start_reconnecting(self) -> None:
+        if self._want_connected and not self._reconnecting:
+            asyncio.get_running_loop().create_task(self._reconnect_forever())
+
+    def disconnect(self) -> None:
+        self._want_connected = False
+        if not self._loop.running:
+            return
+        try:
+            self._loop.run(self._close, self._request_timeout)
+        finally:
+            self._loop.stop()
+
+    def is_connected(self) -> bool:
+        return self._state is Connectivity.CONNECTED
+
+    def connection_state(self) -> Connectivity:
+        return self._state
+
+    def account(self) -> str:
+        return self._account
+
+    def messages_sent(self) -> int:
+        return self._counter.count
+
+    async def _connect_and_reconcile(self) -> None:
+        ib = self._ib or self._new_ib()
+        try:
+            await ib.connectAsync(self._host, self._port, self._client_id, timeout=self._connect_timeout,
+                                  account=self._configured_account, fetchFields=StartupFetchNONE)
+        except BaseException as error:
+            ib.disconnect()
+            raise unreachable(self._host, self._port, error, self._client_id, self._connect_timeout) from error
+        self._account = self._pick_account(ib.client.getAccounts())
+        self.session += 1
+        await self._reconcile()
+        self._set_state(Connectivity.CONNECTED, f"connected to IB Gateway at {self.address}, "
+                                                f"account {self._account}")
+
+    def _new_ib(self) -> IB:
+        ib = IB()
+        ib.client.MaxRequests = self._rate  # ib_async's sliding one-second window, under IB's limit
+        send = ib.client.conn.sendMsg
+
+        def counting_send(message: bytes) -> None:
+            self._counter.add()
+            send(message)
+
+        ib.client.conn.sendMsg = counting_send  # type: ignore[method-assign]
+        ib.orderStatusEvent += self._on_order_status
+        ib.commissionReportEvent += self._on_commission
+        ib.errorEvent += self._on_error
+        ib.disconnectedEvent += self._on_disconnected
+        self._ib = ib
+        return ib
+
+    def _pick_account(self, accounts: list[str]) -> str:
+        if self._configured_account:
+            if self._configured_account not in accounts:
+                raise BrokerError(f"IB account {self._configured_account} is not managed by this login "
+                                  f"(accounts: {', '.join(accounts) or 'none'}): check ib_account")
+            return self._configured_account
+        if len(accounts) != 1:
+            raise BrokerError(f"IB login manages several accounts ({', '.join(accounts)}): set ib_account")
+        return accounts[0]
+
+    async def _close(self) -> None:
+        self._set_state(Connectivity.CLOSED, "disconnected on request")
+        if self._ib is not None:
+            self._ib.disconnect()
+            self._ib = None  # bound to this loop; the next connect() builds a new one
+
+    def _drop_ib(self) -> None:
+        if self._ib is not None:
+            self._ib.disconnect()
+
+    def _set_state(self, state: Connectivity, message: str) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        log.info("IB connection %s: %s", state, message)
+        self._connection_handler(state, message)
+
+    def _on_disconnected(self) -> None:
+        if self._state not in (Connectivity.CONNECTED, Connectivity.LOST):
+            return  # a failed attempt, or our own disconnect()
+        self._set_state(Connectivity.DISCONNECTED, f"lost the API connection to IB Gateway at {self.address}")
+        for tracked in self._orders.values():
+            if not tracked.last_status.is_final:
+                self._emit(tracked, OrderStatus.UNKNOWN, None, None, None,
+                           "connection to IB Gateway lost; outcome settled after reconnect")
+        self._start_reconnecting()
+
+    async def _reconnect_forever(self) -> None:
+        self._reconnecting = True
+        try:
+            async for attempt in self._reconnect_policy.retrying():
+                with attempt:
+                    if not self._want_connected:
+                        return
+                    await self._connect_and_reconcile()
+        except Exception as error:  # only when retrying gives up, which the policy never does
+            log.error("IB reconnect abandoned: %s", error)
+        finally:
+            self._reconnecting = False
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
+        state = codes.CONNECTIVITY_CODES.get(code)
+        if state is None or req_id != -1:
+            return
+        if state is Connectivity.CONNECTED:
+            # Restored: orders may have changed while IB was away, so settle them before trading again.
+            asyncio.get_running_loop().create_task(self._restored(code, message))
+        else:
+            self._set_state(state, f"IB code {code}: {message}")
+
+    async def _restored(self, code: int, message: str) -> None:
+        try:
+            await self._reconcile()
+        except (TimeoutError, ConnectionError) as error:
+            log.warning("reconcile after IB code %d failed: %s", code, error)
+            return
+        self._set_state(Connectivity.CONNECTED, f"IB code {code}: {message}")
+
+    # --- reconciliation --------------------------------------------------------------------------
+
+    async def _reconcile(self) -> Reconciliation:
+        ib = self.connected_ib()
+        timeout = self._request_timeout
+        open_trades = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), timeout)
+        adopted = []
+        open_ids = set()
+        for trade in open_trades:
+            open_ids.add(trade.order.orderId)
+            ours = trade.order.clientId == self._client_id and is_cleanup_ref(trade.order.orderRef)
+            if ours and mapping.is_option(trade.contract):
+                tracked = self._track(trade)
+                adopted.append(mapping.to_working_order(trade))
+                self._emit_trade(tracked, trade)
+        fills = await asyncio.wait_for(ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)), timeout)
+        for tracked in self._orders.values():
+            if tracked.order_id in open_ids or tracked.last_status.is_final:
+                continue
+            own = [f for f in fills
+                   if f.execution.orderId == tracked.order_id and f.execution.clientId == self._client_id]
+            filled = sum(int(f.execution.shares) for f in own)
+            tracked.commission.update({f.execution.execId: f.commissionReport.commission for f in own})
+            average = sum(f.execution.shares * f.execution.price for f in own) / filled if filled else None
+            status = OrderStatus.FILLED if filled >= tracked.quantity else OrderStatus.CANCELLED
+            message = "filled while disconnected" if status is OrderStatus.FILLED else \
+                "no longer working at IB after reconnect"
+            self._emit(tracked, status, filled, tracked.quantity - filled, average, message)
+        positions = await asyncio.wait_for(ib.reqPositionsAsync(), timeout)
+        result = Reconciliation(tuple(adopted), len(fills), tuple(self._to_positions(positions)))
+        self.last_reconciliation = result
+        log.info("IB reconciled: %d order(s) adopted, %d execution(s), %d position(s)",
+                 len(result.adopted), result.executions, len(result.positions))
+        return result
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def positions(self) -> Sequence[Position]:
+        async def read() -> list[Position]:
+            ib = self.connected_ib()
+            return self._to_positions(await asyncio.wait_for(ib.reqPositionsAsync(), self._request_timeout))
+
+        return self.run_paced(read, "positions not read", messages=1)
+
+    def _to_positions(self, items: list) -> list[Position]:
+        return [mapping.from_ib_position(p) for p in items
+                if p.account == self._account and mapping.is_option(p.contract) and p.position]
+
+    def working_orders(self) -> Sequence[WorkingOrder]:
+        async def read() -> list[WorkingOrder]:
+            ib = self.connected_ib()
+            trades = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), self._request_timeout)
+            return [mapping.to_working_order(t) for t in trades
+                    if mapping.is_option(t.contract) and t.orderStatus.status in codes.WORKING_STATES
+                    and t.order.account in ("", self._account)]
+
+        return self.run_paced(read, "working orders not read", messages=1)
+
+    # --- orders --------------------------------------------------------------------------------
+
+    def qualify(self, contract: OptionContract) -> OptionContract:
+        """The contract with IB's conId filled in (one request the first time, cached after)."""
+        return self.run_paced(lambda: self.qualify_async(contract), "contract not qualified", messages=1)
+
+    async def qualify_async(self, contract: OptionContract) -> OptionContract:
+        if contract.con_id:
+            return contract
+        known = self._qualified.get(contract.key)
+        if known is not None:
+            return known
+        ib = self.connected_ib()
+        ib_contract = mapping.to_ib_option(contract)
+        details = await asyncio.wait_for(ib.reqContractDetailsAsync(ib_contract), self._request_timeout)
+        if len(details) != 1 or details[0].contract is None:
+            raise BrokerError(f"IB does not know one contract {contract.key} ({len(details)} matches)")
+        qualified = mapping.from_ib_option(details[0].contract)
+        self._qualified[contract.key] = qualified
+        return qualified
+
+    def place_order(self, request: OrderRequest) -> str:
+        if request.quantity <= 0:
+            raise BrokerError(f"order quantity must be positive, got {request.quantity}")
+
+        async def place() -> str:
+            contract = await self.qualify_async(request.contract)
+            order = mapping.to_ib_order(request, self._account)
+            ib = self.connected_ib()
+            ib.placeOrder(mapping.to_ib_option(contract), order)
+            self._orders[order.orderId] = _Tracked(order.orderId, contract, request.side, request.quantity,
+                                                   request.order_ref)
+            return str(order.orderId)
+
+        messages = 1 if request.contract.con_id or request.contract.key in self._qualified else 2
+        return self.run_paced(place, "order outcome unknown: check working_orders()", messages=messages)
+
+    def modify_limit(self, order_id: str, limit_price: float) -> None:
+        def modify(trade: Trade) -> None:
+            trade.order.lmtPrice = limit_price
+
+        self._modify(order_id, modify)
+
+    def modify_to_market(self, order: WorkingOrder) -> None:
+        def to_market(trade: Trade) -> None:
+            trade.order.orderType = "MKT"
+            trade.order.lmtPrice = UNSET_DOUBLE
+            trade.order.auxPrice = UNSET_DOUBLE
+
+        self._modify(order.order_id, to_market)
+
+    def _modify(self, order_id: str, change: Callable[[Trade], None]) -> None:
+        async def modify() -> None:
+            ib = self.connected_ib()
+            trade = await self._trade(int(order_id))
+            if trade.isDone():
+                raise BrokerError(f"order {order_id} is {trade.orderStatus.status}; not modified")
+            change(trade)
+            self._track(trade)
+            ib.placeOrder(trade.contract, trade.order)  # same order id: IB treats it as a modification
+
+        self.run_paced(modify, "order not modified", messages=1)
+
+    def cancel(self, order_id: str) -> None:
+        async def cancel() -> None:
+            ib = self.connected_ib()
+            trade = await self._trade(int(order_id))
+            self._track(trade).cancel_requested = True
+            if not trade.isDone():
+                ib.cancelOrder(trade.order)
+
+        self.run_paced(cancel, "order not cancelled", messages=1)
+
+    async def _trade(self, order_id: int) -> Trade:
+        """The live Trade for an order id: ours first, then any client's (a refresh if not known yet)."""
+        ib = self.connected_ib()
+        for attempt in range(2):
+            matches = [t for t in ib.trades() if t.order.orderId == order_id]
+            matches.sort(key=lambda t: t.order.clientId != self._client_id)
+            if matches:
+                return matches[0]
+            if attempt == 0:
+                await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), self._request_timeout)
+        raise BrokerError(f"order {order_id} is not known to IB Gateway at {self.address}")
+
+    def _track(self, trade: Trade) -> _Tracked:
+        order_id = trade.order.orderId
+        tracked = self._orders.get(order_id)
+        if tracked is None:
+            tracked = _Tracked(order_id, mapping.from_ib_option(trade.contract), Side(trade.order.action),
+                               int(trade.order.totalQuantity), trade.order.orderRef or None)
+            self._orders[order_id] = tracked
+        tracked.quantity = int(trade.order.totalQuantity)
+        return tracked
+
+    # --- events (loop thread) --------------------------------------------------------------------
+
+    def _on_order_status(self, trade: Trade) -> None:
+        tracked = self._orders.get(trade.order.orderId)
+        if tracked is not None and trade.order.clientId in (self._client_id, 0):
+            self._emit_trade(tracked, trade)
+
+    def _on_commission(self, trade: Trade, fill, report) -> None:
+        tracked = self._orders.get(trade.order.orderId)
+        if tracked is None:
+            return
+        tracked.commission[report.execId] = report.commission
+        self._emit_trade(tracked, trade)
+
+    def _emit_trade(self, tracked: _Tracked, trade: Trade) -> None:
+        status_ = trade.orderStatus
+        errors = {entry.errorCode for entry in trade.log if entry.errorCode}
+        status = codes.order_status(status_.status, status_.filled, status_.remaining, errors,
+                                    tracked.cancel_requested)
+        messages = [entry.message for entry in trade.log if entry.message]
+        average = status_.avgFillPrice if status_.filled else None
+        self._emit(tracked, status, int(status_.filled), int(status_.remaining), average,
+                   messages[-1] if messages and status is OrderStatus.REJECTED else "")
+
+    def _emit(self, tracked: _Tracked, status: OrderStatus, filled: int | None, remaining: int | None,
+              average: float | None, message: str) -> None:
+        tracked.last_status = status
+        event = OrderEvent(
+            order_id=str(tracked.order_id), order_ref=tracked.order_ref, contract=tracked.contract,
+            side=tracked.side, status=status, filled=filled or 0,
+            remaining=remaining if remaining is not None else tracked.quantity, avg_fill_price=average,
+            at=self._clock.now(),
+            commission=round(sum(tracked.commission.values()), 4) if tracked.commission else None,
+            message=message)
+        try:
+            self._event_handler(event)
+        except Exception:  # a receiver's bug must not kill ib_async's event dispatch
+            log.exception("order event handler failed for %s", event)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def connected_ib(self) -> IB:
+        """The live ib_async client, for the gateways.ib modules' work on the loop thread."""
+        if self._ib is None or not self._ib.isConnected():
+            raise not_connected(self._host, self._port, "request not sent")
+        return self._ib
+
+    def run_paced(self, work: Callable[[], Any], what: str, messages: int) -> Any:
+        """Pace (``messages`` tokens), then run ``work`` on the loop thread and return its result.
+
+        For the gateways.ib modules (prices); every failure becomes one BrokerError line naming ``what``."""
+        if not self.is_connected():
+            raise not_connected(self._host, self._port, what)
+        self._bucket.take(messages)
+        try:
+            return self._loop.run(work, self._request_timeout + 1)
+        except BrokerError:
+            raise
+        except (LoopTimeout, TimeoutError) as error:
+            raise BrokerError(f"IB Gateway at {self.address} did not answer within "
+                              f"{self._request_timeout:g}s; {what}") from error
+        except ConnectionError as error:
+            raise not_connected(self._host, self._port, what) from error

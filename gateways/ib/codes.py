@@ -1,0 +1,65 @@
+"""IB message codes and order states the gateway acts on, as explicit tables.
+
+Codes: https://interactivebrokers.github.io/tws-api/message_codes.html
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from gateways.broker import OrderStatus
+
+
+class Connectivity(StrEnum):
+    CONNECTED = "connected"
+    LOST = "lost"  # socket up, but IB Gateway lost IB's servers (1100): no orders go out
+    DISCONNECTED = "disconnected"  # socket to IB Gateway down: reconnecting
+    CLOSED = "closed"  # disconnect() was called: no reconnect
+
+
+# Codes IB sends as error messages with request id -1 that change the connection's state.
+CONNECTIVITY_CODES: dict[int, Connectivity] = {
+    1100: Connectivity.LOST,  # Connectivity between IB and TWS has been lost
+    1101: Connectivity.CONNECTED,  # restored, data lost: market data must be re-requested
+    1102: Connectivity.CONNECTED,  # restored, data maintained
+    2110: Connectivity.LOST,  # Connectivity between TWS and server is broken; it will be restored
+}
+DATA_LOST_CODES = frozenset({1101})
+
+# Error codes that, for one of our orders, mean the order was refused rather than cancelled by us.
+ORDER_REJECT_CODES = frozenset({
+    103,  # duplicate order id
+    104,  # can't modify a filled order
+    110,  # price does not conform to the minimum price variation
+    200,  # no security definition
+    201,  # order rejected
+    203,  # security not available or allowed for this account
+    321,  # error validating request
+    382, 383,  # size / value exceeds limits
+    399,  # order message error
+    10147, 10148,  # order to cancel/modify not found / cannot be cancelled
+})
+# Error codes that only confirm a cancel we asked for.
+CANCEL_CONFIRM_CODES = frozenset({202})
+
+# ib_async's order statuses -> ours. Cancelled is settled separately: rejected or cancelled.
+WORKING_STATES = {"PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "PendingCancel"}
+STATUS_TABLE: dict[str, OrderStatus] = {
+    **{state: OrderStatus.SUBMITTED for state in WORKING_STATES},
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "ApiCancelled": OrderStatus.CANCELLED,
+    "Inactive": OrderStatus.REJECTED,  # IB parks refused orders as Inactive
+    "ValidationError": OrderStatus.SUBMITTED,  # a warning on a modify: the order still works
+}
+
+
+def order_status(ib_status: str, filled: float, remaining: float, error_codes: set[int],
+                 cancel_requested: bool) -> OrderStatus:
+    """Our status for one IB order, from its IB status and the error codes IB sent for it."""
+    status = STATUS_TABLE.get(ib_status, OrderStatus.UNKNOWN)
+    if status is OrderStatus.SUBMITTED and filled > 0 and remaining > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.CANCELLED and not cancel_requested and error_codes & ORDER_REJECT_CODES:
+        return OrderStatus.REJECTED
+    return status

@@ -1,0 +1,94 @@
+"""IBPriceSource: quotes from IB market data, the fallback when ThetaData is down.
+
+It shares the IBBroker's connection (one API client per process) and subscribes once per
+instrument (streaming ticks cost no API messages; a subscription costs one). Quotes carry the
+time they were read from the clock and source "ib"; staleness is judged by the caller like any
+other source's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from ib_async import Stock, Ticker
+
+from domain.model import OptionContract, Quote
+from gateways.broker import BrokerError
+from gateways.ib import mapping
+from gateways.ib.broker import IBBroker
+from gateways.prices import FeedError, FeedErrorKind
+from runtime.clock import Clock
+
+
+def _price(value: float | None) -> float | None:
+    """ib_async marks 'no price' as nan (or -1 for some ticks)."""
+    if value is None or math.isnan(value) or value <= 0:
+        return None
+    return float(value)
+
+
+class IBPriceSource:
+    name = "ib"
+
+    def __init__(self, broker: IBBroker, clock: Clock) -> None:
+        self._broker = broker
+        self._clock = clock
+        self._tickers: dict[str, Ticker] = {}  # instrument key -> live ticker (touched on the loop only)
+        self._session = -1  # the broker session the tickers belong to
+
+    def underlying_quote(self, symbol: str) -> Quote:
+        return self._quotes([symbol], {symbol: None})[symbol]
+
+    def option_quotes(self, contracts: Sequence[OptionContract]) -> Mapping[str, Quote]:
+        keys = [c.key for c in contracts]
+        return self._quotes(keys, {c.key: c for c in contracts}, allow_missing=True)
+
+    def _quotes(self, keys: list[str], contracts: Mapping[str, OptionContract | None],
+                allow_missing: bool = False) -> dict[str, Quote]:
+        if not self._broker.is_connected():
+            raise FeedError(FeedErrorKind.OUTAGE, f"IB prices unavailable: not connected to {self._broker.address}")
+        if self._session != self._broker.session:
+            self._tickers.clear()  # a reconnect dropped every subscription: subscribe again
+            self._session = self._broker.session
+        missing = [k for k in keys if k not in self._tickers]
+        try:
+            for key in missing:
+                self._subscribe(key, contracts[key])
+            snapshot = self._broker.run_paced(
+                lambda: {k: self._read(self._tickers[k]) for k in keys if k in self._tickers},
+                "prices not read", messages=0)
+        except BrokerError as error:
+            raise FeedError(FeedErrorKind.OUTAGE, str(error)) from error
+        now = self._clock.now()
+        quotes = {}
+        for key in keys:
+            bid, ask, last, vol = snapshot.get(key, (None, None, None, None))
+            if bid is None and ask is None and last is None:
+                if allow_missing:
+                    continue
+                raise FeedError(FeedErrorKind.NO_DATA, f"IB has not quoted {key} yet")
+            quotes[key] = Quote(key, bid, ask, last, now, self.name, vol)
+        if not quotes and keys:
+            raise FeedError(FeedErrorKind.NO_DATA, f"IB has not quoted any of {', '.join(keys)} yet")
+        return quotes
+
+    @staticmethod
+    def _read(ticker: Ticker) -> tuple[float | None, float | None, float | None, float | None]:
+        greeks = ticker.modelGreeks or ticker.bidGreeks or ticker.askGreeks or ticker.lastGreeks
+        vol = greeks.impliedVol if greeks is not None and greeks.impliedVol else None
+        return _price(ticker.bid), _price(ticker.ask), _price(ticker.last), vol
+
+    def _subscribe(self, key: str, contract: OptionContract | None) -> None:
+        async def subscribe() -> None:
+            ib = self._broker.connected_ib()
+            if contract is None:
+                ib_contract = Stock(key, "SMART", "USD")
+                await ib.qualifyContractsAsync(ib_contract)
+                if not ib_contract.conId:
+                    raise BrokerError(f"IB does not know the stock {key}")
+            else:
+                ib_contract = mapping.to_ib_option(await self._broker.qualify_async(contract))
+            self._tickers[key] = ib.reqMktData(ib_contract, "", False, False)
+
+        self._broker.run_paced(subscribe, f"no market data for {key}", messages=2)

@@ -1,0 +1,220 @@
+"""IBBroker end to end: the real ib_async client against the fake IB Gateway on 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from domain.model import OptionContract, OrderType, Right, Side
+from domain.order_refs import make_order_ref
+from gateways.broker import BrokerError, OrderRequest, OrderStatus
+from gateways.ib import Connectivity, IBBroker, ReconnectPolicy
+from runtime.clock import VirtualClock
+from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
+from tests.fakes.ib_gateway.harness import EventRecorder, settings_for
+
+CALL_KEY = "SPY 20261127 635C"
+PUT_KEY = "SPY 20261127 600P"
+CALL = OptionContract("SPY", Right.CALL, 635, date(2026, 11, 27))
+FAST_RECONNECT = ReconnectPolicy(initial_seconds=0.05, max_seconds=0.3, jitter_seconds=0.05)
+
+
+def start(script: GatewayScript) -> tuple[FakeIBGateway, IBBroker, EventRecorder, list]:
+    gateway = FakeIBGateway(script).start()
+    broker = IBBroker(settings_for(gateway), VirtualClock(datetime(2026, 11, 27, 20, 55, tzinfo=UTC)),
+                      request_timeout=3, connect_timeout=3, reconnect=FAST_RECONNECT)
+    events = EventRecorder()
+    states: list = []
+    broker.set_event_handler(events)
+    broker.set_connection_handler(lambda state, message: states.append((state, message)))
+    broker.connect()
+    return gateway, broker, events, states
+
+
+@pytest.fixture
+def session(request):
+    script = getattr(request, "param", None) or GatewayScript()
+    gateway, broker, events, states = start(script)
+    yield gateway, broker, events, states
+    broker.disconnect()
+    gateway.stop()
+
+
+def holding(*positions: tuple[str, int], orders: list[FakeOrder] | None = None, **kwargs) -> GatewayScript:
+    contracts = {key: FakeContract.option(key) for key, _ in positions}
+    return GatewayScript(positions=[FakePosition(contracts[key], qty, 250.0) for key, qty in positions],
+                         open_orders=orders or [], **kwargs)
+
+
+def sell_to_close(quantity: int = 1, limit: float | None = 2.50, sequence: int = 1) -> OrderRequest:
+    order_type = OrderType.LIMIT if limit is not None else OrderType.MARKET
+    return OrderRequest(CALL, Side.SELL, quantity, order_type, limit, make_order_ref(CALL, sequence))
+
+
+def test_connect_reads_account_positions_and_open_orders_with_their_ref():
+    put = FakeContract.option(PUT_KEY)
+    stop = FakeOrder(7, put, "BUY", 2, "STP", aux_price=4.2, order_ref="CLN-20261127-SPY-600P-1")
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL_KEY), 3, 250.0),
+                                      FakePosition(put, -2, 120.0)], open_orders=[stop])
+    gateway, broker, _, states = start(script)
+    try:
+        assert broker.is_connected() and broker.account() == "DU1234567"
+        assert states[-1][0] is Connectivity.CONNECTED
+        positions = {p.contract.key: p for p in broker.positions()}
+        assert positions[CALL_KEY].quantity == 3 and positions[CALL_KEY].avg_cost == pytest.approx(2.50)
+        assert positions[PUT_KEY].quantity == -2 and positions[PUT_KEY].contract.con_id == put.con_id
+        [order] = broker.working_orders()
+        assert (order.order_id, order.order_ref, order.order_type, order.stop_price, order.side) == \
+            ("7", "CLN-20261127-SPY-600P-1", OrderType.STOP, 4.2, Side.BUY)
+        assert (order.quantity, order.filled, order.remaining, order.limit_price) == (2, 0, 2, None)
+        # The connect-time reconciliation adopted our stop by its ref and read positions after orders.
+        assert [o.order_id for o in broker.last_reconciliation.adopted] == ["7"]
+        names = [r.name for r in gateway.received() if r.name in ("reqAllOpenOrders", "reqExecutions",
+                                                                    "reqPositions")]
+        # ib_async's own position request at connect, then the reconciliation: orders, fills, positions
+        assert names[:4] == ["reqPositions", "reqAllOpenOrders", "reqExecutions", "reqPositions"]
+    finally:
+        broker.disconnect()
+        gateway.stop()
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3), order_behaviours=[OrderBehaviour.fill(2.55)])],
+                         indirect=True)
+def test_sell_to_close_limit_is_sent_with_ref_and_account_and_reported_filled_with_commission(session):
+    gateway, broker, events, _ = session
+    order_id = broker.place_order(sell_to_close(3, 2.50))
+    filled = events.wait_for(lambda e: e.order_id == order_id and e.status is OrderStatus.FILLED
+                             and e.commission is not None)
+    assert (filled.filled, filled.remaining, filled.avg_fill_price) == (3, 0, 2.55)
+    assert filled.commission == pytest.approx(1.95) and filled.order_ref == "CLN-20261127-SPY-635C-1"
+    assert filled.side is Side.SELL and filled.contract.key == CALL_KEY
+    [placed] = gateway.received("placeOrder")
+    fields = placed.fields
+    assert (fields[16], fields[17], fields[18], fields[19], fields[21], fields[23], fields[26]) == \
+        ("SELL", "3", "LMT", "2.5", "DAY", "DU1234567", "CLN-20261127-SPY-635C-1")
+    assert fields[2] == str(gateway.con_id(CALL_KEY))  # qualified: sent with IB's conId
+    assert gateway.position(CALL_KEY) == 0
+    assert broker.positions() == []
+
+
+@pytest.mark.parametrize("session", [holding(
+    (PUT_KEY, -2), orders=[FakeOrder(11, FakeContract.option(PUT_KEY), "BUY", 2, "STP", aux_price=4.2)])],
+    indirect=True)
+def test_a_stop_is_modified_into_a_market_order_keeping_its_id(session):
+    gateway, broker, events, _ = session
+    gateway.set_quote(PUT_KEY, 3.9, 4.1)
+    [stop] = broker.working_orders()
+    assert stop.is_stop
+    broker.modify_to_market(stop)
+    filled = events.wait_status("11", OrderStatus.FILLED)
+    assert filled.avg_fill_price == 4.1 and filled.filled == 2
+    [modify] = gateway.received("placeOrder")
+    assert (modify.fields[1], modify.fields[18]) == ("11", "MKT")
+    assert gateway.orders()[11].order_type == "MKT" and len(gateway.orders()) == 1
+    assert gateway.position(PUT_KEY) == 0
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
+def test_a_limit_is_walked_then_cancelled(session):
+    gateway, broker, events, _ = session
+    order_id = broker.place_order(sell_to_close(3, 2.60))
+    events.wait_status(order_id, OrderStatus.SUBMITTED)
+    broker.modify_limit(order_id, 2.55)
+    assert gateway.wait_for(lambda: gateway.orders()[int(order_id)].limit_price == 2.55)
+    broker.cancel(order_id)
+    cancelled = events.wait_status(order_id, OrderStatus.CANCELLED)
+    assert cancelled.filled == 0
+    assert OrderStatus.REJECTED.value not in " ".join(events.statuses(order_id))
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3), order_behaviours=[
+    OrderBehaviour.reject(201, "Order rejected - reason:No trading permissions")])], indirect=True)
+def test_a_rejected_order_is_reported_rejected_with_ibs_reason(session):
+    gateway, broker, events, _ = session
+    order_id = broker.place_order(sell_to_close(1, 2.50))
+    rejected = events.wait_status(order_id, OrderStatus.REJECTED)
+    assert "No trading permissions" in rejected.message and rejected.filled == 0
+    assert OrderStatus.CANCELLED.value not in " ".join(events.statuses(order_id))
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3), order_behaviours=[OrderBehaviour.partial(1, 2.5)])],
+                         indirect=True)
+def test_a_partial_fill_is_reported_then_the_rest(session):
+    gateway, broker, events, _ = session
+    order_id = broker.place_order(sell_to_close(3, 2.50))
+    partial = events.wait_status(order_id, OrderStatus.PARTIALLY_FILLED)
+    assert (partial.filled, partial.remaining) == (1, 2)
+    gateway.fill(int(order_id), 2.45)
+    done = events.wait_status(order_id, OrderStatus.FILLED)
+    assert done.filled == 3 and done.avg_fill_price == pytest.approx((2.5 + 2 * 2.45) / 3)
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3), disconnect_after="placeOrder")], indirect=True)
+def test_disconnect_right_after_placing_then_reconnect_adopts_the_order_and_never_resends(session):
+    gateway, broker, events, states = session
+    order_id = broker.place_order(sell_to_close(3, 2.50))
+    events.wait_status(order_id, OrderStatus.UNKNOWN)  # in flight when the socket dropped: unknown, not rejected
+    assert gateway.wait_for(lambda: Connectivity.DISCONNECTED in [s for s, _ in states])
+    with pytest.raises(BrokerError, match="not connected"):
+        if not broker.is_connected():
+            broker.place_order(sell_to_close(3, 2.50, sequence=2))
+        else:
+            raise BrokerError("not connected (already back)")
+    assert gateway.wait_for(broker.is_connected, timeout=5)
+    adopted = broker.last_reconciliation.adopted
+    assert [o.order_id for o in adopted] == [order_id] and adopted[0].order_ref == "CLN-20261127-SPY-635C-1"
+    assert [p.quantity for p in broker.last_reconciliation.positions] == [3]  # positions re-read
+    assert gateway.count("placeOrder") == 1  # never duplicated
+    assert [s for s, _ in states][-2:] == [Connectivity.DISCONNECTED, Connectivity.CONNECTED]
+    gateway.fill(int(order_id), 2.50)  # the adopted order still reports to us
+    events.wait_status(order_id, OrderStatus.FILLED)
+    assert broker.positions() == [] and gateway.position(CALL_KEY) == 0
+    assert OrderStatus.REJECTED.value not in " ".join(events.statuses(order_id))
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3), order_behaviours=[OrderBehaviour.rest()])],
+                         indirect=True)
+def test_a_fill_while_disconnected_is_reported_after_reconnect(session):
+    gateway, broker, events, states = session
+    order_id = broker.place_order(sell_to_close(3, 2.50))
+    events.wait_status(order_id, OrderStatus.SUBMITTED)
+    gateway.refuse_connections(True)
+    gateway.drop_connections()
+    events.wait_status(order_id, OrderStatus.UNKNOWN)
+    gateway.fill(int(order_id), 2.50)
+    gateway.refuse_connections(False)
+    filled = events.wait_status(order_id, OrderStatus.FILLED, timeout=8)
+    assert filled.filled == 3 and filled.commission == pytest.approx(1.95)
+    assert gateway.wait_for(broker.is_connected)  # connected is declared only after reconciliation
+    assert broker.last_reconciliation.positions == () and gateway.count("placeOrder") == 1
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
+def test_ib_connectivity_codes_mark_the_connection_lost_then_restored(session):
+    gateway, broker, _, states = session
+    from tests.fakes.ib_gateway import encoders
+
+    gateway._call(lambda: gateway._send_to_client(None, encoders.error(-1, 1100, "Connectivity lost")))
+    assert gateway.wait_for(lambda: not broker.is_connected())
+    with pytest.raises(BrokerError, match="not connected"):
+        broker.place_order(sell_to_close())
+    gateway._call(lambda: gateway._send_to_client(None, encoders.error(-1, 1102, "Connectivity restored")))
+    assert gateway.wait_for(broker.is_connected)
+    assert [s for s, _ in states][-2:] == [Connectivity.LOST, Connectivity.CONNECTED]
+    assert gateway.count("placeOrder") == 0
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 300))], indirect=True)
+def test_a_burst_of_requests_never_exceeds_50_messages_in_any_second(session):
+    gateway, broker, events, _ = session
+    order_id = broker.place_order(sell_to_close(300, 9.00))
+    before = broker.messages_sent()
+    for step in range(90):  # an emergency-style burst: walk a limit 90 times as fast as possible
+        broker.modify_limit(order_id, round(9.00 - step * 0.01, 2))
+    assert gateway.wait_for(lambda: gateway.count("placeOrder") == 91)
+    worst = gateway.max_messages_in_any_second()
+    print(f"\nIB API messages sent: {broker.messages_sent()} (burst {broker.messages_sent() - before}); "
+          f"gateway received {len(gateway.received())}; most in any one second: {worst}")
+    assert worst <= 50
+    assert broker.messages_sent() == len(gateway.received())
