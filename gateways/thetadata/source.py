@@ -7,17 +7,18 @@ fails (say the subscription does not cover greeks), the quotes are still returne
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from domain.model import OptionContract, Quote
 from gateways.prices import FeedError
 from gateways.thetadata.client import TerminalClient, connect
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 
 class ThetaDataPriceSource:
@@ -28,7 +29,7 @@ class ThetaDataPriceSource:
         self.with_implied_vol = with_implied_vol
 
     @classmethod
-    def from_settings(cls, settings) -> ThetaDataPriceSource:
+    def from_settings(cls, settings: Settings) -> ThetaDataPriceSource:
         """From ``thetadata_url`` (v2 or v3 by its path) and ``thetadata_timeout_seconds``."""
         return cls(connect(settings.thetadata_url, settings.thetadata_timeout_seconds))
 

@@ -78,14 +78,16 @@ class Transport:
         result: Future[requests.Response] = Future()
         worker = threading.Thread(target=self._fetch, args=(endpoint, self.base_url + path, dict(params), result),
                                   name=f"theta-{endpoint}", daemon=True)
-        worker.start()
+        try:
+            worker.start()
+        except RuntimeError as error:  # no thread to be had: free the endpoint, report an outage
+            with self._lock:
+                self._busy.discard(endpoint)
+            raise ThetaFeedError(FeedErrorKind.OUTAGE, CONNECTION_ERROR, f"{what}: cannot start a request: "
+                                 f"{error}") from None
         try:
             response = result.result(timeout=self.timeout)
-        except FutureTimeout:
-            raise ThetaFeedError(FeedErrorKind.OUTAGE, TIMEOUT,
-                                 f"{what}: the Theta Terminal at {self.base_url} did not answer within "
-                                 f"{self.timeout:g} s") from None
-        except requests.exceptions.Timeout:
+        except (FutureTimeout, requests.exceptions.Timeout):
             raise ThetaFeedError(FeedErrorKind.OUTAGE, TIMEOUT,
                                  f"{what}: the Theta Terminal at {self.base_url} did not answer within "
                                  f"{self.timeout:g} s") from None
@@ -97,14 +99,15 @@ class Transport:
             raise ThetaFeedError(FeedErrorKind.OUTAGE, CONNECTION_ERROR,
                                  f"{what}: connection to the Theta Terminal at {self.base_url} failed: "
                                  f"{_innermost(error)}") from None
-        except requests.exceptions.RequestException as error:
+        except Exception as error:  # requests' own and anything below it (urllib3, ssl, ...): never escapes
             raise ThetaFeedError(FeedErrorKind.OUTAGE, CONNECTION_ERROR,
                                  f"{what}: request to the Theta Terminal failed: {_innermost(error)}") from None
         if response.status_code != 200:
-            error = error_for_status(response.status_code, response.text, what)
-            if error.kind is FeedErrorKind.PERMISSION and subscription:
-                error = ThetaFeedError(error.kind, error.code, f"{error} (needs: {subscription})", error.status)
-            raise error
+            refused = error_for_status(response.status_code, response.text, what)
+            if refused.kind is FeedErrorKind.PERMISSION and subscription:
+                refused = ThetaFeedError(refused.kind, refused.code, f"{refused} (needs: {subscription})",
+                                         refused.status)
+            raise refused
         return response.content
 
     def _fetch(self, endpoint: str, url: str, params: dict[str, str], result: Future) -> None:
