@@ -90,6 +90,10 @@ class Executor(SupervisedActor):
 
     # --- decisions -------------------------------------------------------------------------------
     def _apply(self, batch: Decisions) -> None:
+        for own in self.state.own.values():
+            quote = batch.quotes.get(own.order.contract.key)
+            if quote is not None and quote.mid is not None:
+                own.reference_mid, own.bid, own.ask = quote.mid, quote.bid, quote.ask
         for decision in batch.decisions:
             if isinstance(decision, Close):
                 self._close(decision, batch.at)
@@ -107,11 +111,8 @@ class Executor(SupervisedActor):
 
     def _close(self, decision: Close, at: datetime) -> None:
         contract = decision.contract
-        live = [o for o in self.state.own.values() if o.order.contract == contract]
-        for own in live:  # keep the walk's reference current; never a second order while one works
-            if decision.reference_mid is not None:
-                own.reference_mid, own.bid, own.ask = decision.reference_mid, decision.bid, decision.ask
-        if live or self._gate_refuses(contract, at, "close"):
+        live = any(o.order.contract == contract for o in self.state.own.values())
+        if live or self._gate_refuses(contract, at, "close"):  # never a second order while one works
             return
         settings = self.ctx.config.settings
         used = self.state.attempts.get(contract, 0)

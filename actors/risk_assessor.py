@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,8 +82,11 @@ class RiskAssessor(SupervisedActor):
         self._metrics(result, now)
         self._sample(result, now)
         actionable = tuple(d for d in result.decisions if not isinstance(d, Warn))
-        if actionable:
-            self.send(Roles.EXECUTOR, Decisions(actionable, now, self.ctx.config.mode))
+        working = {o.contract.key for o in self.state.book.own_orders}
+        quotes = {key: quote for key, quote in self.state.options.items()
+                  if key in working and quote.age_seconds(now) <= self.ctx.config.settings.option_quote_max_age_seconds}
+        if actionable or quotes:
+            self.send(Roles.EXECUTOR, Decisions(actionable, now, self.ctx.config.mode, quotes))
         self._warn(result, now)
 
     def _warn(self, result: PolicyResult, now: datetime) -> None:
@@ -124,8 +126,6 @@ class RiskAssessor(SupervisedActor):
         metrics = self.ctx.metrics
         metrics.set_time_to_close(result.minutes_to_close * 60, result.stage)
         metrics.record_assessments(result.assessments)
-        metrics.set_positions_by_stage_and_risk(Counter((a.stage, a.level) for a in result.assessments))
-        metrics.retain_positions(a.contract.key for a in result.assessments)
         if self.state.spot is not None:
             metrics.set_quote_age(max(self.state.spot.age_seconds(now), 0.0))
 

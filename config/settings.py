@@ -273,7 +273,9 @@ def _from_credentials(directory: Path | None) -> dict[str, str]:
     """Secrets as files named after their key, e.g. systemd's ``LoadCredential=db_password:...``."""
     if directory is None or not directory.is_dir():
         return {}
-    return {key: (directory / key).read_text().strip() for key in SECRET_KEYS if (directory / key).is_file()}
+    found = {key: (directory / key).read_text().strip() for key in SECRET_KEYS if (directory / key).is_file()}
+    # An empty file means "not set": systemd's LoadCredential= needs every file to exist.
+    return {key: value for key, value in found.items() if value}
 
 
 def load_settings(

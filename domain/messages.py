@@ -37,6 +37,8 @@ class Decisions:
     decisions: tuple[Decision, ...]
     at: datetime
     mode: Mode
+    # Fresh quotes of contracts we have working orders in: the price walk follows the market.
+    quotes: Mapping[str, Quote] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

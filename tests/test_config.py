@@ -100,3 +100,9 @@ def test_runtime_changes_are_validated_like_configuration():
     assert settings_with(settings, t5_moneyness=0.012).t5_moneyness == 0.012
     with pytest.raises(ConfigError, match="t2_moneyness"):
         settings_with(settings, t2_moneyness=0.05)
+
+
+def test_an_empty_credentials_file_means_not_set(tmp_path):
+    (tmp_path / "db_password").write_text("\n")
+    settings = load({"CLEANUP_CREDENTIALS_DIR": str(tmp_path), "CLEANUP_DB_DSN": "host=127.0.0.1 dbname=x"}).settings
+    assert settings.db_password is None and "password" not in settings.database_dsn
