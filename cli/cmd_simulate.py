@@ -13,6 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn
 from cli.common import add_config_flags, fail, fail_config, load
 from config import ConfigError
 from domain.alerts import Alert, Severity
+from runtime.control import control_plane
+from runtime.metrics import Metrics, start_metrics_server
 from simulation import runner
 from simulation.scenario import ScenarioError, load_scenario
 from simulation.summary import print_summary, write_json
@@ -57,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet and alert.severity is not Severity.INFO:
             progress.console.print(f"  [{_colour(alert)}]{alert.title}[/] {alert.body.splitlines()[0][:90]}")
 
-    with progress:
+    metrics = Metrics()
+    with progress, start_metrics_server(metrics, settings.metrics_host, settings.metrics_port):
         task = progress.add_task("starting", total=1.0)
         result = runner.run_simulation(
-            scenario, settings, speed=args.speed, on_alert=show_alert,
+            scenario, settings, speed=args.speed, on_alert=show_alert, metrics=metrics,
+            on_started=lambda service: control_plane(service, settings),
             on_progress=lambda p: progress.update(task, completed=p.fraction,
                                                   description=f"{p.now.astimezone(_et()):%H:%M:%S} ET {p.stage:<6}"))
     print_summary(result, settings.trader_tz, console)

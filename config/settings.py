@@ -348,4 +348,4 @@ def settings_with(settings: Settings, **changes: Any) -> Settings:
         secret = getattr(settings, key)
         data[key] = secret.get_secret_value() if secret is not None else None
     data.update(changes)
-    return _validate(data, {key: "change" for key in changes})
+    return _validate(data, {key: "command" for key in changes})

@@ -7,6 +7,7 @@ deterministic for a scenario and seed, and an afternoon takes seconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -93,7 +94,7 @@ def run_simulation(
     on_progress: Callable[[Progress], None] | None = None,
     on_alert: Callable[[Alert], None] | None = None,
     metrics: Metrics | None = None,
-    on_started: Callable[[Service], None] | None = None,
+    on_started: Callable[[Service], contextlib.AbstractContextManager] | None = None,
 ) -> SimulationResult:
     session = MarketCalendar().session(scenario.day)
     if session is None:
@@ -111,8 +112,9 @@ def run_simulation(
     service = Service(settings, clock, session, broker, market, sender, audit_log, metrics,
                       account=broker.account())
     service.start()
+    stack = contextlib.ExitStack()
     if on_started:
-        on_started(service)
+        stack.enter_context(on_started(service))
     faults = scenario.fault_schedule()
     end = session.close + AFTER_CLOSE
     total = (end - start).total_seconds()
@@ -139,6 +141,7 @@ def run_simulation(
     finally:
         escalated = service.supervisor.escalation_reason
         restarts = dict(service.supervisor.restarts)
+        stack.close()
         service.stop()
     audit_log.drain(max_records=1_000_000)
     store = _migrated_store(settings)
@@ -148,7 +151,12 @@ def run_simulation(
         store.close()
     audit_log.close()
     results, fills = _position_results(positions, outcomes, actions, close_price, after_price)
-    return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
+    kpis = session_kpis(results)
+    metrics.at_risk_closed(kpis.prevented_positions)
+    metrics.left_in_the_money_at_close(sum(r.outcome in (Outcome.EXERCISED, Outcome.ASSIGNED) for r in results))
+    metrics.false_positive(sum(r.outcome is Outcome.CLOSED and r.counterfactual is Outcome.EXPIRED_OTM
+                               for r in results))
+    return SimulationResult(scenario, session, service.config.mode, results, actions, kpis,
                             restarts, sender.alerts, len(broker.placed), escalated, fills)
 
 
