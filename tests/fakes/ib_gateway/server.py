@@ -33,7 +33,6 @@ class FakeIBGateway:
         self.script = script or GatewayScript()
         self.book = Book(self.script, self._send_to_client, self._send_positions)
         self.sessions: set[Session] = set()
-        self.refusing = False
         self.port = 0
         self._received: list[Received] = []
         self._lock = threading.Lock()
@@ -150,7 +149,18 @@ class FakeIBGateway:
         self._call(lambda: [session.close() for session in list(self.sessions)])
 
     def refuse_connections(self, refusing: bool) -> None:
-        self.refusing = refusing
+        """Stop or resume listening on the port, as IB Gateway does while it restarts (connection refused)."""
+
+        async def toggle() -> None:
+            assert self._loop is not None
+            if refusing and self._server is not None:
+                self._server.close()
+                self._server = None
+            elif not refusing and self._server is None:
+                self._server = await self._loop.create_server(self._new_session, "127.0.0.1", self.port)
+
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(toggle(), self._loop).result(5)
 
     @property
     def connected_clients(self) -> int:

@@ -57,8 +57,6 @@ class Session(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self.gateway.refusing:
-            transport.abort()  # gateway "down": accept and drop, as a restarting gateway does
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
