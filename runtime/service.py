@@ -25,6 +25,7 @@ from config.settings import Settings
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
 from domain.messages import ManualClose, Ping, PollNow, Tick
+from domain.order_refs import is_cleanup_ref
 from domain.policy import Mode
 from domain.session import ExpirySession
 from gateways.audit.durable import DurableAuditLog
@@ -151,6 +152,17 @@ class Service:
             "restarts": dict(self.supervisor.restarts),
             "thresholds": {"t30_moneyness": settings.t30_moneyness, "t5_moneyness": settings.t5_moneyness,
                            "t2_moneyness": settings.t2_moneyness, "max_slippage": settings.max_slippage},
+            # For the terminal UI: the heat map needs SPY, the action queue the stage instants and orders.
+            "spot": state.spot.mid if state and state.spot else None,  # mid falls back to last
+            "trader_tz": settings.trader_tz,
+            "stage_times": {stage.value: at.isoformat()
+                            for stage, at in self.session.stage_instants(settings.thresholds).items()},
+            "working_orders": [
+                {"order_id": o.order_id, "contract": o.contract.key, "side": o.side.value,
+                 "type": o.order_type.value, "quantity": o.quantity, "filled": o.filled,
+                 "limit": o.limit_price, "stop": o.stop_price, "cleanup": is_cleanup_ref(o.order_ref)}
+                for o in (state.book.working_orders() if state else ())
+            ],
         }
 
     def set_mode(self, mode: Mode) -> None:
