@@ -218,3 +218,22 @@ def test_a_burst_of_requests_never_exceeds_50_messages_in_any_second(session):
           f"gateway received {len(gateway.received())}; most in any one second: {worst}")
     assert worst <= 50
     assert broker.messages_sent() == len(gateway.received())
+
+
+def test_started_before_the_gateway_it_keeps_trying_and_connects_when_the_gateway_comes_up():
+    gateway = FakeIBGateway(holding((CALL_KEY, 3))).start()
+    gateway.refuse_connections(True)  # IB Gateway not up yet (or restarting)
+    broker = IBBroker(settings_for(gateway), VirtualClock(datetime(2026, 11, 27, 20, 0, tzinfo=UTC)),
+                      request_timeout=3, connect_timeout=3, reconnect=FAST_RECONNECT)
+    states: list = []
+    broker.set_connection_handler(lambda state, message: states.append((state, message)))
+    try:
+        broker.connect_in_background()
+        assert not gateway.wait_for(broker.is_connected, timeout=0.5)
+        assert states[0][0] is Connectivity.DISCONNECTED and "127.0.0.1" in states[0][1]
+        gateway.refuse_connections(False)
+        assert gateway.wait_for(broker.is_connected, timeout=5)
+        assert [p.quantity for p in broker.positions()] == [3]
+    finally:
+        broker.disconnect()
+        gateway.stop()

@@ -41,7 +41,7 @@ def wait_quote(read, timeout=3.0):
         try:
             result = read()
             quotes = result.values() if isinstance(result, dict) else [result]
-            complete = all(q.bid and q.ask and (q.instrument == "SPY" or q.implied_vol) for q in quotes)
+            complete = all(q.bid and q.ask and (q.last if q.instrument == "SPY" else q.implied_vol) for q in quotes)
             if complete or time.monotonic() > deadline:
                 return result
         except FeedError as error:

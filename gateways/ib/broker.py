@@ -112,6 +112,8 @@ class IBBroker:
 
     def connect(self) -> None:
         """Connect and reconcile once; raises BrokerError (one line) when IB Gateway is not reachable."""
+        if self.is_connected():
+            return
         self._loop.start()
         self._want_connected = True
         try:
