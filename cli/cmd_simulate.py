@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="virtual seconds per real second (default 0: as fast as possible)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no live progress, summary only")
+    parser.add_argument("--tui", action="store_true", help="watch and control it in the terminal UI "
+                        "(default speed 20; logs go to <data_dir>/simulate.log); see docs/tui.md")
     add_config_flags(parser, mode=True)
     parser.set_defaults(handler=run)
 
@@ -49,6 +51,14 @@ def run(args: argparse.Namespace) -> int:
         fail(str(error), 2)
     except ConfigError as error:
         fail_config(error)
+    if args.tui:  # the UI owns the terminal: the simulation runs on a thread, its logs go to a file
+        from tui.attach import simulate_with_tui  # textual is imported only when asked for
+
+        result = simulate_with_tui(scenario, settings, args.speed)
+        print_summary(result, settings.trader_tz, console)
+        if args.json:
+            write_json(result, settings.trader_tz, args.json)
+        return result.exit_code
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console.print(f"simulating [bold]{scenario.name}[/bold] on {scenario.day} in {settings.mode.value} mode "
                   f"(audit: {settings.data_dir / 'audit.sqlite3'})")

@@ -1,0 +1,116 @@
+"""Status view: the seed's example layout, live: mode and time to the close, positions, heat map, queue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from domain.session import EASTERN
+from tui.format import countdown, on_off, parse_instant, pct, probability, risk_style, two_zones, zone
+from tui.heatmap import HeatMap
+from tui.queue import DONE, DUE, HALTED, MONITOR, PENDING, WORKING, action_queue
+from tui.tables import refresh_rows
+
+MODE_STYLES = {"active": "bold green", "monitor": "bold cyan", "emergency": "bold white on red"}
+STATE_STYLES = {PENDING: "yellow", DUE: "bold red", WORKING: "bold magenta", DONE: "dim",
+                MONITOR: "cyan", HALTED: "bold white on red"}
+COLUMNS = ("Contract", "Qty", "Moneyness", "P(exercise)", "Risk", "Action")
+
+
+def summary(status: Mapping[str, Any], trader_tz: str | None = None) -> Text:
+    """The header block: what a trader woken at 04:40 HKT needs in three lines."""
+    trader = zone(status.get("trader_tz") or trader_tz)
+    mode = str(status.get("mode", "?"))
+    text = Text()
+    text.append("Mode: ").append(mode.upper(), style=MODE_STYLES.get(mode, "bold"))
+    text.append(f" | Stage: {status.get('stage', '?')} | Time to close: ")
+    text.append(countdown(status.get("minutes_to_close")), style="bold")
+    text.append(f"\nClose {two_zones(parse_instant(status.get('close')), trader)}"
+                f" | Now {two_zones(parse_instant(status.get('now')), trader, with_seconds=True)}")
+    spot = status.get("spot")
+    age = status.get("quote_age_seconds")
+    text.append("\nSPY " + (f"{spot:.2f}" if isinstance(spot, int | float) else "n/a"))
+    text.append(f" via {status.get('price_source') or 'none'}")
+    text.append(f" (age {age:.1f}s)" if isinstance(age, int | float) else " (no quote)")
+    text.append(" | Broker: ")
+    connected = bool(status.get("broker_connected"))
+    text.append(on_off(connected, "connected", "DISCONNECTED"), style="" if connected else "bold white on red")
+    text.append(" | Breaker: ")
+    tripped = bool(status.get("breaker_tripped"))
+    text.append(on_off(tripped, "TRIPPED", "ok"), style="bold white on red" if tripped else "")
+    text.append(" | Kill: ")
+    killed = bool(status.get("kill_switch"))
+    text.append(on_off(killed, "ON", "off"), style="bold white on red" if killed else "")
+    return text
+
+
+def position_rows(status: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
+    rows = []
+    for item in status.get("positions_at_risk") or []:
+        level = str(item.get("risk", "?"))
+        action = str(item.get("action") or "none")
+        rows.append((str(item.get("contract", "?")), [
+            str(item.get("contract", "?")),
+            Text(str(item.get("quantity", "?")), justify="right"),
+            Text(pct(item.get("moneyness")), justify="right"),
+            Text(probability(item.get("probability_itm")), justify="right"),
+            Text(level, style=risk_style(level)),
+            "-" if action == "none" else action.upper(),
+        ]))
+    return rows
+
+
+def queue_text(status: Mapping[str, Any]) -> Text:
+    items = action_queue(status)
+    if not items:
+        return Text("nothing scheduled", style="dim")
+    text = Text()
+    for index, item in enumerate(items):
+        if index:
+            text.append("\n")
+        text.append(f"[{item.at.astimezone(EASTERN):%H:%M:%S}] {item.text} - ")
+        text.append(item.state, style=STATE_STYLES.get(item.state, ""))
+    return text
+
+
+class StatusView(VerticalScroll):
+    DEFAULT_CSS = """
+    StatusView { padding: 0 1; }
+    StatusView .title { text-style: bold; color: $accent; }
+    StatusView #positions { height: auto; max-height: 12; }
+    """
+
+    def __init__(self, trader_tz: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.trader_tz = trader_tz
+
+    def compose(self) -> ComposeResult:
+        yield Static("connecting to the service...", id="connection")
+        yield Static(id="summary")
+        yield Static("Positions at risk:", classes="title")
+        table: DataTable = DataTable(id="positions", show_cursor=False, zebra_stripes=True, cursor_type="row")
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Static("Moneyness by strike:", classes="title")
+        yield HeatMap(id="heat")
+        yield Static("Actions queue (ET):", classes="title")
+        yield Static(id="queue")
+
+    def show(self, status: Mapping[str, Any]) -> None:
+        self.query_one("#summary", Static).update(summary(status, self.trader_tz))
+        refresh_rows(self.query_one("#positions", DataTable), position_rows(status))
+        self.query_one("#heat", HeatMap).show(status)
+        self.query_one("#queue", Static).update(queue_text(status))
+
+    def connection(self, problem: str | None) -> None:
+        """One line above everything: empty while connected, the reason in red when not."""
+        line = self.query_one("#connection", Static)
+        line.display = bool(problem)
+        if problem:
+            line.update(Text(f"NOT CONNECTED: {problem} (showing the last status received)",
+                             style="bold white on red"))
