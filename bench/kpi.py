@@ -1,0 +1,42 @@
+"""KPI benchmark: N simulated expiration afternoons, every policy on the same days.
+
+    python -m bench.kpi [--n 1000] [--seed 20261127] [--out bench/results/] [--no-plots]
+
+Writes kpi.md, kpi.json and the PNG plots to --out; prints the table. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/kpi.py`: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import markdown_table, write
+from bench.runner import run_benchmark
+
+DEFAULT_SEED = 20261127  # a fixed seed: committed results are reproducible
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="KPI benchmark of the closure policy against baselines")
+    parser.add_argument("--n", type=int, default=1000, help="simulated expiration afternoons (default 1000)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNGs (no matplotlib needed)")
+    args = parser.parse_args(argv)
+    run = run_benchmark(args.n, args.seed)
+    kpis, data = write(run, args.out)
+    if not args.no_plots:
+        from bench.plots import write_all  # matplotlib only when plotting
+
+        write_all(run, kpis, args.out)
+    print(markdown_table(kpis))
+    print(f"\n{args.n} days, seed {args.seed}, {data['seconds']} s; results in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Run every policy on the same generated days: the benchmark's one entry point, used by kpi and sweep."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from bench.engine import PositionRun, run_day
+from bench.generator import Day, GeneratorConfig, generate_days
+from bench.policies import Policy, default_policies
+from config.settings import Settings, load_settings
+
+
+@dataclass
+class BenchRun:
+    n: int
+    seed: int
+    config: GeneratorConfig
+    policies: list[Policy]
+    runs: dict[str, list[PositionRun]] = field(default_factory=dict)
+    days: list[dict] = field(default_factory=list)  # a summary per day (session, early close, jump)
+    seconds: float = 0.0
+
+
+def benchmark_settings() -> Settings:
+    """The embedded defaults (config/defaults.toml): max_attempts, walk interval, slippage cap, breaker."""
+    return load_settings(environ={}).settings
+
+
+def run_benchmark(n: int, seed: int, policies: list[Policy] | None = None,
+                  config: GeneratorConfig | None = None, settings: Settings | None = None) -> BenchRun:
+    started = time.perf_counter()
+    config = config or GeneratorConfig()
+    policies = policies or default_policies()
+    settings = settings or benchmark_settings()
+    result = BenchRun(n, seed, config, policies, {policy.name: [] for policy in policies})
+    for day in generate_days(n, seed, config):
+        for name, runs in run_day(day, policies, settings, config).items():
+            result.runs[name].extend(runs)
+        result.days.append(_day_summary(day))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _day_summary(day: Day) -> dict:
+    return {"day": day.session.day.isoformat(), "early_close": day.session.early_close, "vol": round(day.vol, 4),
+            "jump": day.jump_at is not None, "positions": len(day.positions),
+            "spread_share": round(day.spread.share_of_price, 5), "widening": round(day.spread.widening, 3),
+            "close_move": round(day.after_hours / day.close_spot - 1, 5)}
