@@ -72,7 +72,7 @@ class ControlView(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static(id="state")
-        yield Static(Text("keys: m monitor, a active, e emergency | k kill switch | r resume (resets the breaker)"),
+        yield Static(Text("m/a/e switch mode, k engages the kill switch, r resumes (and resets the breaker)"),
                      classes="help")
         yield Static("Thresholds (type a value, Enter to apply; Esc leaves the field):", classes="title")
         for key, label, _ in FIELDS:

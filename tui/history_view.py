@@ -79,6 +79,7 @@ class HistoryView(Vertical):
     HistoryView #actions { height: 1fr; }
     """
     BINDINGS = [
+        Binding("f", "edit_dates", "Dates"),
         Binding("l", "load", "Load"),
         Binding("t", "toggle_reads", "Status reads"),
         Binding("escape", "leave_field", "Leave field", show=False),
@@ -97,7 +98,7 @@ class HistoryView(Vertical):
             yield Input(id="from", placeholder="YYYY-MM-DD", compact=True, max_length=10)
             yield Label("To")
             yield Input(id="to", placeholder="YYYY-MM-DD", compact=True, max_length=10)
-            yield Label("Enter/l loads, t status reads", classes="hint")
+            yield Label("f edits, Enter loads", classes="hint")
         yield Static("no history loaded yet", id="totals")
         table: DataTable = DataTable(id="actions", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
@@ -147,6 +148,9 @@ class HistoryView(Vertical):
     def action_toggle_reads(self) -> None:
         self.show_reads = not self.show_reads
         self._fill()
+
+    def action_edit_dates(self) -> None:
+        self.query_one("#from", Input).focus()
 
     def action_leave_field(self) -> None:
         self.query_one("#actions", DataTable).focus()

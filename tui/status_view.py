@@ -35,8 +35,8 @@ def summary(status: Mapping[str, Any], trader_tz: str | None = None) -> Text:
     spot = status.get("spot")
     age = status.get("quote_age_seconds")
     text.append("\nSPY " + (f"{spot:.2f}" if isinstance(spot, int | float) else "n/a"))
-    text.append(f" via {status.get('price_source') or 'none'}")
-    text.append(f" (age {age:.1f}s)" if isinstance(age, int | float) else " (no quote)")
+    source = status.get("price_source") or "no source"
+    text.append(f" ({source}, {age:.1f}s old)" if isinstance(age, int | float) else f" ({source}, no quote)")
     text.append(" | Broker: ")
     connected = bool(status.get("broker_connected"))
     text.append(on_off(connected, "connected", "DISCONNECTED"), style="" if connected else "bold white on red")
