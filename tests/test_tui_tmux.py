@@ -81,8 +81,8 @@ def test_simulate_with_tui_runs_the_afternoon_under_the_ui_and_prints_the_summar
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def test_tui_with_nothing_listening_says_so_in_one_line_and_fails():
-    missing = Path(tempfile.mkdtemp(prefix="ocm-tui-", dir="/tmp")) / "control.sock"
+def test_tui_with_nothing_listening_says_so_in_one_line_and_fails(tmp_path):
+    missing = tmp_path / "control.sock"
     result = subprocess.run([*PROGRAM, "tui", "--socket", str(missing)], cwd=ROOT, capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 3
