@@ -102,8 +102,9 @@ def select_once(name: str, label: str, trigger_minutes: float, picks: Callable[[
 
 
 SEED_THRESHOLDS = Thresholds()
-# The improved setting proposed in bench/README.md (see the threshold sweep there for why).
-IMPROVED_THRESHOLDS = Thresholds(t2_moneyness=0.002)
+# The improved setting proposed in bench/README.md: the one T-2 threshold of the sweep on a tuning seed
+# (seed 1, not the reporting seed) that met both the prevention and the false-positive targets.
+IMPROVED_THRESHOLDS = Thresholds(t2_moneyness=0.001)
 
 
 def default_policies() -> list[Policy]:
