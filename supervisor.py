@@ -34,6 +34,22 @@ log = logging.getLogger("cleanup.supervisor")
 EXIT_ESCALATED = 70  # EX_SOFTWARE: systemd's Restart=on-failure restarts the service
 
 
+def salvage_inbox(actor: pykka.ThreadingActor, role: str) -> list[Any]:
+    """From a crashed actor: the tells still queued (for its replacement); queued asks get ActorDeadError.
+
+    pykka would drop the tells and leave nothing to answer the asks until teardown.
+    """
+    salvaged: list[Any] = []
+    while not actor.actor_inbox.empty():
+        envelope = actor.actor_inbox.get()
+        if envelope.reply_to is None:
+            salvaged.append(envelope.message)
+        else:
+            envelope.reply_to.set_exception(exc_info=(
+                pykka.ActorDeadError, pykka.ActorDeadError(f"{role} crashed"), None))
+    return salvaged
+
+
 class StateKeeper:
     """The last good state of each child, written by the child, read by its replacement."""
 

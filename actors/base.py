@@ -12,6 +12,7 @@ from actors.context import ActorContext, Roles
 from domain.alerts import Alert
 from domain.audit import ActionRecord
 from domain.messages import Ping
+from supervisor import salvage_inbox
 
 log = logging.getLogger("cleanup.actors")
 
@@ -48,14 +49,7 @@ class SupervisedActor(pykka.ThreadingActor):
         # Stop new sends reaching the dead inbox first, then salvage what is queued: pykka would
         # drop those tells, and the restarted actor must see them.
         self.ctx.registry.unregister(self.role)
-        salvaged: list[Any] = []
-        while not self.actor_inbox.empty():
-            envelope = self.actor_inbox.get()
-            if envelope.reply_to is None:
-                salvaged.append(envelope.message)
-            else:
-                envelope.reply_to.set_exception(exc_info=(
-                    pykka.ActorDeadError, pykka.ActorDeadError(f"{self.role} crashed"), None))
+        salvaged = salvage_inbox(self, self.role)
         self.ctx.report_failure(self.role, exception_value or RuntimeError("unknown failure"), salvaged)
 
     # --- sending, by role --------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from runtime.clock import Clock
 log = logging.getLogger(__name__)
 
 MAX_AUDITED_TEXT = 200
+# Successful reads are logged, not stored; refused ones and every change are audited.
+READ_ONLY = frozenset({CommandName.STATUS, CommandName.HELP})
 
 
 class CommandTarget(Protocol):
@@ -83,8 +85,11 @@ class CommandHandler:
         except Exception as error:  # the target refused or failed: the person must hear why
             log.warning("command %r from %s via %s failed: %s", _one_line(text), who, via, error)
             reply = CommandReply(False, f"{command.name} failed: {_one_line(str(error) or type(error).__name__)}")
-        # Reads are audited too (who looked, from where), without their bulky output.
-        self.record(text, who, via, reply.ok, "" if reply.ok else reply.text, command)
+        if reply.ok and command.name in READ_ONLY:
+            # A terminal UI reads status every second: a store row per read would bury the actions.
+            log.debug("%s %s: %s -> accepted", via, who, _one_line(text))
+        else:
+            self.record(text, who, via, reply.ok, "" if reply.ok else reply.text, command)
         return reply
 
     def refuse(self, text: str, who: str, via: str, why: str) -> CommandReply:

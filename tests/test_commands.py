@@ -145,3 +145,20 @@ def test_format_status_shows_an_iso_close_in_exchange_time_and_skips_positions_n
     assert text.splitlines() == [
         "mode: active", "time to close: 4.5 min (close 13:00 ET)", "positions at risk: 1 of 2",
         "  SPY 20261127 635C qty 3 moneyness +0.40% -> close"]
+
+
+def test_successful_reads_are_not_stored_but_refusals_and_changes_are():
+    from datetime import UTC, datetime
+
+    from runtime.clock import VirtualClock
+    from runtime.commands import CommandHandler
+    from tests.test_commands_support import Desk
+
+    stored = []
+    clock = VirtualClock(datetime(2026, 11, 25, 20, tzinfo=UTC))
+    handler = CommandHandler(Desk(clock), stored.append, clock)
+    assert handler.handle("status", "alice", "socket").ok
+    assert stored == []
+    handler.handle("set t5 0.9", "alice", "socket")
+    handler.handle("kill", "alice", "socket")
+    assert [r.success for r in stored] == [False, True]

@@ -79,7 +79,7 @@ def test_ctl_mode_emergency_closes_and_is_audited_with_the_peer_uid(server, desk
 def test_ctl_refused_command_exits_non_zero_with_the_reason(server, desk, capsys):
     assert main(["ctl", "--socket", str(server.path), "set", "t2", "0.5"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("refused: config error: t2_moneyness='0.5' (from change): must be a fraction")
+    assert err.startswith("refused: config error: t2_moneyness='0.5' (from command): must be a fraction")
     assert desk.settings().t2_moneyness == 0.005
 
 
@@ -174,8 +174,8 @@ def test_one_connection_carries_several_requests_and_bad_json_is_answered(server
 
 
 def test_claimed_name_is_kept_beside_the_real_uid(server, audit):
-    send_command(server.path, "status", who="tui-alice")
-    assert f"(uid {os.geteuid()}) as tui-alice: status -> accepted" in audit[-1].reason
+    send_command(server.path, "kill", who="tui-alice")
+    assert f"(uid {os.geteuid()}) as tui-alice: kill -> accepted" in audit[-1].reason
 
 
 def test_the_console_script_in_its_own_process(server):

@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sql
 from gateways.audit.rows import Encoders
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+# The sql package ships the .sql files, so migrations are found in a wheel install as well as a checkout.
+SQL_DIR = Path(sql.__file__).resolve().parent
 MIGRATIONS_TABLE = "alm_reporting.schema_migrations"
 
 

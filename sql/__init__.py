@@ -1,0 +1,1 @@
+"""Numbered migrations (postgresql/, sqlite/) and the seed's monitoring queries, shipped with the package."""
