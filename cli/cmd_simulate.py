@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from cli.common import add_config_flags, fail, fail_config, load
 from config import ConfigError
 from domain.alerts import Alert, Severity
+from domain.session import EASTERN
 from runtime.control import control_plane
 from runtime.metrics import Metrics, start_metrics_server
 from simulation import runner
@@ -70,13 +71,18 @@ def run(args: argparse.Namespace) -> int:
             progress.console.print(f"  [{_colour(alert)}]{alert.title}[/] {alert.body.splitlines()[0][:90]}")
 
     metrics = Metrics()
-    with progress, start_metrics_server(metrics, settings.metrics_host, settings.metrics_port):
-        task = progress.add_task("starting", total=1.0)
-        result = runner.run_simulation(
-            scenario, settings, speed=args.speed, on_alert=show_alert, metrics=metrics,
-            on_started=lambda service: control_plane(service, settings),
-            on_progress=lambda p: progress.update(task, completed=p.fraction,
-                                                  description=f"{p.now.astimezone(_et()):%H:%M:%S} ET {p.stage:<6}"))
+    try:
+        with progress, start_metrics_server(metrics, settings.metrics_host, settings.metrics_port):
+            task = progress.add_task("starting", total=1.0)
+            result = runner.run_simulation(
+                scenario, settings, speed=args.speed, on_alert=show_alert, metrics=metrics,
+                on_started=lambda service: control_plane(service, settings),
+                on_progress=lambda p: progress.update(
+                    task, completed=p.fraction, description=f"{p.now.astimezone(EASTERN):%H:%M:%S} ET {p.stage:<6}"))
+    except ScenarioError as error:
+        fail(str(error), 2)
+    except OSError as error:  # e.g. the metrics port or control socket already taken by another run
+        fail(f"simulate: {error}; is another cleanup-manager running? (see --set metrics_port=0)", 1)
     print_summary(result, settings.trader_tz, console)
     if args.json:
         write_json(result, settings.trader_tz, args.json)
@@ -87,8 +93,3 @@ def run(args: argparse.Namespace) -> int:
 def _colour(alert: Alert) -> str:
     return {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow"}.get(alert.severity, "")
 
-
-def _et():
-    from domain.session import EASTERN
-
-    return EASTERN

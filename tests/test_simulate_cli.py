@@ -1,0 +1,34 @@
+"""The README's first command: `cleanup-manager simulate` ends with the summary and a JSON file."""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_simulate_with_no_arguments_prints_the_summary_and_writes_json(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
+    env["CLEANUP_DATA_DIR"] = str(tmp_path / "data")
+    env["CLEANUP_METRICS_PORT"] = "0"
+    out = tmp_path / "summary.json"
+    result = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "--quiet", "--json", str(out)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for text in ("Positions", "Action timeline", "KPIs", "exercise prevention 100%"):
+        assert text in result.stdout
+    summary = json.loads(out.read_text())
+    assert summary["close_et"] == "2026-11-25T16:00:00-05:00"
+    assert summary["close_local"] == "2026-11-26T05:00:00+08:00"
+    assert {p["outcome"] for p in summary["positions"]} <= {"closed", "expired_otm", "exercised", "assigned", "open"}
+    assert set(summary["kpis"]) == {"exercise_prevention_rate", "false_positive_rate", "mean_slippage",
+                                    "exercised_contracts"}
+    assert summary["restarts"] and all(isinstance(n, int) for n in summary["restarts"].values())
+
+
+def test_a_holiday_date_is_refused_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
+    env["CLEANUP_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "--date", "2026-11-26", "--quiet"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2 and "not a trading session" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,146 @@
+"""Scenarios through the real actor tree, in virtual time, checked on their outcomes and audit trail."""
+
+import json
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from config import load_settings
+from domain.audit import ActionKind
+from domain.session import EASTERN
+from domain.settlement import Outcome
+from simulation import runner
+from simulation.scenario import ScenarioError, load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "simulation" / "scenarios"
+
+
+def simulate(tmp_path_factory, name, **overrides):
+    data_dir = tmp_path_factory.mktemp(name.replace(".json", ""))
+    scenario = load_scenario(SCENARIOS / name)
+    settings = load_settings(flags={"data_dir": str(data_dir), **overrides}, environ={}).settings
+    settings = runner.simulation_settings(settings, scenario, overrides.get("mode"))
+    return runner.run_simulation(scenario, settings)
+
+
+def outcome(result, key):
+    return next(r for r in result.results if r.position.contract.key == key)
+
+
+def actions(result, kind, key=None):
+    found = [a for a in result.actions if a.action is kind]
+    if key:
+        found = [a for a in found if f"{a.strike:g}{a.right}" == key]
+    return found
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    return simulate(tmp_path_factory, "default.json")
+
+
+def test_itm_long_call_is_closed_between_t5_and_the_close(default_run):
+    result = outcome(default_run, "SPY 20261125 638C")
+    assert result.outcome is Outcome.CLOSED and result.counterfactual is Outcome.EXERCISED
+    (fill,) = actions(default_run, ActionKind.FILL, "638C")
+    assert time(15, 55) <= fill.at.astimezone(EASTERN).time() < time(16, 0) and fill.stage == "T-5"
+
+
+def test_near_the_money_short_put_is_closed_at_t2(default_run):
+    result = outcome(default_run, "SPY 20261125 641P")
+    assert result.outcome is Outcome.CLOSED and result.counterfactual is Outcome.ASSIGNED
+    (close,) = actions(default_run, ActionKind.CLOSE, "641P")
+    assert close.stage == "T-2" and close.at.astimezone(EASTERN).time() >= time(15, 58)
+
+
+def test_no_closing_order_ever_exceeds_the_position(default_run):
+    held = {f"{r.position.contract.strike:g}{r.position.contract.right.value}": abs(r.position.quantity)
+            for r in default_run.results}
+    closes = actions(default_run, ActionKind.CLOSE)
+    assert closes
+    for close in closes:
+        assert 0 < close.quantity <= held[f"{close.strike:g}{close.right}"]
+    assert default_run.kpis.exercised_contracts == 0
+
+
+def test_every_action_is_stored_once_with_a_unique_id(default_run):
+    ids = [a.action_id for a in default_run.actions]
+    assert len(ids) == len(set(ids)) and len(ids) > 5
+
+
+def test_monitor_mode_trades_nothing_and_shows_the_exercise(tmp_path_factory):
+    result = simulate(tmp_path_factory, "default.json", mode="monitor")
+    assert result.orders_sent == 0 and not actions(result, ActionKind.CLOSE)
+    assert outcome(result, "SPY 20261125 638C").outcome is Outcome.EXERCISED
+    assert outcome(result, "SPY 20261125 641P").outcome is Outcome.ASSIGNED
+    assert result.kpis.exercised_contracts >= 5
+    assert any(a.reason.startswith("would close") for a in actions(result, ActionKind.WARN))
+
+
+def test_stops_become_market_orders_at_t2_and_an_opening_stop_is_cancelled(tmp_path_factory):
+    result = simulate(tmp_path_factory, "stop_orders.json")
+    converted = actions(result, ActionKind.CONVERT_STOP)
+    assert sorted(f"{a.strike:g}{a.right}" for a in converted) == ["634P", "646C"]
+    assert all(a.stage == "T-2" and a.at.astimezone(EASTERN).time() >= time(15, 58) for a in converted)
+    assert [f"{a.strike:g}{a.right}" for a in actions(result, ActionKind.CANCEL)] == ["630P"]
+    assert all(r.outcome is Outcome.CLOSED for r in result.results)
+    assert result.orders_sent == 0  # the stops themselves did the closing
+
+
+def test_six_rejects_trip_the_breaker_and_no_seventh_order_is_sent(tmp_path_factory):
+    result = simulate(tmp_path_factory, "breaker_trip.json")
+    assert result.orders_sent == 6
+    assert len(actions(result, ActionKind.REJECT)) == 6
+    assert len(actions(result, ActionKind.BREAKER)) == 1
+    assert any("trading halted" in (a.error or "") for a in actions(result, ActionKind.CLOSE))
+
+
+def test_a_crashed_executor_is_restarted_and_nothing_is_sent_twice(tmp_path_factory):
+    result = simulate(tmp_path_factory, "actor_crash.json")
+    assert result.restarts["executor"] == 2 and not result.escalated
+    assert result.kpis.exercised_contracts == 0
+    assert result.orders_sent == len(result.results) == 2  # one order per position, no duplicates
+    assert all(r.outcome is Outcome.CLOSED for r in result.results)
+
+
+def test_on_the_early_close_every_close_happens_before_one_pm(tmp_path_factory):
+    result = simulate(tmp_path_factory, "early_close_day.json")
+    trades = actions(result, ActionKind.CLOSE) + actions(result, ActionKind.FILL)
+    assert trades and all(a.at.astimezone(EASTERN).time() < time(13, 0) for a in trades)
+    assert result.kpis.exercised_contracts == 0
+
+
+def test_emergency_mode_closes_every_expiring_position_at_once(tmp_path_factory):
+    result = simulate(tmp_path_factory, "emergency_mode.json")
+    assert outcome(result, "SPY 20261125 635C").outcome is Outcome.CLOSED
+    assert outcome(result, "SPY 20261125 630P").outcome is Outcome.CLOSED
+    assert outcome(result, "SPY 20261127 650C").outcome is Outcome.OPEN  # expires Friday: left alone
+    assert all(a.at.astimezone(EASTERN).time() < time(15, 21) for a in actions(result, ActionKind.CLOSE))
+
+
+def test_repeated_crashes_escalate_halt_trading_and_exit_non_zero(tmp_path_factory, tmp_path):
+    scenario = json.loads((SCENARIOS / "actor_crash.json").read_text())
+    scenario["faults"] = [{"at": f"15:54:0{i}", "kind": "crash_actor", "actor": "risk_assessor"} for i in range(5)]
+    scenario["config"] = {"restart_max": 3}
+    path = tmp_path / "storm.json"
+    path.write_text(json.dumps(scenario))
+    settings = load_settings(flags={"data_dir": str(tmp_path / "data")}, environ={}).settings
+    loaded = load_scenario(path)
+    result = runner.run_simulation(loaded, runner.simulation_settings(settings, loaded, None))
+    assert result.escalated and result.exit_code == 70
+    assert result.orders_sent == 0  # halted at 15:54, before T-5
+
+
+def test_runs_are_deterministic(tmp_path_factory):
+    first = simulate(tmp_path_factory, "itm_long_call.json")
+    second = simulate(tmp_path_factory, "itm_long_call.json")
+    shape = [(a.at, a.action, a.strike, a.quantity, a.execution_price) for a in first.actions]
+    assert shape == [(a.at, a.action, a.strike, a.quantity, a.execution_price) for a in second.actions]
+
+
+def test_a_bad_scenario_is_one_clear_line(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"date": "2026-11-25", "spot": {"start": "high"}}))
+    with pytest.raises(ScenarioError, match=r"spot.start must be a number"):
+        load_scenario(path)
