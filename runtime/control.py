@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 from actors.context import Roles
 from config.settings import Settings
+from gateways.telegram import TelegramCommandListener
+from runtime.clock import Clock
 from runtime.commands import CommandHandler
 from runtime.control_socket import ControlSocketServer
 from runtime.service import Service
@@ -22,7 +24,7 @@ def command_handler(service: Service) -> CommandHandler:
 
 @contextlib.contextmanager
 def control_plane(service: Service, settings: Settings) -> Iterator[CommandHandler]:
-    """Serve the local control socket (ctl, the terminal UI) for as long as the service runs."""
+    """Serve the control socket (ctl, the terminal UI) and Telegram, if configured, while the service runs."""
     handler = command_handler(service)
     path = settings.control_socket_path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +32,22 @@ def control_plane(service: Service, settings: Settings) -> Iterator[CommandHandl
     server.start()
     log.info("control socket listening on %s", path)
     try:
-        yield handler
+        with telegram_listener(settings, handler, service.clock):
+            yield handler
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def telegram_listener(settings: Settings, handler: CommandHandler, clock: Clock) -> Iterator[None]:
+    """The Telegram command channel, when a bot token is configured; nothing otherwise."""
+    if not settings.secret("telegram_bot_token"):
+        yield
+        return
+    listener = TelegramCommandListener.from_settings(settings, handler, clock)
+    listener.start()
+    log.info("Telegram command channel listening for chats %s", list(settings.telegram_allowed_chats))
+    try:
+        yield
+    finally:
+        listener.stop()

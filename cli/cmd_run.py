@@ -1,0 +1,143 @@
+"""`cleanup-manager run`: the service against IB Gateway, prices from ThetaData (IB as fallback) or IB."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+import threading
+
+from actors.context import Roles
+from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
+from config.settings import Settings
+from domain import alerts
+from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig
+from domain.messages import PollNow
+from gateways.alerts import AppriseAlertSender
+from gateways.audit.durable import DurableAuditLog
+from gateways.audit.factory import open_store
+from gateways.broker import BrokerError
+from gateways.calendar import MarketCalendar
+from gateways.failover_prices import FailoverPriceSource
+from gateways.ib import IBBroker, IBPriceSource, check_gateway
+from gateways.ib.codes import Connectivity
+from gateways.prices import PriceSource
+from gateways.thetadata import ThetaDataPriceSource
+from runtime.clock import Clock, WallClock
+from runtime.control import control_plane
+from runtime.daemon import install_stop_signals, serve
+from runtime.logfiles import setup_logging
+from runtime.metrics import Metrics, start_metrics_server
+from runtime.service import Service
+from runtime.service_window import Action, service_plan
+from runtime.systemd import SystemdNotifier
+
+HELP = "run the service against IB Gateway (systemd runs this); --check tests the connection and exits"
+log = logging.getLogger("cleanup.run")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help=HELP, description=HELP)
+    parser.add_argument("--check", action="store_true",
+                        help="connect once, print account, positions and working orders, and exit")
+    add_config_flags(parser, mode=True)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load(args).settings
+    if args.check:
+        logging.getLogger("ib_async").setLevel(logging.CRITICAL)  # our one line says it better
+        try:
+            print(check_gateway(settings))
+        except BrokerError as error:
+            fail(str(error), EXIT_UNREACHABLE)
+        return 0
+    if settings.price_source == "sim":
+        fail("config error: price_source='sim' is for `cleanup-manager simulate`; run needs thetadata or ib", 2)
+    setup_logging(settings.log_dir, secrets=[s for s in (settings.secret("db_password"),
+                                                           settings.secret("telegram_bot_token")) if s])
+    clock = WallClock()
+    notifier = SystemdNotifier()
+    plan = service_plan(clock.now(), MarketCalendar())
+    if plan.action is Action.IDLE_EXIT or plan.session is None:
+        log.info("nothing to guard: %s", plan.reason)
+        notifier.ready(plan.reason)
+        notifier.stopping(plan.reason)
+        return 0
+    return _serve(settings, clock, plan.session, plan.until, notifier)
+
+
+def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = IBBroker(settings, clock)
+    try:
+        broker.connect()
+    except BrokerError as error:
+        print(f"{error} (retrying in the background)", file=sys.stderr)
+        broker.connect_in_background()
+    sender = AppriseAlertSender.from_settings(settings, clock)
+    metrics = Metrics()
+    service_box: list[Service] = []
+
+    def alert(alert: alerts.Alert) -> None:
+        if service_box:
+            service_box[0].registry.tell(Roles.NOTIFIER, alert)
+        else:
+            sender.send(alert)
+
+    source = price_source(settings, broker, clock, alert)
+    audit_log = DurableAuditLog(settings.data_dir / "spool", lambda: _migrated(settings))
+    service = Service(settings, clock, session, broker, source, sender, audit_log, metrics,
+                      account=settings.ib_account or (broker.account() if broker.is_connected() else ""))
+    service_box.append(service)
+    broker.set_connection_handler(lambda state, reason: _connectivity(service, state, reason))
+    stop = threading.Event()
+    install_stop_signals(stop)
+    service.start()
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(start_metrics_server(metrics, settings.metrics_host, settings.metrics_port))
+            stack.enter_context(control_plane(service, settings))
+            code = serve(service, clock, until, stop, notifier)
+    finally:
+        service.stop()
+        sender.close(5.0)
+        broker.disconnect()
+        audit_log.drain(max_records=100_000)
+        audit_log.close()
+    return code
+
+
+def price_source(settings: Settings, broker: IBBroker, clock: Clock, alert) -> PriceSource:
+    ib_prices = IBPriceSource(broker, clock)
+    if settings.price_source == "ib":
+        return ib_prices
+    health = FeedHealth(FeedHealthConfig.from_settings(settings), clock.now())
+    return FailoverPriceSource(ThetaDataPriceSource.from_settings(settings), ib_prices, health, clock,
+                               lambda event: alert(feed_alert(event)))
+
+
+def feed_alert(event: FeedEvent) -> alerts.Alert:
+    if event.kind is EventKind.SWITCHED_TO_FALLBACK:
+        return alerts.outage("ThetaData price feed", event.detail, fallback="IB prices")
+    if event.kind is EventKind.SWITCHED_BACK:
+        return alerts.outage("ThetaData price feed", event.detail, restored=True)
+    severity = alerts.Severity.CRITICAL if event.kind is EventKind.PERMISSION_ERROR else alerts.Severity.WARNING
+    return alerts.Alert(severity, f"Price feed: {event.kind.value.replace('_', ' ')}", event.detail,
+                        f"feed:{event.kind.value}")
+
+
+def _connectivity(service: Service, state: Connectivity, reason: str) -> None:
+    if state is Connectivity.CONNECTED:
+        service.registry.tell(Roles.NOTIFIER, alerts.outage("IB Gateway", reason, restored=True))
+        service.registry.tell(Roles.POSITION_POLLER, PollNow("broker (re)connected: reconcile"))
+    elif state is not Connectivity.CLOSED:
+        service.registry.tell(Roles.NOTIFIER, alerts.outage("IB Gateway", reason))
+
+
+def _migrated(settings: Settings):
+    store = open_store(settings)
+    store.migrate()
+    return store

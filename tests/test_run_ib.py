@@ -1,0 +1,170 @@
+"""The actor tree over the real ib_async client and the fake IB Gateway; `run --check`; systemd notify."""
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+
+from domain.alerts import Alert
+from domain.policy import Mode
+from domain.session import EASTERN, ExpirySession
+from gateways.audit.durable import DurableAuditLog
+from gateways.audit.factory import open_sqlite
+from gateways.calendar import MarketCalendar
+from gateways.ib import IBBroker
+from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.clock import VirtualClock, WallClock
+from runtime.metrics import Metrics
+from runtime.service import Service
+from runtime.service_window import Action, service_plan
+from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
+from tests.fakes.ib_gateway.harness import settings_for
+from tests.systemd_support import notify_socket  # noqa: F401  (fixture)
+
+DAY = date(2026, 11, 25)
+CLOSE = datetime(2026, 11, 25, 16, 0, tzinfo=EASTERN)
+CALL = "SPY 20261125 638C"
+SHORT_PUT = "SPY 20261125 641P"
+
+
+class Alerts:
+    def __init__(self):
+        self.sent: list[Alert] = []
+
+    def send(self, alert):
+        self.sent.append(alert)
+
+
+def run_tree(tmp_path, script, *, start, seconds, mode=Mode.ACTIVE, until=None):
+    with FakeIBGateway(script) as gateway:
+        settings = settings_for(gateway, mode=mode.value, data_dir=str(tmp_path), price_source="ib")
+        clock = VirtualClock(start)
+        broker = IBBroker(settings, clock)
+        broker.connect()
+        market = SimulatedMarket(SpotScript(641.0, vol=0.01, seed=1), ExpirySession(DAY, CLOSE, CLOSE), clock, start)
+        audit = DurableAuditLog(tmp_path / "spool", lambda: _store(tmp_path))
+        service = Service(settings, clock, ExpirySession(DAY, CLOSE, CLOSE), broker, market, Alerts(), audit,
+                          Metrics(process_collectors=False), account=broker.account())
+        service.start()
+        try:
+            for _ in range(seconds):
+                service.tick_in_order()
+                time.sleep(0.02)  # broker events arrive on the ib_async thread
+                service.sync()
+                if until and until(gateway, service):
+                    break
+                clock.advance(1)
+            return gateway, service
+        finally:
+            service.stop()
+            broker.disconnect()
+            audit.drain(100_000)
+            audit.close()
+
+
+def _store(tmp_path):
+    store = open_sqlite(tmp_path / "audit.sqlite3")
+    store.migrate()
+    return store
+
+
+def placed(gateway):
+    return [r for r in gateway.received("placeOrder")]
+
+
+def test_an_itm_long_call_is_sold_to_close_at_t5_with_an_order_ref(tmp_path):
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 2, 180.0)],
+                           default_behaviour=OrderBehaviour.fill())
+    gateway, service = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 54, 58, tzinfo=EASTERN),
+                                seconds=20, until=lambda g, s: bool(placed(g)) and s.status()["positions"] == 0)
+    orders = placed(gateway)
+    assert len(orders) == 1
+    fields = orders[0].fields
+    assert "SELL" in fields and any(f.startswith("CLN-20261125-SPY-638C-") for f in fields)
+    assert service.status()["positions"] == 0  # flat after the fill and the re-poll
+    fills = [a for a in _store(tmp_path).actions(CLOSE.replace(hour=15), CLOSE.replace(hour=17))
+             if a.action.value == "fill"]
+    assert [(f.strike, f.quantity) for f in fills] == [(638.0, 2)] and fills[0].order_ref.startswith("CLN-")
+
+
+def test_monitor_mode_sends_no_order(tmp_path):
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 2, 180.0)])
+    gateway, _ = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 57, 50, tzinfo=EASTERN),
+                          seconds=20, mode=Mode.MONITOR)
+    assert placed(gateway) == [] and gateway.received("reqPositions")
+
+
+def test_a_stop_on_an_expiring_short_is_modified_to_market_at_t2(tmp_path):
+    put = FakeContract.option(SHORT_PUT)
+    script = GatewayScript(positions=[FakePosition(put, -3, 110.0)],
+                           open_orders=[FakeOrder(7, put, "BUY", 3, "STP", aux_price=2.5, order_ref="trader-stop")])
+    gateway, _ = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 57, 58, tzinfo=EASTERN), seconds=8,
+                          until=lambda g, s: any("MKT" in r.fields for r in placed(g)))
+    modifications = placed(gateway)
+    assert modifications and all(r.fields[1] == "7" for r in modifications)  # same order id
+    assert "MKT" in modifications[-1].fields
+
+
+def test_rejects_count_toward_the_circuit_breaker(tmp_path):
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 4, 300.0)],
+                           default_behaviour=OrderBehaviour.reject())
+    gateway, service = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 54, 59, tzinfo=EASTERN),
+                                seconds=40, until=lambda g, s: s.gate.closed_by("circuit breaker"))
+    assert service.gate.closed_by("circuit breaker")
+    assert len(placed(gateway)) == 6
+
+
+def test_run_check_prints_account_positions_and_orders():
+    contract = FakeContract.option(CALL)
+    script = GatewayScript(positions=[FakePosition(contract, 2, 180.0)],
+                           open_orders=[FakeOrder(9, contract, "SELL", 2, "STP", aux_price=1.0, order_ref="mine")])
+    with FakeIBGateway(script) as gateway:
+        result = _cli("run", "--check", env={"CLEANUP_IB_PORT": str(gateway.port)})
+    assert result.returncode == 0, result.stderr
+    for text in ("DU1234567", "638", "mine"):
+        assert text in result.stdout
+
+
+def test_run_check_against_a_closed_port_fails_in_one_line():
+    result = _cli("run", "--check", env={"CLEANUP_IB_PORT": "1"})
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0]
+
+
+def test_run_tells_systemd_ready_and_pings_the_watchdog(tmp_path, notify_socket):  # noqa: F811
+    with FakeIBGateway(GatewayScript()) as gateway:
+        env = {"CLEANUP_IB_PORT": str(gateway.port), "CLEANUP_PRICE_SOURCE": "ib", "CLEANUP_DATA_DIR": str(tmp_path),
+               "CLEANUP_LOG_DIR": str(tmp_path / "logs"), "CLEANUP_METRICS_PORT": "0",
+               **notify_socket.env(watchdog_usec=400_000)}
+        process = _cli_background("run", env=env)
+        try:
+            plan = service_plan(WallClock().now(), MarketCalendar())
+            notify_socket.wait_for("READY", 1, timeout=60)
+            if plan.action is Action.RUN:
+                notify_socket.wait_for("WATCHDOG", 3, timeout=20)
+            else:  # a weekend or holiday: nothing to guard, it says so and exits 0
+                assert process.wait(timeout=30) == 0
+        finally:
+            process.terminate()
+            code = process.wait(timeout=30)
+    assert code == 0
+    assert "STOPPING" in "".join(notify_socket.fields())
+
+
+def _environment(env):
+    merged = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_") and k != "NOTIFY_SOCKET"}
+    merged.update(env)
+    return merged
+
+
+def _cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+                          env=_environment(env), timeout=120)
+
+
+def _cli_background(*args, env):
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=_environment(env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
