@@ -53,6 +53,24 @@ class OwnOrder:
 
 
 @dataclass
+class _BatchView:
+    """The book computed once per batch of decisions, working orders indexed by contract.
+
+    Rebuilding it for every close made a batch of N closes cost N^2 (1.6 s p99 at 500 positions).
+    """
+
+    positions: dict[OptionContract, Position]
+    working: dict[OptionContract, list[WorkingOrder]]
+
+    @classmethod
+    def of(cls, book: Book) -> _BatchView:
+        working: dict[OptionContract, list[WorkingOrder]] = {}
+        for order in book.working_orders():
+            working.setdefault(order.contract, []).append(order)
+        return cls({p.contract: p for p in book.effective_positions()}, working)
+
+
+@dataclass
 class ExecutorState:
     own: dict[str, OwnOrder] = field(default_factory=dict)
     attempts: dict[OptionContract, int] = field(default_factory=dict)
@@ -94,13 +112,15 @@ class Executor(SupervisedActor):
             quote = batch.quotes.get(own.order.contract.key)
             if quote is not None and quote.mid is not None:
                 own.reference_mid, own.bid, own.ask = quote.mid, quote.bid, quote.ask
+        view = _BatchView.of(self.state.book)
         for decision in batch.decisions:
             if isinstance(decision, Close):
-                self._close(decision, batch.at)
+                self._close(decision, batch.at, view)
             elif isinstance(decision, ConvertStop):
-                self._convert(decision, batch.at)
+                self._convert(decision, batch.at, view)
             elif isinstance(decision, CancelOrder):
                 self._cancel(decision, batch.at)
+        self._publish()
 
     def _gate_refuses(self, contract: OptionContract, at: datetime, what: str) -> bool:
         if self.ctx.gate.is_open():
@@ -109,7 +129,7 @@ class Executor(SupervisedActor):
         self._refuse_once(contract, at, "halted", f"{what} not sent: trading halted ({reasons})")
         return True
 
-    def _close(self, decision: Close, at: datetime) -> None:
+    def _close(self, decision: Close, at: datetime, view: _BatchView) -> None:
         contract = decision.contract
         live = any(o.order.contract == contract for o in self.state.own.values())
         if live or self._gate_refuses(contract, at, "close"):  # never a second order while one works
@@ -120,10 +140,10 @@ class Executor(SupervisedActor):
             self._refuse_once(contract, at, "attempts", f"{settings.max_attempts} closing attempts used; "
                               "close it by hand (ctl close) or in TWS")
             return
-        position = self._position(contract)
+        position = view.positions.get(contract)
         if position is None:
             return
-        quantity = min(decision.quantity, closable_quantity(position, self.state.book.working_orders()))
+        quantity = min(decision.quantity, closable_quantity(position, view.working.get(contract, [])))
         if quantity <= 0:
             return
         final = decision.reference_mid is None or self._seconds_to_close(at) <= LAST_CALL_SECONDS
@@ -146,13 +166,13 @@ class Executor(SupervisedActor):
         self.state.own[order_id] = OwnOrder(order, decision.reference_mid, decision.bid, decision.ask,
                                             decision.stage.value, decision.reason, at, attempt,
                                             avg_cost=position.avg_cost, final=price is None)
+        view.working.setdefault(contract, []).append(order)  # later decisions of this batch see it
         self.ctx.metrics.order_submitted()
         self._record(ActionKind.CLOSE, at, contract, quantity, decision.stage.value, decision.reason,
                      order=order, success=True, reference_mid=decision.reference_mid, price=price,
                      assessment=decision.assessment)
-        self._publish()
 
-    def _convert(self, decision: ConvertStop, at: datetime) -> None:
+    def _convert(self, decision: ConvertStop, at: datetime, view: _BatchView) -> None:
         order = decision.order
         if order.order_id in self.state.handled_orders or self._gate_refuses(order.contract, at, "stop conversion"):
             return
@@ -165,14 +185,13 @@ class Executor(SupervisedActor):
                          decision.stage.value)
             return
         # From now on it is our market order: follow it to its fill like any close of ours.
-        position = self._position(order.contract)
+        position = view.positions.get(order.contract)
         market = replace(order, order_type=OrderType.MARKET, stop_price=None, limit_price=None)
         self.state.own[order.order_id] = OwnOrder(market, None, None, None, decision.stage.value, decision.reason,
                                                   at, self.ctx.config.settings.max_attempts - 1,
                                                   avg_cost=position.avg_cost if position else 0.0, final=True)
         self._record(ActionKind.CONVERT_STOP, at, order.contract, order.remaining, decision.stage.value,
                      decision.reason, order=order, success=True)
-        self._publish()
         self.alert(alerts.stop_converted(order.contract.key, order.order_id, order.remaining))
 
     def _cancel(self, decision: CancelOrder, at: datetime) -> None:
