@@ -61,13 +61,15 @@ class _BatchView:
 
     positions: dict[OptionContract, Position]
     working: dict[OptionContract, list[WorkingOrder]]
+    own_contracts: set[OptionContract]
 
     @classmethod
-    def of(cls, book: Book) -> _BatchView:
+    def of(cls, book: Book, own: dict[str, OwnOrder]) -> _BatchView:
         working: dict[OptionContract, list[WorkingOrder]] = {}
         for order in book.working_orders():
             working.setdefault(order.contract, []).append(order)
-        return cls({p.contract: p for p in book.effective_positions()}, working)
+        return cls({p.contract: p for p in book.effective_positions()}, working,
+                   {o.order.contract for o in own.values()})
 
 
 @dataclass
@@ -112,7 +114,7 @@ class Executor(SupervisedActor):
             quote = batch.quotes.get(own.order.contract.key)
             if quote is not None and quote.mid is not None:
                 own.reference_mid, own.bid, own.ask = quote.mid, quote.bid, quote.ask
-        view = _BatchView.of(self.state.book)
+        view = _BatchView.of(self.state.book, self.state.own)
         for decision in batch.decisions:
             if isinstance(decision, Close):
                 self._close(decision, batch.at, view)
@@ -131,8 +133,8 @@ class Executor(SupervisedActor):
 
     def _close(self, decision: Close, at: datetime, view: _BatchView) -> None:
         contract = decision.contract
-        live = any(o.order.contract == contract for o in self.state.own.values())
-        if live or self._gate_refuses(contract, at, "close"):  # never a second order while one works
+        if contract in view.own_contracts or self._gate_refuses(contract, at, "close"):
+            return  # never a second order while one of ours works
             return
         settings = self.ctx.config.settings
         used = self.state.attempts.get(contract, 0)
@@ -167,6 +169,7 @@ class Executor(SupervisedActor):
                                             decision.stage.value, decision.reason, at, attempt,
                                             avg_cost=position.avg_cost, final=price is None)
         view.working.setdefault(contract, []).append(order)  # later decisions of this batch see it
+        view.own_contracts.add(contract)
         self.ctx.metrics.order_submitted()
         self._record(ActionKind.CLOSE, at, contract, quantity, decision.stage.value, decision.reason,
                      order=order, success=True, reference_mid=decision.reference_mid, price=price,
