@@ -8,7 +8,7 @@ from domain.audit import ActionKind
 from domain.commands import CommandError, CommandName, format_status, parse_command
 from domain.policy import Mode
 from runtime.commands import CommandHandler, CommandReply
-from tests.test_commands_support import AuditLog, Desk, clock_at
+from tests.test_commands_support import Desk
 
 
 @pytest.mark.parametrize(("text", "name"), [
@@ -37,16 +37,6 @@ def test_mode_and_close_and_set_parse_their_arguments():
 def test_bad_commands_explain_themselves(text, says):
     with pytest.raises(CommandError, match=says):
         parse_command(text)
-
-
-@pytest.fixture
-def desk():
-    return Desk(clock_at(20))
-
-
-@pytest.fixture
-def audit():
-    return AuditLog()
 
 
 @pytest.fixture
@@ -152,7 +142,6 @@ def test_successful_reads_are_not_stored_but_refusals_and_changes_are():
 
     from runtime.clock import VirtualClock
     from runtime.commands import CommandHandler
-    from tests.test_commands_support import Desk
 
     stored = []
     clock = VirtualClock(datetime(2026, 11, 25, 20, tzinfo=UTC))

@@ -18,7 +18,6 @@ from cli.main import main
 from domain.policy import Mode
 from runtime.commands import CommandHandler
 from runtime.control_socket import ControlSocketError, ControlSocketServer, send_command
-from tests.test_commands_support import AuditLog, Desk, clock_at
 
 NOBODY = 65534
 
@@ -31,16 +30,6 @@ def socket_dir():
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def desk():
-    return Desk(clock_at(20))
-
-
-@pytest.fixture
-def audit():
-    return AuditLog()
 
 
 @pytest.fixture

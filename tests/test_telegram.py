@@ -12,7 +12,6 @@ from domain.policy import Mode
 from gateways.telegram import TelegramCommandListener, TelegramError
 from runtime.commands import CommandHandler
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.test_commands_support import AuditLog, Desk, clock_at
 
 TRADER = 4242
 STRANGER = 6666
@@ -23,16 +22,6 @@ TOKEN = "987654:AAH-secret-token-value"
 def api():
     with FakeTelegramAPI(TOKEN) as fake:
         yield fake
-
-
-@pytest.fixture
-def desk():
-    return Desk(clock_at(20))  # T-30 stage of an early-close day
-
-
-@pytest.fixture
-def audit():
-    return AuditLog()
 
 
 def make_listener(api_url, desk, audit, **options):
