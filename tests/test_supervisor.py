@@ -171,3 +171,39 @@ def test_stop_is_idempotent_and_joins_the_watcher():
     sup.stop()
     sup.stop()
     assert not any(t.name == "supervisor" and t.is_alive() for t in threading.enumerate() if t is sup._thread)
+
+
+class Wedge:
+    """Blocks the actor until released: a wedged actor, as a hung broker call would leave it."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+
+class Wedgeable(Counter):
+    def on_receive(self, message):
+        if isinstance(message, Wedge):
+            message.release.wait(10)
+            return None
+        from domain.messages import Ping
+
+        if isinstance(message, Ping):
+            return True
+        return super().on_receive(message)
+
+
+def test_healthy_is_false_while_an_actor_is_wedged_and_true_again_after():
+    registry, keeper, stopped = Registry(), StateKeeper(), []
+    specs = [ChildSpec(role, lambda role=role: Wedgeable.start(role, keeper, registry, lambda *a: None, stopped))
+             for role in ("a", "b")]
+    sup = Supervisor(specs, registry, WallClock(), max_restarts=1, window_seconds=60)
+    sup.start()
+    try:
+        assert sup.healthy(timeout=1.0)
+        wedge = Wedge()
+        registry.tell("b", wedge)
+        assert not sup.healthy(timeout=0.2)  # the systemd watchdog stops pinging on this
+        wedge.release.set()
+        assert sup.healthy(timeout=2.0)
+    finally:
+        sup.stop()

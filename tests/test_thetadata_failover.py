@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedHealth, FeedHealthConfig, PollOutcome, Reason
+from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedHealth, FeedHealthConfig, Reason
 from domain.model import Quote
 from domain.session import EASTERN
+from gateways.failover_prices import FailoverPriceSource
 from gateways.prices import FeedError
 from gateways.thetadata import ThetaDataPriceSource, connect
 from runtime.clock import VirtualClock
@@ -22,24 +23,40 @@ T_MINUS_6 = datetime(2026, 11, 27, 12, 54, tzinfo=EASTERN)  # the close is 13:00
 CONFIG = FeedHealthConfig(mode="thetadata", max_age_seconds=5.0, failback_polls=5, crosscheck_tolerance=0.002)
 
 
+class IBQuotes:
+    """The fallback source: IB's SPY quote, always fresh."""
+
+    name = FALLBACK
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+
+    def underlying_quote(self, symbol: str) -> Quote:
+        return Quote(symbol, 635.99, 636.01, None, self.clock.now(), FALLBACK)
+
+    def option_quotes(self, contracts):
+        return {}
+
+
 class Loop:
+    """The PriceFeed's poll, once a virtual second, through the production FailoverPriceSource."""
+
     def __init__(self, terminal: FakeThetaTerminal, clock: VirtualClock, version: str) -> None:
         url = terminal.url_v2 if version == "v2" else terminal.url_v3
-        self.source = ThetaDataPriceSource(connect(url, timeout=0.3))
         self.terminal, self.clock = terminal, clock
         self.health = FeedHealth(CONFIG, clock.now())
         self.events: list = []
+        self.theta = ThetaDataPriceSource(connect(url, timeout=0.3))
+        self.source = FailoverPriceSource(self.theta, IBQuotes(clock), self.health, clock, self.events.append)
 
     def second(self) -> str:
-        now = self.clock.advance(1.0)
+        self.clock.advance(1.0)
         try:
-            outcome = PollOutcome.ok(PRIMARY, self.source.underlying_quote("SPY"), now)
-        except FeedError as error:
-            outcome = PollOutcome.failed(PRIMARY, error.kind, str(error), now)
-        self.events += self.health.observe(outcome)
-        ib = Quote("SPY", 635.99, 636.01, None, now, FALLBACK)
-        self.events += self.health.observe(PollOutcome.ok(FALLBACK, ib, now))
-        return self.health.active
+            quote = self.source.underlying_quote("SPY")
+            assert quote.source == self.health.active  # the quote used is the active source's
+        except FeedError:
+            pass
+        return self.source.name
 
 
 @pytest.fixture(params=["v2", "v3"])
@@ -93,7 +110,7 @@ def test_a_474_period_fails_over_and_a_hang_too(loop):
     assert loop.health.active == PRIMARY
     loop.terminal.hang("stock_quote")
     assert loop.second() == FALLBACK
-    assert loop.source.client.error_counts_by_code()["TIMEOUT"] == 1
+    assert loop.theta.client.error_counts_by_code()["TIMEOUT"] == 1
     assert "did not answer" in loop.events[-1].detail
 
 
