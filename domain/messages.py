@@ -49,11 +49,6 @@ class PollNow:
 
 
 @dataclass(frozen=True)
-class SetMode:
-    mode: Mode
-
-
-@dataclass(frozen=True)
 class Failure:
     at: datetime
     reason: str
@@ -66,16 +61,5 @@ class ManualClose:
 
 
 @dataclass(frozen=True)
-class StatusRequest:
-    pass
-
-
-@dataclass(frozen=True)
 class Ping:
     """Liveness probe from the supervisor's watchdog."""
-
-
-@dataclass(frozen=True)
-class Status:
-    role: str
-    data: dict = field(default_factory=dict)
