@@ -258,7 +258,9 @@ class Executor(SupervisedActor):
         delta = event.filled - own.order.filled
         if delta > 0:
             self._filled(own, event, delta)
-        if event.status is OrderStatus.UNKNOWN:
+        if event.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED):
+            own.ambiguous = False  # the broker knows it again (reconciled): the walk may go on
+        elif event.status is OrderStatus.UNKNOWN:
             own.ambiguous = True  # unresolved, not rejected: the next snapshot settles it
             log.warning("order %s outcome unknown (%s); waiting for reconciliation", own.order.order_ref,
                         event.message)
@@ -311,6 +313,8 @@ class Executor(SupervisedActor):
         for order_id, own in list(self.state.own.items()):
             if own.ambiguous and order_id not in broker_ids:
                 del self.state.own[order_id]  # the broker does not know it: it is done or never was
+            elif own.ambiguous:
+                own.ambiguous = False  # still working at the broker: ours, adopted as it is
         self._publish()
 
     def _adopt(self, order: WorkingOrder, at: datetime) -> None:

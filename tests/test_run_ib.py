@@ -36,7 +36,7 @@ class Alerts:
         self.sent.append(alert)
 
 
-def run_tree(tmp_path, script, *, start, seconds, mode=Mode.ACTIVE, until=None):
+def run_tree(tmp_path, script, *, start, seconds, mode=Mode.ACTIVE, until=None, pause=0.02):
     with FakeIBGateway(script) as gateway:
         settings = settings_for(gateway, mode=mode.value, data_dir=str(tmp_path), price_source="ib")
         clock = VirtualClock(start)
@@ -50,7 +50,7 @@ def run_tree(tmp_path, script, *, start, seconds, mode=Mode.ACTIVE, until=None):
         try:
             for _ in range(seconds):
                 service.tick_in_order()
-                time.sleep(0.02)  # broker events arrive on the ib_async thread
+                time.sleep(pause)  # broker events arrive on the ib_async thread
                 service.sync()
                 if until and until(gateway, service):
                     break
@@ -86,6 +86,26 @@ def test_an_itm_long_call_is_sold_to_close_at_t5_with_an_order_ref(tmp_path):
     fills = [a for a in _store(tmp_path).actions(CLOSE.replace(hour=15), CLOSE.replace(hour=17))
              if a.action.value == "fill"]
     assert [(f.strike, f.quantity) for f in fills] == [(638.0, 2)] and fills[0].order_ref.startswith("CLN-")
+
+
+def test_disconnect_right_after_an_order_then_reconnect_adopts_it_and_ends_flat(tmp_path):
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 2, 180.0)],
+                           disconnect_after="placeOrder")
+    state = {}
+
+    def until(gateway, service):
+        ids = {r.fields[1] for r in placed(gateway)}
+        reconciled = service.broker.is_connected() and service.broker.last_reconciliation.adopted
+        if ids and reconciled and "filled" not in state:
+            gateway.fill(int(next(iter(ids))), 3.0)  # the adopted order still reports to us
+            state["filled"] = True
+        return "filled" in state and service.status()["positions"] == 0
+
+    gateway, service = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 54, 58, tzinfo=EASTERN),
+                                seconds=150, until=until, pause=0.1)
+    assert state.get("filled"), "the order was never adopted after the reconnect"
+    assert len({r.fields[1] for r in placed(gateway)}) == 1  # one order id: never sent twice
+    assert service.status()["positions"] == 0
 
 
 def test_monitor_mode_sends_no_order(tmp_path):
