@@ -25,7 +25,7 @@ class InjectCrash:
 
 
 class InjectedCrash(RuntimeError):
-    pass
+    """Raised by an actor on an ``InjectCrash`` message, so the supervisor sees a real crash."""
 
 
 class SupervisedActor(pykka.ThreadingActor):

@@ -88,7 +88,7 @@ def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNo
             sender.send(alert)
 
     source = price_source(settings, broker, clock, alert)
-    audit_log = DurableAuditLog(settings.data_dir / "spool", lambda: _migrated(settings))
+    audit_log = DurableAuditLog(settings.data_dir / "spool", lambda: open_store(settings))  # it migrates on connect
     service = Service(settings, clock, session, broker, source, sender, audit_log, metrics,
                       account=settings.ib_account or (broker.account() if broker.is_connected() else ""))
     service_box.append(service)
@@ -136,8 +136,3 @@ def _connectivity(service: Service, state: Connectivity, reason: str) -> None:
     elif state is not Connectivity.CLOSED:
         service.registry.tell(Roles.NOTIFIER, alerts.outage("IB Gateway", reason))
 
-
-def _migrated(settings: Settings):
-    store = open_store(settings)
-    store.migrate()
-    return store

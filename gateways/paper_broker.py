@@ -52,7 +52,7 @@ class PaperBroker:
         self._check_connected()
 
     def disconnect(self) -> None:
-        pass
+        """Nothing to release: the paper broker lives in this process."""
 
     def is_connected(self) -> bool:
         return self._down_until is None or self.clock.now() >= self._down_until

@@ -6,6 +6,7 @@ else escapes, so a caller's poll loop needs one ``except FeedError``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TypeVar
@@ -24,7 +25,7 @@ GREEKS_SUBSCRIPTION = "a ThetaData options Standard subscription or higher (impl
 T = TypeVar("T")
 
 
-class TerminalClient:
+class TerminalClient(ABC):
     """Shared plumbing; ``V2Client`` and ``V3Client`` supply paths, parameters and parsers."""
 
     version = ""
@@ -34,19 +35,19 @@ class TerminalClient:
         self.base_url = self.transport.base_url
         self.timeout = timeout
 
-    def stock_quote(self, symbol: str) -> Quote:
-        raise NotImplementedError
+    @abstractmethod
+    def stock_quote(self, symbol: str) -> Quote: ...
 
+    @abstractmethod
     def option_quotes(self, symbol: str, expiry: date) -> dict[str, Quote]:
         """Every quoted contract of one expiration, keyed by ``OptionContract.key``."""
-        raise NotImplementedError
 
-    def option_quote(self, contract: OptionContract) -> Quote:
-        raise NotImplementedError
+    @abstractmethod
+    def option_quote(self, contract: OptionContract) -> Quote: ...
 
+    @abstractmethod
     def implied_vols(self, symbol: str, expiry: date) -> dict[str, float]:
         """Implied volatility of every contract of one expiration that has one, by contract key."""
-        raise NotImplementedError
 
     def error_counts(self) -> dict[str, int]:
         """Failed requests so far per FeedErrorKind value (no_data, outage, rate_limited, ...)."""
