@@ -32,3 +32,26 @@ def test_a_holiday_date_is_refused_in_one_line(tmp_path):
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2 and "not a trading session" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ctl_status_against_a_running_simulation_shows_mode_time_to_close_and_positions(tmp_path):
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
+    env.update({"CLEANUP_DATA_DIR": str(tmp_path), "CLEANUP_METRICS_PORT": "0"})
+    simulation = subprocess.Popen([sys.executable, "-m", "cli.main", "simulate", "--quiet", "--speed", "20"],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "control.sock").exists():
+            assert time.monotonic() < deadline and simulation.poll() is None, "simulate never served its socket"
+            time.sleep(0.2)
+        result = subprocess.run([sys.executable, "-m", "cli.main", "ctl", "status"], capture_output=True,
+                                text=True, env=env, timeout=60)
+    finally:
+        simulation.terminate()
+        simulation.wait(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "mode: active" in result.stdout
+    assert "time to close:" in result.stdout and "16:00 ET" in result.stdout
+    assert "positions at risk:" in result.stdout and "of 5" in result.stdout
