@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from domain.alerts import Alert
 from domain.policy import Mode
@@ -36,25 +36,28 @@ class Alerts:
         self.sent.append(alert)
 
 
-def run_tree(tmp_path, script, *, start, seconds, mode=Mode.ACTIVE, until=None, pause=0.02):
+def run_tree(tmp_path, script, *, start, seconds, mode=Mode.ACTIVE, until=None, pause=0.02, step=lambda now: 1):
+    """Tick the tree over the fake gateway from ``start`` for ``seconds`` of virtual time, ``step(now)`` apart."""
     with FakeIBGateway(script) as gateway:
         settings = settings_for(gateway, mode=mode.value, data_dir=str(tmp_path), price_source="ib")
         clock = VirtualClock(start)
         broker = IBBroker(settings, clock)
         broker.connect()
+        gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
         market = SimulatedMarket(SpotScript(641.0, vol=0.01, seed=1), ExpirySession(DAY, CLOSE, CLOSE), clock, start)
         audit = DurableAuditLog(tmp_path / "spool", lambda: _store(tmp_path))
         service = Service(settings, clock, ExpirySession(DAY, CLOSE, CLOSE), broker, market, Alerts(), audit,
                           Metrics(process_collectors=False), account=broker.account())
         service.start()
         try:
-            for _ in range(seconds):
+            end = start + timedelta(seconds=seconds)
+            while clock.now() < end:
                 service.tick_in_order()
                 time.sleep(pause)  # broker events arrive on the ib_async thread
                 service.sync()
                 if until and until(gateway, service):
                     break
-                clock.advance(1)
+                clock.advance(step(clock.now()))
             return gateway, service
         finally:
             service.stop()
@@ -67,6 +70,11 @@ def _store(tmp_path):
     store = open_sqlite(tmp_path / "audit.sqlite3")
     store.migrate()
     return store
+
+
+def audited_fills(tmp_path):
+    return [a for a in _store(tmp_path).actions(CLOSE.replace(hour=9), CLOSE.replace(hour=17))
+            if a.action.value == "fill"]
 
 
 def placed(gateway):
@@ -83,8 +91,7 @@ def test_an_itm_long_call_is_sold_to_close_at_t5_with_an_order_ref(tmp_path):
     fields = orders[0].fields
     assert "SELL" in fields and any(f.startswith("CLN-20261125-SPY-638C-") for f in fields)
     assert service.status()["positions"] == 0  # flat after the fill and the re-poll
-    fills = [a for a in _store(tmp_path).actions(CLOSE.replace(hour=15), CLOSE.replace(hour=17))
-             if a.action.value == "fill"]
+    fills = audited_fills(tmp_path)
     assert [(f.strike, f.quantity) for f in fills] == [(638.0, 2)] and fills[0].order_ref.startswith("CLN-")
 
 
@@ -188,3 +195,45 @@ def _cli_background(*args, env):
     return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=_environment(env),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+
+
+# The seed's polling schedule, written out here rather than imported, so the tree is checked against it.
+SEED_CADENCE = ((timedelta(minutes=30), timedelta(minutes=15)),  # until T-30, holding positions: every 15 min
+                (timedelta(minutes=5), timedelta(minutes=5)),  # T-30 to T-5: every 5 min
+                (timedelta(0), timedelta(minutes=1)))  # T-5 to the close: every minute
+
+
+def seed_poll_budget(start, close, fills):
+    """Most polls the seed's cadence allows from ``start`` to ``close``: each stage over its interval, plus fills."""
+    polls, segment_start = 0, start
+    for before_close, interval in SEED_CADENCE:
+        segment_end = max(close - before_close, segment_start)
+        polls += -(-(segment_end - segment_start) // interval)  # ceiling division
+        segment_start = segment_end
+    return polls + fills
+
+
+def test_api_messages_over_an_afternoon_stay_within_the_cadence_budget_and_50_a_second(tmp_path):
+    far_put = FakeContract.option("SPY 20261125 600P")  # stays out of the money: the account is never flat
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 2, 180.0), FakePosition(far_put, 1, 5.0)],
+                           default_behaviour=OrderBehaviour.fill())
+    start = datetime(2026, 11, 25, 14, 0, tzinfo=EASTERN)
+    gateway, service = run_tree(tmp_path, script, start=start, seconds=int((CLOSE - start).total_seconds()),
+                                step=lambda now: 30 if now < CLOSE - timedelta(minutes=5) else 1, pause=0.01)
+    after_connect = gateway.received_since_mark()
+    polls_allowed = seed_poll_budget(start, CLOSE, fills=len(audited_fills(tmp_path)))
+    polls = len(gateway.received_since_mark("reqPositions"))
+    orders = [r for r in after_connect if r.name in ("placeOrder", "cancelOrder")]
+    qualified = gateway.received_since_mark("reqContractDetails")
+    budget = 2 * polls_allowed + len(orders) + len(qualified)  # a poll is reqPositions + reqAllOpenOrders
+    worst = gateway.max_messages_in_any_second()
+    print(f"\nIB API messages over 14:00-16:00: {service.broker.messages_sent()} in all, {len(after_connect)} after "
+          f"connecting ({polls} polls, {len(orders)} order messages); cadence budget {budget}; "
+          f"most in any one second: {worst}")
+    assert service.status()["positions"] == 1 and len(orders) == 1  # the ITM call was closed, at one try
+    assert polls <= polls_allowed and len(gateway.received_since_mark("reqAllOpenOrders")) <= polls_allowed
+    assert len(after_connect) <= budget
+    assert {r.name for r in after_connect} <= {"reqPositions", "reqAllOpenOrders", "placeOrder", "cancelOrder",
+                                               "reqContractDetails"}
+    assert worst <= 50
+    assert service.broker.messages_sent() == len(gateway.received())  # the counter misses nothing

@@ -35,6 +35,7 @@ class FakeIBGateway:
         self.sessions: set[Session] = set()
         self.port = 0
         self._received: list[Received] = []
+        self._mark = 0
         self._lock = threading.Lock()
         self._connections = 0
         self._seen: dict[str, int] = {}
@@ -180,6 +181,15 @@ class FakeIBGateway:
     def received(self, name: str | None = None) -> list[Received]:
         with self._lock:
             return [r for r in self._received if name is None or r.name == name]
+
+    def mark(self) -> None:
+        """Remember this point, e.g. once the client has connected, for ``received_since_mark``."""
+        with self._lock:
+            self._mark = len(self._received)
+
+    def received_since_mark(self, name: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self._received[self._mark:] if name is None or r.name == name]
 
     def count(self, name: str) -> int:
         return len(self.received(name))
