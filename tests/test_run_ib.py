@@ -3,82 +3,16 @@
 import os
 import subprocess
 import sys
-import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from domain.alerts import Alert
 from domain.policy import Mode
-from domain.session import EASTERN, ExpirySession
-from gateways.audit.durable import DurableAuditLog
-from gateways.audit.factory import open_sqlite
+from domain.session import EASTERN
 from gateways.calendar import MarketCalendar
-from gateways.ib import IBBroker
-from gateways.sim_market import SimulatedMarket, SpotScript
-from runtime.clock import VirtualClock, WallClock
-from runtime.metrics import Metrics
-from runtime.service import Service
+from runtime.clock import WallClock
 from runtime.service_window import Action, service_plan
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
-from tests.fakes.ib_gateway.harness import settings_for
+from tests.ib_tree_support import CALL, CLOSE, SHORT_PUT, audited_fills, placed, run_tree
 from tests.systemd_support import notify_socket  # noqa: F401  (fixture)
-
-DAY = date(2026, 11, 25)
-CLOSE = datetime(2026, 11, 25, 16, 0, tzinfo=EASTERN)
-CALL = "SPY 20261125 638C"
-SHORT_PUT = "SPY 20261125 641P"
-
-
-class Alerts:
-    def __init__(self):
-        self.sent: list[Alert] = []
-
-    def send(self, alert):
-        self.sent.append(alert)
-
-
-def run_tree(tmp_path, script, *, start, seconds, mode=Mode.ACTIVE, until=None, pause=0.02, step=lambda now: 1):
-    """Tick the tree over the fake gateway from ``start`` for ``seconds`` of virtual time, ``step(now)`` apart."""
-    with FakeIBGateway(script) as gateway:
-        settings = settings_for(gateway, mode=mode.value, data_dir=str(tmp_path), price_source="ib")
-        clock = VirtualClock(start)
-        broker = IBBroker(settings, clock)
-        broker.connect()
-        gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
-        market = SimulatedMarket(SpotScript(641.0, vol=0.01, seed=1), ExpirySession(DAY, CLOSE, CLOSE), clock, start)
-        audit = DurableAuditLog(tmp_path / "spool", lambda: _store(tmp_path))
-        service = Service(settings, clock, ExpirySession(DAY, CLOSE, CLOSE), broker, market, Alerts(), audit,
-                          Metrics(process_collectors=False), account=broker.account())
-        service.start()
-        try:
-            end = start + timedelta(seconds=seconds)
-            while clock.now() < end:
-                service.tick_in_order()
-                time.sleep(pause)  # broker events arrive on the ib_async thread
-                service.sync()
-                if until and until(gateway, service):
-                    break
-                clock.advance(step(clock.now()))
-            return gateway, service
-        finally:
-            service.stop()
-            broker.disconnect()
-            audit.drain(100_000)
-            audit.close()
-
-
-def _store(tmp_path):
-    store = open_sqlite(tmp_path / "audit.sqlite3")
-    store.migrate()
-    return store
-
-
-def audited_fills(tmp_path):
-    return [a for a in _store(tmp_path).actions(CLOSE.replace(hour=9), CLOSE.replace(hour=17))
-            if a.action.value == "fill"]
-
-
-def placed(gateway):
-    return [r for r in gateway.received("placeOrder")]
 
 
 def test_an_itm_long_call_is_sold_to_close_at_t5_with_an_order_ref(tmp_path):

@@ -1,0 +1,95 @@
+"""The actor tree over the real ib_async client and the fake IB Gateway, ticked on a virtual clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from config.settings import Settings
+from domain.alerts import Alert
+from domain.policy import Mode
+from domain.session import EASTERN, ExpirySession
+from gateways.audit.durable import DurableAuditLog
+from gateways.audit.factory import open_sqlite
+from gateways.ib import IBBroker
+from gateways.prices import PriceSource
+from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.clock import Clock, VirtualClock
+from runtime.metrics import Metrics
+from runtime.service import Service
+from tests.fakes.ib_gateway import FakeIBGateway, GatewayScript
+from tests.fakes.ib_gateway.harness import settings_for
+
+DAY = date(2026, 11, 25)
+CLOSE = datetime(2026, 11, 25, 16, 0, tzinfo=EASTERN)
+SESSION = ExpirySession(DAY, CLOSE, CLOSE)
+CALL = "SPY 20261125 638C"
+SHORT_PUT = "SPY 20261125 641P"
+
+PricesFactory = Callable[[Settings, IBBroker, Clock, Callable[[Alert], None]], PriceSource]
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+
+def simulated_prices(settings: Settings, broker: IBBroker, clock: Clock, alert: Callable[[Alert], None]) -> PriceSource:
+    return SimulatedMarket(SpotScript(641.0, vol=0.01, seed=1), SESSION, clock, clock.now())
+
+
+def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, mode: Mode = Mode.ACTIVE,
+             until: Callable[[FakeIBGateway, Service], bool] | None = None, pause: float = 0.02,
+             step: Callable[[datetime], float] = lambda now: 1, clock: VirtualClock | None = None,
+             prices: PricesFactory = simulated_prices, alerts: Alerts | None = None,
+             **settings_changes: object) -> tuple[FakeIBGateway, Service]:
+    """Tick the tree over the fake gateway from ``start`` for ``seconds`` of virtual time, ``step(now)`` apart.
+
+    ``until`` ends the run early; ``prices`` builds the price source (the simulated market by default).
+    """
+    settings_changes.setdefault("price_source", "ib")
+    alerts = alerts or Alerts()
+    with FakeIBGateway(script) as gateway:
+        settings = settings_for(gateway, mode=mode.value, data_dir=str(tmp_path), **settings_changes)
+        clock = clock or VirtualClock(start)
+        broker = IBBroker(settings, clock)
+        broker.connect()
+        gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
+        audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path))
+        service = Service(settings, clock, SESSION, broker, prices(settings, broker, clock, alerts.send), alerts,
+                          audit, Metrics(process_collectors=False), account=broker.account())
+        service.start()
+        try:
+            end = start + timedelta(seconds=seconds)
+            while clock.now() < end:
+                service.tick_in_order()
+                time.sleep(pause)  # broker events arrive on the ib_async thread
+                service.sync()
+                if until and until(gateway, service):
+                    break
+                clock.advance(step(clock.now()))
+            return gateway, service
+        finally:
+            service.stop()
+            broker.disconnect()
+            audit.drain(100_000)
+            audit.close()
+
+
+def audit_store(tmp_path):
+    store = open_sqlite(tmp_path / "audit.sqlite3")
+    store.migrate()
+    return store
+
+
+def audited_fills(tmp_path):
+    return [a for a in audit_store(tmp_path).actions(CLOSE.replace(hour=9), CLOSE.replace(hour=17))
+            if a.action.value == "fill"]
+
+
+def placed(gateway: FakeIBGateway):
+    return gateway.received("placeOrder")
