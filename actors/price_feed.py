@@ -11,7 +11,7 @@ from actors.context import ActorContext, Roles
 from domain import alerts
 from domain.messages import MarketUpdate, PositionsSnapshot, Tick
 from domain.model import OptionContract, Quote
-from gateways.prices import FeedError, PriceSource
+from gateways.prices import FeedError, FeedErrorKind, PriceSource
 
 log = logging.getLogger("cleanup.feed")
 
@@ -20,6 +20,7 @@ log = logging.getLogger("cleanup.feed")
 class FeedState:
     held: tuple[OptionContract, ...] = ()
     failing: str = ""  # the error kind of the current outage episode, "" when healthy
+    alerted: bool = False  # whether this episode was alerted (so a "restored" alert has a "down" to answer)
     options: dict[str, Quote] = field(default_factory=dict)
 
 
@@ -57,11 +58,17 @@ class PriceFeed(SupervisedActor):
 
     def _failing(self, error: FeedError) -> None:
         if self.state.failing != error.kind.value:  # once per episode, not once per second
-            log.error("price feed %s: %s", self.source.name, error)
-            self.alert(alerts.outage(f"price feed ({self.source.name})", str(error)))
+            # Nothing quoted yet (a subscription made a second ago, right after a failover) is not an
+            # outage: alerting it would page the trader with a false "down" at the worst moment.
+            if error.kind is FeedErrorKind.NO_DATA:
+                log.warning("price feed %s: %s", self.source.name, error)
+            else:
+                log.error("price feed %s: %s", self.source.name, error)
+                self.alert(alerts.outage(f"price feed ({self.source.name})", str(error)))
+                self.state.alerted = True
         self.state.failing = error.kind.value
 
     def _healthy(self) -> None:
-        if self.state.failing:
+        if self.state.alerted:
             self.alert(alerts.outage(f"price feed ({self.source.name})", "quotes flowing again", restored=True))
-        self.state.failing = ""
+        self.state.failing, self.state.alerted = "", False
