@@ -1,19 +1,15 @@
-"""Shared by the dashboard and Prometheus tests: a scripted session over the whole Metrics API, the
-dashboards' queries, and PromQL metric-name extraction (plus the tests of those helpers themselves).
-
-The scripted session stands in for a running service until the simulator is wired to the metrics;
-``session_endpoint`` is what a test fixture swaps for ``cleanup-manager simulate``.
+"""Shared by the dashboard and Prometheus tests: a scripted session over the whole Metrics API (so
+every exported series exists when the dashboards are checked against a scrape), the dashboards'
+queries, and PromQL metric-name extraction (plus the tests of those helpers themselves).
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import re
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from domain.policy import Mode
 from domain.risk import RiskLevel
 from domain.stages import Stage
-from runtime.metrics import Metrics, serve_metrics
+from runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "provisioning" / "dashboards" / "cleanup-manager"
@@ -166,33 +162,6 @@ def exercise_every_method(metrics: Metrics) -> CallRecorder:
     for n in range(8):
         session_tick(recorder, n)
     return recorder
-
-
-@contextlib.contextmanager
-def session_endpoint(tick_seconds: float = 0.25) -> Iterator[tuple[str, Callable[[], set[str]]]]:
-    """A live /metrics endpoint on 127.0.0.1 with a scripted session running in a thread.
-
-    Yields ("host:port", called-methods) and stops the session and the server on exit.
-    """
-    recorder = CallRecorder(Metrics())
-    session_setup(recorder)
-    stop = threading.Event()
-
-    def run() -> None:
-        n = 0
-        while not stop.wait(tick_seconds):
-            session_tick(recorder, n)
-            n += 1
-
-    with serve_metrics(recorder._metrics, "127.0.0.1", 0) as server:
-        session_tick(recorder, 0)
-        thread = threading.Thread(target=run, name="scripted-session", daemon=True)
-        thread.start()
-        try:
-            yield f"{server.host}:{server.port}", lambda: set(recorder.called)
-        finally:
-            stop.set()
-            thread.join(timeout=5)
 
 
 # -- tests of the helpers -----------------------------------------------------------------------

@@ -1,16 +1,15 @@
-"""A real Prometheus server scrapes a live session; every dashboard query must return data through its API.
-
-The scrape target comes from the ``scrape_target`` fixture. Today it is a scripted session over the
-Metrics API (tests/test_metrics_support.py); when the simulator exports metrics, point the fixture at
-``cleanup-manager simulate`` and the rest of this file stays as it is.
+"""A real Prometheus server scrapes a running `cleanup-manager simulate`; every dashboard query must
+return data through Prometheus' HTTP API, and the alert rules must load and evaluate.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -20,19 +19,52 @@ from typing import Any
 
 import pytest
 
-from tests.test_metrics_support import ROOT, panel_queries, session_endpoint
+from tests.test_metrics_support import ROOT, panel_queries
 
 MISSING = ("prometheus is not installed: run scripts/test-services.sh "
            "(installs Debian's prometheus package, which the dashboard tests need)")
 SCRAPES_BEFORE_QUERYING = 6  # enough 1 s samples for rate() and increase() over the 30 s window
 QUERY_DEADLINE_SECONDS = 20.0
+SCENARIO = json.loads((ROOT / "simulation" / "scenarios" / "default.json").read_text())
+# The built-in afternoon runs from 15:20 ET; at 20 virtual seconds a second its five positions are
+# all still open (the first closes at T-5, 105 s in) while the tests query.
+SPEED = 20
+
+
+def scenario_contracts() -> set[str]:
+    day = SCENARIO["date"].replace("-", "")
+    return {f"{p['symbol']} {day} {p['strike']:g}{p['right']}" for p in SCENARIO["positions"]}
 
 
 @pytest.fixture(scope="module")
-def scrape_target() -> Iterator[str]:
-    """host:port of a /metrics endpoint with an expiration session in progress (swap point for the simulator)."""
-    with session_endpoint() as (target, _called):
-        yield target
+def scrape_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a running `cleanup-manager simulate` whose positions are being assessed."""
+    workdir, port = tmp_path_factory.mktemp("simulate"), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
+    env.update({"CLEANUP_DATA_DIR": str(workdir), "CLEANUP_METRICS_PORT": str(port)})
+    log = workdir / "simulate.out"
+    with log.open("wb") as output:
+        simulation = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "simulate", "--quiet", "--speed", str(SPEED)],
+            env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "cleanup_position_moneyness_ratio{" not in _scrape(port):
+            if simulation.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"simulate never exported position metrics on port {port}:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        simulation.terminate()
+        simulation.wait(timeout=60)
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return ""  # not serving yet
 
 
 def _free_port() -> int:
@@ -116,8 +148,9 @@ def test_every_dashboard_query_returns_data(prometheus: PrometheusServer) -> Non
 
 
 def test_per_position_series_reach_prometheus_with_bounded_labels(prometheus: PrometheusServer) -> None:
-    contracts = {r["metric"]["contract"] for r in prometheus.query("cleanup_position_moneyness_ratio")}
-    assert contracts == {"SPY 20261127 635C", "SPY 20261127 640P", "SPY 20261127 650C"}  # 600P was removed
+    for series in ("cleanup_position_moneyness_ratio", "cleanup_position_itm_probability_ratio"):
+        contracts = {r["metric"]["contract"] for r in prometheus.query(series)}
+        assert contracts == scenario_contracts(), series  # one series per open position, nothing else
 
 
 def test_alert_rules_load_and_evaluate_against_live_data(prometheus: PrometheusServer) -> None:
