@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ib_async import IB, Contract, ExecutionFilter, Trade
@@ -29,13 +29,14 @@ from ib_async.ib import StartupFetchNONE
 from ib_async.util import UNSET_DOUBLE
 
 from config.settings import Settings
-from domain.model import OptionContract, Position, Side, WorkingOrder
+from domain.model import OptionContract, Position, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from gateways.broker import BrokerError, OrderEvent, OrderRequest, OrderStatus
+from gateways.broker import BrokerError, OrderEvent, OrderRequest
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
 from gateways.ib.errors import not_connected, unreachable
 from gateways.ib.loop_thread import LoopThread, LoopTimeout
+from gateways.ib.order_tracker import OrderTracker
 from gateways.ib.reconnect import ReconnectPolicy
 from gateways.ib.token_bucket import MessageCounter, TokenBucket
 from runtime.clock import Clock
@@ -43,20 +44,6 @@ from runtime.clock import Clock
 log = logging.getLogger(__name__)
 
 ConnectionHandler = Callable[[Connectivity, str], None]
-
-
-@dataclass
-class _Tracked:
-    """What the gateway remembers about one order it placed or adopted, across reconnects."""
-
-    order_id: int
-    contract: OptionContract
-    side: Side
-    quantity: int
-    order_ref: str | None
-    cancel_requested: bool = False
-    last_status: OrderStatus = OrderStatus.SUBMITTED
-    commission: dict[str, float] = field(default_factory=dict)  # exec id -> commission
 
 
 @dataclass(frozen=True)
@@ -88,9 +75,8 @@ class IBBroker:
         self._state = Connectivity.CLOSED
         self._want_connected = False
         self._reconnecting = False
-        self._orders: dict[int, _Tracked] = {}
+        self._tracker = OrderTracker(self._client_id, clock)
         self._qualified: dict[str, OptionContract] = {}
-        self._event_handler: Callable[[OrderEvent], None] = lambda event: None
         self._connection_handler: ConnectionHandler = lambda state, message: None
         self.last_reconciliation: Reconciliation | None = None
         self.session = 0  # counts successful connects: subscriptions from an older session are gone
@@ -98,7 +84,7 @@ class IBBroker:
     # --- handlers ------------------------------------------------------------------------------
 
     def set_event_handler(self, handler: Callable[[OrderEvent], None]) -> None:
-        self._event_handler = handler
+        self._tracker.handler = handler
 
     def set_connection_handler(self, handler: ConnectionHandler) -> None:
         """Called with the new state and a one-line reason on every change (for status and alerts)."""
@@ -183,8 +169,8 @@ class IBBroker:
             send(message)
 
         ib.client.conn.sendMsg = counting_send  # type: ignore[method-assign]
-        ib.orderStatusEvent += self._on_order_status
-        ib.commissionReportEvent += self._on_commission
+        ib.orderStatusEvent += self._tracker.on_order_status
+        ib.commissionReportEvent += self._tracker.on_commission
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
         self._ib = ib
@@ -221,10 +207,7 @@ class IBBroker:
         if self._state not in (Connectivity.CONNECTED, Connectivity.LOST):
             return  # a failed attempt, or our own disconnect()
         self._set_state(Connectivity.DISCONNECTED, f"lost the API connection to IB Gateway at {self.address}")
-        for tracked in self._orders.values():
-            if not tracked.last_status.is_final:
-                self._emit(tracked, OrderStatus.UNKNOWN, None, None, None,
-                           "connection to IB Gateway lost; outcome settled after reconnect")
+        self._tracker.connection_lost()
         self._start_reconnecting()
 
     async def _reconnect_forever(self) -> None:
@@ -270,22 +253,10 @@ class IBBroker:
             open_ids.add(trade.order.orderId)
             ours = trade.order.clientId == self._client_id and is_cleanup_ref(trade.order.orderRef)
             if ours and mapping.is_option(trade.contract):
-                tracked = self._track(trade)
+                self._tracker.report(trade)
                 adopted.append(mapping.to_working_order(trade))
-                self._emit_trade(tracked, trade)
         fills = await asyncio.wait_for(ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)), timeout)
-        for tracked in self._orders.values():
-            if tracked.order_id in open_ids or tracked.last_status.is_final:
-                continue
-            own = [f for f in fills
-                   if f.execution.orderId == tracked.order_id and f.execution.clientId == self._client_id]
-            filled = sum(int(f.execution.shares) for f in own)
-            tracked.commission.update({f.execution.execId: f.commissionReport.commission for f in own})
-            average = sum(f.execution.shares * f.execution.price for f in own) / filled if filled else None
-            status = OrderStatus.FILLED if filled >= tracked.quantity else OrderStatus.CANCELLED
-            message = "filled while disconnected" if status is OrderStatus.FILLED else \
-                "no longer working at IB after reconnect"
-            self._emit(tracked, status, filled, tracked.quantity - filled, average, message)
+        self._tracker.settle_vanished(open_ids, fills)
         positions = await asyncio.wait_for(ib.reqPositionsAsync(), timeout)
         result = Reconciliation(tuple(adopted), len(fills), tuple(self._to_positions(positions)))
         self.last_reconciliation = result
@@ -346,8 +317,7 @@ class IBBroker:
             order = mapping.to_ib_order(request, self._account)
             ib = self.connected_ib()
             ib.placeOrder(mapping.to_ib_option(contract), order)
-            self._orders[order.orderId] = _Tracked(order.orderId, contract, request.side, request.quantity,
-                                                   request.order_ref)
+            self._tracker.placed(order.orderId, contract, request.side, request.quantity, request.order_ref)
             return str(order.orderId)
 
         messages = 1 if request.contract.con_id or request.contract.key in self._qualified else 2
@@ -374,7 +344,7 @@ class IBBroker:
             if trade.isDone():
                 raise BrokerError(f"order {order_id} is {trade.orderStatus.status}; not modified")
             change(trade)
-            self._track(trade)
+            self._tracker.track(trade)
             ib.placeOrder(trade.contract, trade.order)  # same order id: IB treats it as a modification
 
         self.run_paced(modify, "order not modified", messages=1)
@@ -383,7 +353,7 @@ class IBBroker:
         async def cancel() -> None:
             ib = self.connected_ib()
             trade = await self._trade(int(order_id))
-            self._track(trade).cancel_requested = True
+            self._tracker.track(trade).cancel_requested = True
             if not trade.isDone():
                 ib.cancelOrder(trade.order)
 
@@ -400,55 +370,6 @@ class IBBroker:
             if attempt == 0:
                 await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), self._request_timeout)
         raise BrokerError(f"order {order_id} is not known to IB Gateway at {self.address}")
-
-    def _track(self, trade: Trade) -> _Tracked:
-        order_id = trade.order.orderId
-        tracked = self._orders.get(order_id)
-        if tracked is None:
-            tracked = _Tracked(order_id, mapping.from_ib_option(trade.contract), Side(trade.order.action),
-                               int(trade.order.totalQuantity), trade.order.orderRef or None)
-            self._orders[order_id] = tracked
-        tracked.quantity = int(trade.order.totalQuantity)
-        return tracked
-
-    # --- events (loop thread) --------------------------------------------------------------------
-
-    def _on_order_status(self, trade: Trade) -> None:
-        tracked = self._orders.get(trade.order.orderId)
-        if tracked is not None and trade.order.clientId in (self._client_id, 0):
-            self._emit_trade(tracked, trade)
-
-    def _on_commission(self, trade: Trade, fill, report) -> None:
-        tracked = self._orders.get(trade.order.orderId)
-        if tracked is None:
-            return
-        tracked.commission[report.execId] = report.commission
-        self._emit_trade(tracked, trade)
-
-    def _emit_trade(self, tracked: _Tracked, trade: Trade) -> None:
-        status_ = trade.orderStatus
-        errors = {entry.errorCode for entry in trade.log if entry.errorCode}
-        status = codes.order_status(status_.status, status_.filled, status_.remaining, errors,
-                                    tracked.cancel_requested)
-        messages = [entry.message for entry in trade.log if entry.message]
-        average = status_.avgFillPrice if status_.filled else None
-        self._emit(tracked, status, int(status_.filled), int(status_.remaining), average,
-                   messages[-1] if messages and status is OrderStatus.REJECTED else "")
-
-    def _emit(self, tracked: _Tracked, status: OrderStatus, filled: int | None, remaining: int | None,
-              average: float | None, message: str) -> None:
-        tracked.last_status = status
-        event = OrderEvent(
-            order_id=str(tracked.order_id), order_ref=tracked.order_ref, contract=tracked.contract,
-            side=tracked.side, status=status, filled=filled or 0,
-            remaining=remaining if remaining is not None else tracked.quantity, avg_fill_price=average,
-            at=self._clock.now(),
-            commission=round(sum(tracked.commission.values()), 4) if tracked.commission else None,
-            message=message)
-        try:
-            self._event_handler(event)
-        except Exception:  # a receiver's bug must not kill ib_async's event dispatch
-            log.exception("order event handler failed for %s", event)
 
     # --- plumbing ------------------------------------------------------------------------------
 
