@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make simulate` (the main job on embedded defaults)
-# and `make test` (the test suite; .ci/run calls it). Both create .venv on first use.
+# and `make test` (ruff, mypy, then the test suite; .ci/run calls it). Both create .venv on first use.
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -14,9 +14,10 @@ $(BIN)/cleanup-manager: pyproject.toml
 simulate: $(BIN)/cleanup-manager
 	$(BIN)/cleanup-manager simulate
 
-test: $(BIN)/cleanup-manager
+test: lint
 	bash scripts/test-services.sh
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/cleanup-manager
 	$(BIN)/ruff check .
+	$(BIN)/mypy actors domain gateways runtime cli config simulation tui supervisor.py

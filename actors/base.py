@@ -10,7 +10,7 @@ import pykka
 
 from actors.context import ActorContext, Roles
 from domain.alerts import Alert
-from domain.audit import ActionRecord
+from domain.audit import ActionRecord, AssessmentRecord
 from domain.messages import Ping
 from supervisor import salvage_inbox
 
@@ -56,7 +56,7 @@ class SupervisedActor(pykka.ThreadingActor):
     def send(self, role: str, message: Any) -> None:
         self.ctx.registry.tell(role, message)
 
-    def audit(self, record: ActionRecord) -> None:
+    def audit(self, record: ActionRecord | AssessmentRecord) -> None:
         self.send(Roles.AUDIT_LOGGER, record)
 
     def alert(self, alert: Alert) -> None:

@@ -10,7 +10,7 @@ from domain.alerts import Alert
 
 
 class AlertSender(Protocol):
-    def send(self, alert: Alert) -> None: ...
+    def send(self, alert: Alert) -> object: ...  # the result, if any (Apprise: delivered or not), is unused
 
 
 class Notifier(SupervisedActor):

@@ -55,7 +55,8 @@ def session_day(instant: datetime, zone: ZoneInfo = EASTERN) -> date:
 
 def summarize_day(day: date, records: Iterable[ActionRecord]) -> DaySummary:
     records = list(records)
-    fills = [r for r in records if r.action is ActionKind.FILL and r.success is not False and r.quantity is not None]
+    fills = [(r, r.quantity) for r in records
+             if r.action is ActionKind.FILL and r.success is not False and r.quantity is not None]
     counts: dict[str, int] = {}
     for record in records:
         counts[record.action.value] = counts.get(record.action.value, 0) + 1
@@ -64,8 +65,9 @@ def summarize_day(day: date, records: Iterable[ActionRecord]) -> DaySummary:
         actions=len(records),
         successful=sum(1 for r in records if r.success is True),
         failed=sum(1 for r in records if r.success is False),
-        contracts_closed=sum(abs(r.quantity) for r in fills),
-        exercise_avoided=sum(abs(r.quantity) * CONTRACT_MULTIPLIER * r.strike for r in fills if r.strike is not None),
+        contracts_closed=sum(abs(quantity) for _, quantity in fills),
+        exercise_avoided=sum(abs(quantity) * CONTRACT_MULTIPLIER * r.strike
+                             for r, quantity in fills if r.strike is not None),
         pnl_impact=round(sum(r.pnl_impact for r in records if r.pnl_impact is not None), 2),
         by_action=tuple(sorted(counts.items())),
         failures=tuple(Failure(r.at, r.action.value, r.symbol, r.error or r.reason or "no reason recorded")

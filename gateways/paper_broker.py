@@ -173,7 +173,7 @@ class PaperBroker:
             marketable = limit <= fill_line + 1e-9 if order.side is Side.SELL else limit >= fill_line - 1e-9
             if not marketable:
                 return
-            price = order.limit_price
+            price = limit
         self._fill(working, max(price, 0.01), now)
 
     def _fill(self, working: _Working, price: float, now: datetime) -> None:

@@ -24,7 +24,8 @@ class FeedError(Exception):
 
 
 class PriceSource(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def underlying_quote(self, symbol: str) -> Quote:
         """The latest quote of the underlying; raises FeedError."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ from actors.context import Roles
 from config.settings import Settings, settings_with
 from domain.alerts import Alert
 from domain.audit import ActionKind, ActionRecord, new_action_id
+from domain.model import Position
 from domain.policy import Mode
 from domain.session import ExpirySession
 from domain.settlement import Outcome, PositionResult, SessionKpis, session_kpis, settle
@@ -179,13 +180,16 @@ def _apply_due_faults(faults: list[Fault], now: datetime, service: Service, brok
     return [f for f in faults if f.at > now]
 
 
-def _position_results(positions, outcomes, actions, close_price, after_price):
+def _position_results(positions: Sequence[Position], outcomes: Mapping[str, Outcome], actions: Sequence[ActionRecord],
+                      close_price: float, after_price: float
+                      ) -> tuple[list[PositionResult], dict[str, ActionRecord]]:
     fills: dict[str, list[ActionRecord]] = {}
     for action in actions:
         if action.action is ActionKind.FILL and action.strike is not None:
             key = f"{action.symbol} {action.expiry:%Y%m%d} {action.strike:g}{action.right}"
             fills.setdefault(key, []).append(action)
-    results, last_fill = [], {}
+    results: list[PositionResult] = []
+    last_fill: dict[str, ActionRecord] = {}
     for position in positions:
         key = position.contract.key
         own = fills.get(key, [])

@@ -83,7 +83,7 @@ class Scenario:
             kind = f.get("kind")
             if kind not in FAULT_KINDS:
                 _fail(self.name, f"faults[{i}].kind", f"must be one of {', '.join(FAULT_KINDS)}")
-            faults.append(Fault(self._at(f.get("at", ""), f"faults[{i}].at"), kind, str(f.get("actor", "")),
+            faults.append(Fault(self._at(f.get("at", ""), f"faults[{i}].at"), str(kind), str(f.get("actor", "")),
                                 int(f.get("count", 0)), float(f.get("seconds", 0))))
         return sorted(faults, key=lambda fault: fault.at)
 

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Label, Static
 
 from runtime.commands import CommandReply
@@ -138,8 +139,9 @@ class ControlView(VerticalScroll):
         if not table.row_count:
             self.query_one("#reply", Static).update(Text("no open position to close", style="yellow"))
             return
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        position = next((p for p in self.status.get("positions_at_risk") or [] if p.get("contract") == key), {})
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        position: Mapping[str, Any] = next(
+            (p for p in self.status.get("positions_at_risk") or [] if p.get("contract") == key), {})
         self.confirm_then_send(f"Close {key} by hand now?\nQuantity {position.get('quantity', '?')}, moneyness "
                                f"{pct(position.get('moneyness'))}. The service sends a closing order.",
                                f"close {key}")

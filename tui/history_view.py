@@ -62,7 +62,8 @@ def contract_text(record: ActionRecord) -> str:
 
 
 def record_row(record: ActionRecord) -> list[Any]:
-    result = {True: Text("ok", style="green"), False: Text("FAIL", style="bold red")}.get(record.success, Text("-"))
+    results: dict[bool | None, Text] = {True: Text("ok", style="green"), False: Text("FAIL", style="bold red")}
+    result = results.get(record.success, Text("-"))
     price = record.execution_price
     return [f"{record.at.astimezone(EASTERN):%m-%d %H:%M:%S}", record.action.value, contract_text(record),
             "" if record.quantity is None else str(record.quantity), "" if price is None else f"{price:.2f}",

@@ -34,8 +34,9 @@ class QueueItem:
 
 def action_queue(status: Mapping[str, Any]) -> list[QueueItem]:
     now = parse_instant(status.get("now"))
-    times = {key: parse_instant(value) for key, value in (status.get("stage_times") or {}).items()}
-    if now is None or not all(times.get(key) for key in ("T-30", "T-5", "T-2", "CLOSED")):
+    parsed = {key: parse_instant(value) for key, value in (status.get("stage_times") or {}).items()}
+    times = {key: instant for key, instant in parsed.items() if instant is not None}
+    if now is None or not all(key in times for key in ("T-30", "T-5", "T-2", "CLOSED")):
         return []
     mode = str(status.get("mode", ""))
     halted = bool(status.get("kill_switch") or status.get("breaker_tripped") or status.get("trading_halted"))

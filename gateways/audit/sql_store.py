@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from domain.audit import ActionRecord, AssessmentRecord
 from gateways.audit.dialects import MIGRATIONS_TABLE, Dialect
@@ -55,7 +56,7 @@ class SqlAuditStore:
         with self._guard():
             self._transaction(lambda: [self._execute(statement) for statement in self.dialect.bootstrap])
             for path in files:
-                if self._transaction(lambda path=path: self._apply(path)):
+                if self._transaction(functools.partial(self._apply, path)):
                     applied_now.append(path.name)
                     log.info("audit store: applied migration %s (%s)", path.name, self.dialect.name)
         return applied_now
@@ -147,7 +148,7 @@ class _ErrorTranslation:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> Literal[False]:
         if error is None or not isinstance(error, self._dialect.driver_error):
             return False
         message = self._redact(f"{self._dialect.name}: {type(error).__name__}: {str(error).strip()}")

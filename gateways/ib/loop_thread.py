@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 T = TypeVar("T")
 
@@ -54,6 +54,13 @@ class LoopThread:
 
     def in_loop(self) -> bool:
         return self._thread is threading.current_thread()
+
+    # Overloads, so that mypy infers T from a coroutine function's result (the union alone infers Never).
+    @overload
+    def run(self, work: Callable[[], Awaitable[T]], timeout: float) -> T: ...
+
+    @overload
+    def run(self, work: Callable[[], T], timeout: float) -> T: ...
 
     def run(self, work: Callable[[], Awaitable[T]] | Callable[[], T], timeout: float) -> T:
         """Run ``work()`` on the loop (awaiting it if it returns an awaitable) and return the result."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from ib_async import Contract, LimitOrder, MarketOrder, Option, Order, Trade
 from ib_async import Position as IBPosition
@@ -35,12 +36,17 @@ def from_ib_position(item: IBPosition) -> Position:
     return Position(from_ib_option(item.contract), int(item.position), item.avgCost / multiplier, multiplier)
 
 
+def _price(value: float | Decimal | None) -> float | None:
+    """An ib_async order price (typed float | Decimal | None there) as the domain's float."""
+    return None if value is None else float(value)
+
+
 def to_working_order(trade: Trade) -> WorkingOrder:
     order = trade.order
     order_type = ORDER_TYPES.get(order.orderType, OrderType.LIMIT)
-    limit = order.lmtPrice if order.lmtPrice != UNSET_DOUBLE and order_type in (
+    limit = _price(order.lmtPrice) if order.lmtPrice != UNSET_DOUBLE and order_type in (
         OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-    stop = order.auxPrice if order.auxPrice != UNSET_DOUBLE and order_type in (
+    stop = _price(order.auxPrice) if order.auxPrice != UNSET_DOUBLE and order_type in (
         OrderType.STOP, OrderType.STOP_LIMIT) else None
     return WorkingOrder(str(order.orderId), from_ib_option(trade.contract), Side(order.action), order_type,
                         int(order.totalQuantity), int(trade.orderStatus.filled), limit, stop,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from ib_async import Stock, Ticker
+from ib_async import Contract, Stock, Ticker
 
 from domain.model import OptionContract, Quote
 from gateways.broker import BrokerError
@@ -82,6 +82,7 @@ class IBPriceSource:
     def _subscribe(self, key: str, contract: OptionContract | None) -> None:
         async def subscribe() -> None:
             ib = self._broker.connected_ib()
+            ib_contract: Contract
             if contract is None:
                 ib_contract = Stock(key, "SMART", "USD")
                 await ib.qualifyContractsAsync(ib_contract)
