@@ -92,7 +92,7 @@ def machine() -> dict:
                 model = line.split(":", 1)[1].strip()
                 break
     except OSError:
-        pass
+        pass  # no /proc (not Linux): the CPU model is left blank
     return {"cpu": model, "nproc": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform()}
 

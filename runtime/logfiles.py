@@ -92,7 +92,7 @@ class _Stderr(logging.StreamHandler):
 
     @stream.setter
     def stream(self, _value) -> None:
-        pass
+        pass  # StreamHandler.__init__ assigns a stream; ours is always the current sys.stderr
 
 
 def _file(path: Path, level: int, redact: RedactSecrets) -> logging.Handler:

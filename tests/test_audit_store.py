@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -123,22 +124,21 @@ def test_cleanup_summary_view_counts_per_session_day(store: SqlAuditStore):
     assert float(row["pnl_impact"]) == pytest.approx(-4.0)
 
 
-# The seed's "Daily cleanup summary" monitoring query, character for character (its "SELECT " ends in a space).
-SEED_DAILY_SUMMARY = """SELECT """ """
-    DATE(action_timestamp) as date,
-    COUNT(*) as total_actions,
-    SUM(CASE WHEN success THEN 1 ELSE 0 END) as successful,
-    AVG(moneyness) as avg_moneyness
-FROM alm_reporting.cleanup_actions
-WHERE action_timestamp >= CURRENT_DATE - INTERVAL '7 days'
-GROUP BY DATE(action_timestamp)
-ORDER BY date DESC;"""
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_41e9d22f8c7167d1.txt"
+
+
+def seed_daily_summary() -> str:
+    """The seed's "Daily cleanup summary" monitoring query, read from the seed itself, character for character."""
+    text = SEED.read_text()
+    start = text.index("-- Daily cleanup summary\n") + len("-- Daily cleanup summary\n")
+    return text[start:text.index(";", start) + 1]
 
 
 def test_seed_daily_summary_query_runs_unchanged_on_postgresql(pg_dsn):
     from zoneinfo import ZoneInfo
 
-    assert SEED_DAILY_SUMMARY in (SQL_DIR / "queries" / "daily_cleanup_summary.sql").read_text()
+    query = seed_daily_summary()
+    assert query.startswith("SELECT ") and query in (SQL_DIR / "queries" / "daily_cleanup_summary.sql").read_text()
     store = open_postgresql(pg_dsn)
     try:
         store.migrate()
@@ -150,7 +150,7 @@ def test_seed_daily_summary_query_runs_unchanged_on_postgresql(pg_dsn):
             action(0, at=now - timedelta(days=10), moneyness=0.5),  # outside the seed's 7-day window
         ]
         store.insert_actions(records)
-        rows = store.query(SEED_DAILY_SUMMARY)
+        rows = store.query(query)
     finally:
         store.close()
     today, three_days_ago = (now.astimezone(zone).date(), (now - timedelta(days=3)).astimezone(zone).date())

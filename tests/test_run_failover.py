@@ -33,6 +33,8 @@ class Timeline:
     sources: list[tuple[datetime, str]] = field(default_factory=list)
     first_order_at: datetime | None = None
     slowest_tick: float = 0.0  # wall seconds between two decisions
+    last_tick_at: float = field(default_factory=time.monotonic)
+    spy_requests_at_fault: int = 0
     spy_requests_while_faulty: int = 0
 
     def source_at(self, when: datetime) -> str:
@@ -50,24 +52,21 @@ def run_with_fault(tmp_path, fault: str) -> tuple[Timeline, Alerts]:
                            default_behaviour=OrderBehaviour.fill())
     timeline, alerts = Timeline(), Alerts()
     with FakeThetaTerminal(clock=clock.now, spy=SPY) as terminal:
-        last, requests_before = [time.monotonic()], [0]
-
         def watch(gateway, service) -> bool:
-            now, tick_done = clock.now(), time.monotonic()
-            timeline.slowest_tick = max(timeline.slowest_tick, tick_done - last[0])
-            last[0] = tick_done
-            timeline.sources.append((now, service.status()["price_source"]))
+            now, tick_done, status = clock.now(), time.monotonic(), service.status()
+            timeline.slowest_tick = max(timeline.slowest_tick, tick_done - timeline.last_tick_at)
+            timeline.last_tick_at = tick_done
+            timeline.sources.append((now, status["price_source"]))
             if timeline.first_order_at is None and placed(gateway):
                 timeline.first_order_at = now
             if T_MINUS_6 < now <= RECOVERY:
-                timeline.spy_requests_while_faulty = terminal.count("stock_quote") - requests_before[0]
+                timeline.spy_requests_while_faulty = terminal.count("stock_quote") - timeline.spy_requests_at_fault
             if now == T_MINUS_6:
-                requests_before[0] = terminal.count("stock_quote")
+                timeline.spy_requests_at_fault = terminal.count("stock_quote")
                 {"outage": terminal.outage, "frozen": terminal.freeze, "hang": terminal.hang}[fault]()
             if now == RECOVERY:
                 terminal.recover() if fault == "outage" else terminal.heal()
-            back = timeline.sources[-1][1] == PRIMARY and now > RECOVERY
-            return back and service.status()["positions"] == 0
+            return status["price_source"] == PRIMARY and now > RECOVERY and status["positions"] == 0
 
         run_tree(tmp_path, script, start=clock.now(), seconds=300, clock=clock, until=watch, alerts=alerts,
                  pause=0.05, prices=price_source, price_source="thetadata", thetadata_url=terminal.url_v2,

@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,17 @@ def feed_check(url: str, timeout: float = 1.0) -> subprocess.CompletedProcess:
 def terminal():
     with FakeThetaTerminal(spy=636.0, strikes=[630.0, 635.0, 640.0]) as fake:
         yield fake
+
+
+def check_with_fault(terminal: FakeThetaTerminal, fault: Callable[[], None], url: str,
+                     timeout: float = 1.0) -> subprocess.CompletedProcess:
+    """``feed --check`` while ``fault`` holds; the shared Terminal is healed before and after."""
+    terminal.heal()
+    fault()
+    try:
+        return feed_check(url, timeout)
+    finally:
+        terminal.heal()
 
 
 @pytest.mark.parametrize("version", ["v2", "v3"])
@@ -56,46 +68,26 @@ def test_closed_port_exits_3_with_one_line():
 
 
 def test_permission_exits_3_naming_the_subscription(terminal):
-    terminal.heal()
-    terminal.fail(471, "stock_quote")
-    try:
-        result = feed_check(terminal.url_v2)
-    finally:
-        terminal.heal()
+    result = check_with_fault(terminal, lambda: terminal.fail(471, "stock_quote"), terminal.url_v2)
     assert result.returncode == 3
     [line] = result.stderr.strip().splitlines()
     assert "PERMISSION" in line and "stocks subscription" in line
 
 
 def test_disconnected_terminal_exits_3(terminal):
-    terminal.heal()
-    terminal.fail(474)
-    try:
-        result = feed_check(terminal.url_v3)
-    finally:
-        terminal.heal()
+    result = check_with_fault(terminal, lambda: terminal.fail(474), terminal.url_v3)
     assert result.returncode == 3
     [line] = result.stderr.strip().splitlines()
     assert "474 DISCONNECTED" in line
 
 
 def test_hanging_terminal_is_reported_unreachable_within_the_timeout(terminal):
-    terminal.heal()
-    terminal.hang("stock_quote")
-    try:
-        result = feed_check(terminal.url_v2, timeout=0.5)
-    finally:
-        terminal.heal()
+    result = check_with_fault(terminal, lambda: terminal.hang("stock_quote"), terminal.url_v2, timeout=0.5)
     assert result.returncode == 3
     assert "not reachable" in result.stderr
 
 
 def test_no_data_yet_is_not_a_failure(terminal):
-    terminal.heal()
-    terminal.fail(472)
-    try:
-        result = feed_check(terminal.url_v2)
-    finally:
-        terminal.heal()
+    result = check_with_fault(terminal, lambda: terminal.fail(472), terminal.url_v2)
     assert result.returncode == 0, result.stderr
     assert "no quote yet" in result.stdout and "0 option quotes" in result.stdout

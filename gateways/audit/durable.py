@@ -142,7 +142,7 @@ class DurableAuditLog:
             self._insert(store, run.records)
             return len(run.records)
         except RecordRejected:
-            pass
+            pass  # one bad record refused the batch: find it by inserting one at a time
         delivered = 0
         for entry, record in run.pairs:
             try:
