@@ -16,12 +16,12 @@ from simulation.scenario import ScenarioError, load_scenario
 SCENARIOS = Path(__file__).resolve().parents[1] / "simulation" / "scenarios"
 
 
-def simulate(tmp_path_factory, name, **overrides):
+def simulate(tmp_path_factory, name, metrics=None, **overrides):
     data_dir = tmp_path_factory.mktemp(name.replace(".json", ""))
     scenario = load_scenario(SCENARIOS / name)
     settings = load_settings(flags={"data_dir": str(data_dir), **overrides}, environ={}).settings
     settings = runner.simulation_settings(settings, scenario, overrides.get("mode"))
-    return runner.run_simulation(scenario, settings)
+    return runner.run_simulation(scenario, settings, metrics=metrics)
 
 
 def outcome(result, key):
