@@ -59,12 +59,28 @@ class BrokerError(Exception):
     """The broker refused or could not be reached; the message is one line an operator can act on."""
 
 
+class BrokerUnavailable(BrokerError):
+    """Not connected: nothing was sent. Not a failure of the order (no attempt used, no breaker count)."""
+
+
+class OrderOutcomeUnknown(BrokerError):
+    """The request may or may not have reached the broker (timeout, drop mid-send): unresolved, never a
+    reject. The next positions/orders snapshot taken after it settles it (adopt by orderRef, or gone)."""
+
+
 class Broker(Protocol):
     def connect(self) -> None: ...
 
     def disconnect(self) -> None: ...
 
     def is_connected(self) -> bool: ...
+
+    def connected_since(self) -> datetime | None:
+        """When the current connection was made (and reconciled); None while not connected.
+
+        A positions snapshot taken before this instant may miss what changed while disconnected
+        (a position closed by hand in TWS), so it must not be traded on."""
+        ...
 
     def account(self) -> str: ...
 

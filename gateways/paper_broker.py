@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from domain.model import OrderType, Position, Side, WorkingOrder
 from domain.settlement import Outcome, settle
-from gateways.broker import BrokerError, OrderEvent, OrderRequest, OrderStatus
+from gateways.broker import BrokerError, BrokerUnavailable, OrderEvent, OrderRequest, OrderStatus
 from gateways.sim_market import SimulatedMarket
 from runtime.clock import Clock
 
@@ -44,6 +44,7 @@ class PaperBroker:
         self._rejects_left = 0
         self._no_fill_until: datetime | None = None
         self._down_until: datetime | None = None
+        self._connected_at = clock.now()
         self._messages = 0
         self.placed: list[OrderRequest] = []  # every order ever sent, for tests and the summary
 
@@ -56,6 +57,11 @@ class PaperBroker:
 
     def is_connected(self) -> bool:
         return self._down_until is None or self.clock.now() >= self._down_until
+
+    def connected_since(self) -> datetime | None:
+        if not self.is_connected():
+            return None
+        return self._down_until or self._connected_at
 
     def account(self) -> str:
         return self._account
@@ -143,7 +149,7 @@ class PaperBroker:
 
     def _check_connected(self) -> None:
         if not self.is_connected():
-            raise BrokerError("paper broker disconnected (simulated): IB Gateway not reachable")
+            raise BrokerUnavailable("paper broker disconnected (simulated): IB Gateway not reachable")
 
     def _modify(self, order_id: str, change: Callable[[WorkingOrder], WorkingOrder]) -> None:
         with self._lock:

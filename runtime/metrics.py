@@ -26,9 +26,11 @@ from prometheus_client.process_collector import ProcessCollector
 from domain.policy import Assessment, Mode
 from domain.risk import RiskLevel
 from domain.stages import Stage
+from gateways.prices import FeedErrorKind
 
 PREFIX = "cleanup"
 PRICE_SOURCES = ("thetadata", "ib", "sim")
+FEED_ERROR_KINDS = tuple(kind.value for kind in FeedErrorKind)
 # Dollars per share: a cent resolution near zero (the cap is 10 cents), coarser for the final
 # escalation to market orders. The 0 bucket holds fills at or better than the reference mid.
 SLIPPAGE_BUCKETS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.25, 0.50, 1.00, float("inf"))
@@ -126,6 +128,11 @@ class Metrics:
         self._quote_age = Gauge(f"{PREFIX}_quote_age_seconds", "Age of the latest underlying quote", registry=r)
         self._ib_messages = Counter(f"{PREFIX}_ib_messages_sent", "Messages sent to the IB API", registry=r)
         self._audit_backlog = Gauge(f"{PREFIX}_audit_backlog", "Audit records waiting to be written", registry=r)
+        self._broker_connected = Gauge(f"{PREFIX}_broker_connected",
+                                       "1 while the broker (IB Gateway) API connection is up and reconciled",
+                                       registry=r)
+        self._feed_errors = Counter(f"{PREFIX}_price_feed_errors", "Failed price-source requests by source and kind",
+                                    ["source", "kind"], registry=r)
 
         # Every bounded label value exists from the start, so queries return 0 rather than nothing.
         for mode in MODES:
@@ -136,6 +143,8 @@ class Metrics:
                 self._positions_gauge.labels(stage=stage, risk=risk)
         for source in PRICE_SOURCES:
             self._price_source.labels(source=source)
+            for kind in FEED_ERROR_KINDS:
+                self._feed_errors.labels(source=source, kind=kind)
         for actor in actors:
             self.register_actor(actor)
 
@@ -257,6 +266,14 @@ class Metrics:
 
     def set_audit_backlog(self, records: int) -> None:
         self._audit_backlog.set(records)
+
+    def set_broker_connected(self, connected: bool) -> None:
+        self._broker_connected.set(1 if connected else 0)
+
+    def feed_error(self, source: str, kind: str) -> None:
+        """One failed request to a price source (``kind``: a FeedErrorKind value)."""
+        self._feed_errors.labels(source=_label(source, PRICE_SOURCES, "price source"),
+                                 kind=_label(kind, FEED_ERROR_KINDS, "feed error kind")).inc()
 
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod

@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ib_async import IB, Contract, ExecutionFilter, Trade
@@ -73,6 +74,7 @@ class IBBroker:
         self._ib: IB | None = None
         self._account = ""
         self._state = Connectivity.CLOSED
+        self._connected_at: datetime | None = None
         self._want_connected = False
         self._reconnecting = False
         self._tracker = OrderTracker(self._client_id, clock)
@@ -135,6 +137,9 @@ class IBBroker:
 
     def is_connected(self) -> bool:
         return self._state is Connectivity.CONNECTED
+
+    def connected_since(self) -> datetime | None:
+        return self._connected_at if self.is_connected() else None
 
     def connection_state(self) -> Connectivity:
         return self._state
@@ -200,6 +205,7 @@ class IBBroker:
         if state is self._state:
             return
         self._state = state
+        self._connected_at = self._clock.now() if state is Connectivity.CONNECTED else None
         log.info("IB connection %s: %s", state, message)
         self._connection_handler(state, message)
 
