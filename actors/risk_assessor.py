@@ -13,8 +13,9 @@ from domain import alerts
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
 from domain.messages import Decisions, ManualClose, MarketUpdate, PositionsSnapshot
-from domain.model import OptionContract, Quote
+from domain.model import OptionContract, Position, Quote
 from domain.policy import Close, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
+from domain.settlement import SETTLE_AFTER_CLOSE, closed_quantity, closing_spot, settle_at_close
 from domain.stages import Stage
 
 
@@ -28,6 +29,11 @@ class AssessorState:
     stages_announced: set[str] = field(default_factory=set)
     sampled_at: dict[OptionContract, datetime] = field(default_factory=dict)
     last_result: PolicyResult | None = None
+    # For the settlement after the bell: the last SPY quote at or before the close, and what our
+    # fills closed today (signed, per contract: the poller's snapshots forget fills they contain).
+    close_spot: Quote | None = None
+    closed_today: dict[OptionContract, int] = field(default_factory=dict)
+    settled: bool = False
 
 
 class RiskAssessor(SupervisedActor):
@@ -41,6 +47,8 @@ class RiskAssessor(SupervisedActor):
         if isinstance(message, MarketUpdate):
             if message.spot is not None or not self.state.spot:
                 self.state.spot = message.spot if message.spot is not None else self.state.spot
+            if message.spot is not None and message.spot.at <= self.ctx.session.close:
+                self.state.close_spot = message.spot
             self.state.options.update(message.options)
             self.state.source = message.source
             self._evaluate(message.at)
@@ -51,6 +59,7 @@ class RiskAssessor(SupervisedActor):
             self.state.book = self.state.book.with_own_orders(message.orders)
             if message.fill is not None:
                 self.state.book = self.state.book.with_fill(message.fill)
+                self._count_closed(message.fill.contract, closed_quantity(message.fill.side, message.fill.quantity))
         elif isinstance(message, ManualClose):
             return self._manual_close(message)
         else:
@@ -88,6 +97,7 @@ class RiskAssessor(SupervisedActor):
         if actionable or quotes:
             self.send(Roles.EXECUTOR, Decisions(actionable, now, self.ctx.config.mode, quotes))
         self._warn(result, now)
+        self._settle(now)
 
     def _warn(self, result: PolicyResult, now: datetime) -> None:
         fresh = [d for d in result.decisions if isinstance(d, Warn)
@@ -128,6 +138,26 @@ class RiskAssessor(SupervisedActor):
         metrics.record_assessments(result.assessments)
         if self.state.spot is not None:
             metrics.set_quote_age(max(self.state.spot.age_seconds(now), 0.0))
+
+    def _expiring(self) -> list[Position]:
+        return [p for p in self.state.book.effective_positions() if p.contract.expiry == self.ctx.session.day]
+
+    def _count_closed(self, contract: OptionContract, quantity: int) -> None:
+        if contract.expiry == self.ctx.session.day:
+            self.state.closed_today[contract] = self.state.closed_today.get(contract, 0) + quantity
+
+    def _settle(self, now: datetime) -> None:
+        """Once per session, after the bell: the KPI counters from the book and SPY at the close."""
+        session = self.ctx.session
+        if self.state.settled or now < session.close + SETTLE_AFTER_CLOSE:
+            return
+        spot = closing_spot(self.state.close_spot, self.state.spot, session.close, now,
+                            self.ctx.config.settings.quote_max_age_seconds)
+        if spot is None:
+            return  # no usable price yet: settle on a later pass
+        closed = [Position(contract, quantity) for contract, quantity in self.state.closed_today.items()]
+        self.state.settled = True
+        self.ctx.metrics.record_settlement(settle_at_close(self._expiring(), closed, spot))
 
     def _manual_close(self, request: ManualClose) -> str:
         """A person asked to close one position: same guards as the policy's closes."""

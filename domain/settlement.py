@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.model import Position, Right
+from domain.model import Position, Quote, Right, Side
 
 EXERCISE_THRESHOLD = 0.01
+# Fills of orders executed in the last second before the bell can be reported a little after it;
+# the live service waits this long after the close before it settles the session.
+SETTLE_AFTER_CLOSE = timedelta(seconds=30)
 
 
 class Outcome(StrEnum):
@@ -49,6 +53,68 @@ class PositionResult:
 
 
 @dataclass(frozen=True)
+class SessionCounts:
+    """What the KPI counters count: ``prevented`` and ``false_positives`` split ``closed``."""
+
+    prevented: int  # closed by us, would have been exercised or assigned
+    left_in_the_money: int  # still open, and exercised or assigned
+    false_positives: int  # closed by us, would have expired out of the money
+    closed: int
+
+
+_AT_RISK = (Outcome.EXERCISED, Outcome.ASSIGNED)
+
+
+def session_counts(results: Sequence[PositionResult]) -> SessionCounts:
+    closed = [r for r in results if r.outcome is Outcome.CLOSED]
+    return SessionCounts(
+        prevented=sum(r.counterfactual in _AT_RISK for r in closed),
+        left_in_the_money=sum(r.outcome in _AT_RISK for r in results),
+        false_positives=sum(r.counterfactual is Outcome.EXPIRED_OTM for r in closed),
+        closed=len(closed),
+    )
+
+
+def closed_quantity(side: Side, quantity: int) -> int:
+    """The signed position a closing fill took away: selling closes a long, buying a short."""
+    return quantity if side is Side.SELL else -quantity
+
+
+def settle_at_close(open_at_close: Sequence[Position], closed_by_us: Sequence[Position],
+                    spot_at_close: float) -> SessionCounts:
+    """The session's KPI counts as known at the bell, before any after-hours move.
+
+    ``closed_by_us`` holds, per contract, the signed quantity our fills closed that day. A contract
+    still open at the close counts as open (left in the money or not) even if we closed part of it,
+    as the simulation's summary counts it. The after-hours price is unknown at the close, so a short
+    option out of the money at the bell counts as expiring worthless here even if it is assigned
+    later (pin risk): the counterfactual is "exercised by exception at the close".
+    """
+    def at_the_bell(position: Position) -> Outcome:
+        return settle(position, spot_at_close, spot_at_close)
+
+    still_open = {p.contract for p in open_at_close if p.quantity}
+    results = [PositionResult(p, at_the_bell(p), at_the_bell(p)) for p in open_at_close if p.quantity]
+    results += [PositionResult(p, Outcome.CLOSED, at_the_bell(p), abs(p.quantity))
+                for p in closed_by_us if p.quantity and p.contract not in still_open]
+    return session_counts(results)
+
+
+def closing_spot(last_before_close: Quote | None, latest: Quote | None, close: datetime, now: datetime,
+                 max_age_seconds: float) -> float | None:
+    """The SPY price to settle the session with, or None while there is none worth using.
+
+    The last quote at or before the close, if it was fresh at the bell; when the feed was out at
+    the close, the first fresh quote after it (the best price known, if not exactly the close).
+    """
+    if last_before_close is not None and last_before_close.age_seconds(close) <= max_age_seconds:
+        return last_before_close.mid
+    if latest is not None and latest.at >= close and latest.age_seconds(now) <= max_age_seconds:
+        return latest.mid
+    return None
+
+
+@dataclass(frozen=True)
 class SessionKpis:
     exercise_prevention_rate: float
     false_positive_rate: float
@@ -64,19 +130,16 @@ def session_kpis(results: Sequence[PositionResult]) -> SessionKpis:
     False positive: closed positions that would have expired out of the money / all closed.
     With nothing to prevent the prevention rate is 1.0; with nothing closed the false-positive rate is 0.
     """
-    at_risk_outcomes = (Outcome.EXERCISED, Outcome.ASSIGNED)
+    counts = session_counts(results)
+    denominator = counts.prevented + counts.left_in_the_money
     closed = [r for r in results if r.outcome is Outcome.CLOSED]
-    prevented = [r for r in closed if r.counterfactual in at_risk_outcomes]
-    missed = [r for r in results if r.outcome in at_risk_outcomes]
-    false_positives = [r for r in closed if r.counterfactual is Outcome.EXPIRED_OTM]
-    denominator = len(prevented) + len(missed)
     weighted = [(r.mean_slippage, r.closed_quantity) for r in closed if r.mean_slippage is not None]
     total = sum(quantity for _, quantity in weighted)
     return SessionKpis(
-        exercise_prevention_rate=len(prevented) / denominator if denominator else 1.0,
-        false_positive_rate=len(false_positives) / len(closed) if closed else 0.0,
+        exercise_prevention_rate=counts.prevented / denominator if denominator else 1.0,
+        false_positive_rate=counts.false_positives / counts.closed if counts.closed else 0.0,
         mean_slippage=sum(s * q for s, q in weighted) / total if total else None,
-        exercised_contracts=sum(abs(r.position.quantity) for r in missed),
-        prevented_positions=len(prevented),
-        closed_positions=len(closed),
+        exercised_contracts=sum(abs(r.position.quantity) for r in results if r.outcome in _AT_RISK),
+        prevented_positions=counts.prevented,
+        closed_positions=counts.closed,
     )

@@ -25,6 +25,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from domain.policy import Assessment, Mode
 from domain.risk import RiskLevel
+from domain.settlement import SessionCounts
 from domain.stages import Stage
 from gateways.prices import FeedErrorKind
 
@@ -235,14 +236,11 @@ class Metrics:
     def observe_slippage(self, dollars_per_share: float) -> None:
         self._slippage.observe(dollars_per_share)
 
-    def at_risk_closed(self, count: int = 1) -> None:
-        self._at_risk_closed.inc(count)
-
-    def left_in_the_money_at_close(self, count: int = 1) -> None:
-        self._left_itm.inc(count)
-
-    def false_positive(self, count: int = 1) -> None:
-        self._false_positives.inc(count)
+    def record_settlement(self, counts: SessionCounts) -> None:
+        """The session's outcome, once, after the close (domain.settlement.settle_at_close)."""
+        self._at_risk_closed.inc(counts.prevented)
+        self._left_itm.inc(counts.left_in_the_money)
+        self._false_positives.inc(counts.false_positives)
 
     # -- feeds and back-ends -------------------------------------------------------------------
     def set_price_source(self, source: str | None) -> None:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from domain.model import OptionContract, Right
 from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
+from domain.settlement import SessionCounts
 from domain.stages import Stage
 from runtime.metrics import SLIPPAGE_BUCKETS, Metrics
 
@@ -170,11 +171,9 @@ def test_orders_and_slippage_histogram(metrics: Metrics) -> None:
     assert SLIPPAGE_BUCKETS[1] == 0.01  # cent resolution at the bottom
 
 
-def test_exercise_prevention_and_false_positives(metrics: Metrics) -> None:
-    metrics.at_risk_closed(3)
-    metrics.at_risk_closed()
-    metrics.left_in_the_money_at_close()
-    metrics.false_positive()
+def test_settlement_adds_to_the_kpi_counters(metrics: Metrics) -> None:
+    metrics.record_settlement(SessionCounts(prevented=3, left_in_the_money=1, false_positives=1, closed=4))
+    metrics.record_settlement(SessionCounts(prevented=1, left_in_the_money=0, false_positives=0, closed=1))
     closed = value(metrics, "cleanup_at_risk_positions_closed_total")
     left = value(metrics, "cleanup_positions_left_itm_at_close_total")
     assert (closed, left) == (4, 1)

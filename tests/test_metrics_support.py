@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from domain.policy import Mode
 from domain.risk import RiskLevel
+from domain.settlement import SessionCounts
 from domain.stages import Stage
 from runtime.metrics import Metrics
 
@@ -130,6 +131,7 @@ def session_setup(m: Metrics | CallRecorder) -> None:
     m.set_position_risk("SPY 20261127 640P", 0.002, 0.61)
     m.set_position_risk("SPY 20261127 650C", -0.012, 0.05)
     m.set_audit_backlog(0)
+    m.set_broker_connected(True)
     m.set_quote_age(0.4)
     m.ib_messages_sent(10)
 
@@ -145,11 +147,10 @@ def session_tick(m: Metrics | CallRecorder, n: int) -> None:
         m.order_cancelled()
     if n % 5 == 0:
         m.actor_restarted("executor")
-        m.at_risk_closed()
-        m.false_positive()
+        m.record_settlement(SessionCounts(prevented=2, left_in_the_money=n % 2, false_positives=1, closed=3))
     if n % 7 == 0:
-        m.left_in_the_money_at_close()
         m.supervisor_escalated()
+        m.feed_error("thetadata", "outage")
     m.set_quote_age(0.2 + (n % 3) * 0.3)
     m.set_audit_backlog(n % 4)
     m.ib_messages_sent(10 + 6 * n)
