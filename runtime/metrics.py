@@ -123,6 +123,9 @@ class Metrics:
                                  "Expiring positions still in the money at the close", registry=r)
         self._false_positives = Counter(f"{PREFIX}_false_positives",
                                         "Positions closed that would have expired out of the money", registry=r)
+        # The false-positive rate's denominator: every position we closed, at risk or not.
+        self._closed = Counter(f"{PREFIX}_positions_closed", "Expiring positions closed by the service",
+                               registry=r)
 
         self._price_source = Gauge(f"{PREFIX}_price_source", "1 for the price source in use, 0 for the others",
                                    ["source"], registry=r)
@@ -241,6 +244,7 @@ class Metrics:
         self._at_risk_closed.inc(counts.prevented)
         self._left_itm.inc(counts.left_in_the_money)
         self._false_positives.inc(counts.false_positives)
+        self._closed.inc(counts.closed)
 
     # -- feeds and back-ends -------------------------------------------------------------------
     def set_price_source(self, source: str | None) -> None:

@@ -101,6 +101,19 @@ def test_every_metric_in_every_panel_is_exported() -> None:
     assert missing == []
 
 
+def _panel_expr(board: str, title: str) -> str:
+    (expr,) = [e for b, t, e in panel_queries() if (b, t) == (board, title)]
+    return expr
+
+
+def test_false_positive_rate_divides_by_every_position_closed() -> None:
+    # As domain.settlement.session_kpis: false positives are a subset of the positions closed, so
+    # the rate stays within 0-1; the at-risk closes are a disjoint set and would let it pass 100%.
+    numerator, denominator = _panel_expr("kpi.json", "False positive rate").split(" / ")
+    assert metric_names(numerator) == {"cleanup_false_positives_total"}
+    assert metric_names(denominator) == {"cleanup_positions_closed_total"}
+
+
 def test_provisioning_points_grafana_at_the_dashboards() -> None:
     provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/cleanup-manager.yml").read_text())
     (entry,) = provider["providers"]

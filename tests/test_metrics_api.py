@@ -179,6 +179,8 @@ def test_settlement_adds_to_the_kpi_counters(metrics: Metrics) -> None:
     assert (closed, left) == (4, 1)
     assert closed / (closed + left) == 0.8  # the prevention rate the KPI dashboard shows
     assert value(metrics, "cleanup_false_positives_total") == 1
+    # The false-positive rate's denominator is every position closed, not only the at-risk ones.
+    assert value(metrics, "cleanup_positions_closed_total") == 5
 
 
 def test_ib_messages_follow_the_brokers_running_count(metrics: Metrics) -> None:

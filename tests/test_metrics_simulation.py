@@ -53,6 +53,7 @@ def test_kpi_counters_match_the_audited_fills_and_the_price_at_the_close(run):
                     if (spot - p.contract.strike) * (1 if p.contract.right is Right.CALL else -1) >= 0.01}
     assert value(metrics, "cleanup_at_risk_positions_closed_total") == len(closed & in_the_money) > 0
     assert value(metrics, "cleanup_false_positives_total") == len(closed - in_the_money) > 0
+    assert value(metrics, "cleanup_positions_closed_total") == len(closed)
     left = {p.contract.key for p in positions} - closed
     assert value(metrics, "cleanup_positions_left_itm_at_close_total") == len(left & in_the_money)
 
