@@ -135,7 +135,7 @@ class RiskAssessor(SupervisedActor):
     def _metrics(self, result: PolicyResult, now: datetime) -> None:
         metrics = self.ctx.metrics
         metrics.set_time_to_close(result.minutes_to_close * 60, result.stage)
-        metrics.record_assessments(result.assessments)
+        metrics.record_positions(result.stage, [p.contract.key for p in self._expiring()], result.assessments)
         if self.state.spot is not None:
             metrics.set_quote_age(max(self.state.spot.age_seconds(now), 0.0))
 

@@ -5,7 +5,7 @@ global one, so tests and simulations running in one process each get their own n
 follow Prometheus conventions: one ``cleanup_`` prefix, base units (seconds, dollars, ratios),
 ``_total`` on counters, and labels drawn from bounded sets (modes, stages, risk levels, price
 sources, actor roles). The only open-ended label is the contract on per-position gauges, and it is
-bounded by the open positions: :meth:`Metrics.retain_positions` drops the series of positions that
+bounded by the open positions: :meth:`Metrics.record_positions` drops the series of positions that
 went away. No actor touches a prometheus-client object; docs/metrics.md describes every series.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,8 @@ def _values(enum_or_values: Iterable[Any]) -> tuple[str, ...]:
 
 MODES = _values(Mode)
 STAGES = _values(Stage)
-RISK_LEVELS = _values(RiskLevel)
+UNASSESSED = "UNKNOWN"  # risk of an open position never priced yet (no fresh spot since it appeared)
+RISK_LEVELS = (*_values(RiskLevel), UNASSESSED)
 
 
 def _label(value: Any, allowed: tuple[str, ...], what: str) -> str:
@@ -69,7 +70,7 @@ class Metrics:
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
         self._lock = threading.Lock()
-        self._positions: set[str] = set()
+        self._levels: dict[str, str] = {}  # open positions with per-position series: their last risk level
         self._ib_messages_seen = 0
         self._started = time.monotonic()
         r = self.registry
@@ -181,41 +182,31 @@ class Metrics:
         self._one_hot(self._stage, "stage", _label(stage, STAGES, "stage"), STAGES)
 
     # -- positions -----------------------------------------------------------------------------
-    def set_positions_by_stage_and_risk(self, counts: Mapping[tuple[Stage | str, RiskLevel | str], int]) -> None:
-        """Replace all counts; a (stage, risk) pair not in ``counts`` is set to 0."""
-        wanted = {(_label(s, STAGES, "stage"), _label(k, RISK_LEVELS, "risk level")): n
-                  for (s, k), n in counts.items()}
-        for stage in STAGES:
-            for risk in RISK_LEVELS:
-                self._positions_gauge.labels(stage=stage, risk=risk).set(wanted.get((stage, risk), 0))
+    def record_positions(self, stage: Stage | str, open_keys: Iterable[str], assessments: Iterable[Assessment]) -> None:
+        """One call per assessment pass: every open expiring position, and those assessed now.
 
-    def set_position_risk(self, contract_key: str, moneyness: float, probability_itm: float) -> None:
-        with self._lock:
-            self._positions.add(contract_key)
-            self._moneyness.labels(contract=contract_key).set(moneyness)
-            self._probability.labels(contract=contract_key).set(probability_itm)
-
-    def remove_position(self, contract_key: str) -> None:
-        with self._lock:
-            self._drop(contract_key)
-
-    def retain_positions(self, open_keys: Iterable[str]) -> None:
-        """Drop the per-position series of every contract not in ``open_keys`` (closed or expired)."""
+        A position assessed now gets its moneyness, P(ITM) and risk level; one open but not assessed
+        (no fresh spot: a feed outage) keeps its last values, so positions at risk stay visible and
+        alerts on them can fire; one never assessed counts as risk UNKNOWN. The series of a position
+        no longer open are deleted. ``cleanup_positions`` counts every open position, in ``stage``.
+        """
+        current = _label(stage, STAGES, "stage")
         keep = set(open_keys)
         with self._lock:
-            for key in self._positions - keep:
-                self._drop(key)
-
-    def record_assessments(self, assessments: Iterable[Assessment]) -> None:
-        """One call per assessment pass: counts, per-position gauges, and series of gone positions dropped."""
-        items = list(assessments)
-        counts: dict[tuple[str, str], int] = {}
-        for item in items:
-            pair = (str(item.stage.value), str(item.level.value))
-            counts[pair] = counts.get(pair, 0) + 1
-            self.set_position_risk(item.contract.key, item.moneyness, item.probability_itm)
-        self.set_positions_by_stage_and_risk(counts)
-        self.retain_positions(item.contract.key for item in items)
+            for item in assessments:
+                key = item.contract.key
+                self._levels[key] = _label(item.level, RISK_LEVELS, "risk level")
+                self._moneyness.labels(contract=key).set(item.moneyness)
+                self._probability.labels(contract=key).set(item.probability_itm)
+            for key in set(self._levels) - keep:
+                del self._levels[key]
+                self._moneyness.remove(key)
+                self._probability.remove(key)
+            levels = [self._levels.get(key, UNASSESSED) for key in keep]
+        for stage_value in STAGES:
+            for risk in RISK_LEVELS:
+                count = levels.count(risk) if stage_value == current else 0
+                self._positions_gauge.labels(stage=stage_value, risk=risk).set(count)
 
     # -- orders and outcomes -------------------------------------------------------------------
     def order_submitted(self) -> None:
@@ -282,12 +273,6 @@ class Metrics:
     def _one_hot(gauge: Gauge, label: str, current: str, allowed: tuple[str, ...]) -> None:
         for value in allowed:
             gauge.labels(**{label: value}).set(1 if value == current else 0)
-
-    def _drop(self, key: str) -> None:
-        if key in self._positions:
-            self._positions.discard(key)
-            self._moneyness.remove(key)
-            self._probability.remove(key)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
-from runtime.metrics import SLIPPAGE_BUCKETS, Metrics
+from runtime.metrics import RISK_LEVELS, SLIPPAGE_BUCKETS, Metrics
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_mode_stage_and_source_are_one_hot(metrics: Metrics) -> None:
     lambda m: m.set_mode("yolo"),
     lambda m: m.set_time_to_close(1.0, "T-99"),
     lambda m: m.set_price_source("bloomberg"),
-    lambda m: m.set_positions_by_stage_and_risk({("T-5", "EXTREME"): 1}),
+    lambda m: m.record_positions("T-99", [], []),
 ])
 def test_unbounded_label_values_are_refused(metrics: Metrics, call) -> None:
     with pytest.raises(ValueError, match="unknown"):
@@ -104,50 +104,58 @@ def test_switches_and_gauges(metrics: Metrics) -> None:
     assert value(metrics, "cleanup_circuit_breaker_open") == 0
 
 
-def test_positions_by_stage_and_risk_replaces_all_counts(metrics: Metrics) -> None:
-    metrics.set_positions_by_stage_and_risk({(Stage.T5, RiskLevel.HIGH): 2, ("T-5", "LOW"): 1})
-    assert value(metrics, "cleanup_positions", stage="T-5", risk="HIGH") == 2
-    assert value(metrics, "cleanup_positions", stage="T-5", risk="LOW") == 1
-    metrics.set_positions_by_stage_and_risk({(Stage.T2, RiskLevel.HIGH): 1})
-    assert value(metrics, "cleanup_positions", stage="T-5", risk="HIGH") == 0
-    assert value(metrics, "cleanup_positions", stage="T-2", risk="HIGH") == 1
-
-
-def test_position_series_are_removed_when_the_position_goes_away(metrics: Metrics) -> None:
-    metrics.set_position_risk("SPY 20261127 635C", 0.004, 0.71)
-    metrics.set_position_risk("SPY 20261127 640P", -0.01, 0.08)
-    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 635C") == 0.004
-    assert value(metrics, "cleanup_position_itm_probability_ratio", contract="SPY 20261127 640P") == 0.08
-
-    metrics.retain_positions(["SPY 20261127 640P"])
-    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 635C") is None
-    assert value(metrics, "cleanup_position_itm_probability_ratio", contract="SPY 20261127 635C") is None
-    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 640P") == -0.01
-
-    metrics.remove_position("SPY 20261127 640P")
-    metrics.remove_position("SPY 20261127 640P")  # twice is harmless
-    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 640P") is None
-
-
-def _assessment(key: str, moneyness: float, level: RiskLevel, stage: Stage) -> Assessment:
+def _assessment(key: str, moneyness: float, level: RiskLevel, stage: Stage = Stage.T5) -> Assessment:
     contract = OptionContract.parse_key(key)
     return Assessment(contract=contract, quantity=1, spot=635.0, moneyness=moneyness, risk_score=0.5,
                       probability_itm=0.6, level=level, stage=stage, action=StageAction.WATCH,
                       minutes_to_close=4.0, option_mid=1.0, implied_vol=0.15)
 
 
-def test_record_assessments_sets_counts_and_drops_gone_positions(metrics: Metrics) -> None:
-    metrics.record_assessments([
-        _assessment("SPY 20261127 635C", 0.002, RiskLevel.HIGH, Stage.T5),
-        _assessment("SPY 20261127 630P", -0.008, RiskLevel.LOW, Stage.T5),
-    ])
-    assert value(metrics, "cleanup_positions", stage="T-5", risk="HIGH") == 1
-    assert value(metrics, "cleanup_positions", stage="T-5", risk="LOW") == 1
-    metrics.record_assessments([_assessment("SPY 20261127 635C", 0.003, RiskLevel.HIGH, Stage.T5)])
-    assert value(metrics, "cleanup_positions", stage="T-5", risk="LOW") == 0
-    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 630P") is None
-    assert value(metrics, "cleanup_position_moneyness_ratio", contract="SPY 20261127 635C") == 0.003
-    assert OptionContract("SPY", Right.CALL, 635, date(2026, 11, 27)).key == "SPY 20261127 635C"
+def _counts(metrics: Metrics) -> dict[tuple[str, str], float]:
+    """The non-zero cleanup_positions series."""
+    found = {}
+    for stage in Stage:
+        for risk in RISK_LEVELS:
+            n = value(metrics, "cleanup_positions", stage=stage.value, risk=risk)
+            if n:
+                found[stage.value, risk] = n
+    return found
+
+
+CALL, PUT, FAR = "SPY 20261127 635C", "SPY 20261127 630P", "SPY 20261127 660C"
+
+
+def test_record_positions_counts_every_open_position_by_stage_and_risk(metrics: Metrics) -> None:
+    metrics.record_positions(Stage.T5, [CALL, PUT, FAR], [
+        _assessment(CALL, 0.002, RiskLevel.HIGH), _assessment(PUT, -0.008, RiskLevel.LOW)])
+    # FAR was never assessed (say it appeared during a feed outage): open, risk unknown.
+    assert _counts(metrics) == {("T-5", "HIGH"): 1, ("T-5", "LOW"): 1, ("T-5", "UNKNOWN"): 1}
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract=CALL) == 0.002
+    assert value(metrics, "cleanup_position_itm_probability_ratio", contract=PUT) == 0.6
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract=FAR) is None
+    metrics.record_positions(Stage.T2, [CALL, PUT, FAR], [_assessment(FAR, -0.03, RiskLevel.LOW, Stage.T2)])
+    assert _counts(metrics) == {("T-2", "HIGH"): 1, ("T-2", "LOW"): 2}  # the old stage's counts are zeroed
+
+
+def test_a_pass_without_assessments_keeps_the_last_values(metrics: Metrics) -> None:
+    metrics.record_positions(Stage.T5, [CALL, PUT], [
+        _assessment(CALL, 0.002, RiskLevel.HIGH), _assessment(PUT, -0.008, RiskLevel.LOW)])
+    metrics.record_positions(Stage.T5, [CALL, PUT], [])  # stale spot: nothing assessed
+    assert _counts(metrics) == {("T-5", "HIGH"): 1, ("T-5", "LOW"): 1}
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract=CALL) == 0.002
+
+
+def test_series_of_a_position_no_longer_open_are_deleted(metrics: Metrics) -> None:
+    metrics.record_positions(Stage.T5, [CALL, PUT], [
+        _assessment(CALL, 0.002, RiskLevel.HIGH), _assessment(PUT, -0.008, RiskLevel.LOW)])
+    metrics.record_positions(Stage.T5, [PUT], [])  # CALL closed while the spot is stale
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract=CALL) is None
+    assert value(metrics, "cleanup_position_itm_probability_ratio", contract=CALL) is None
+    assert value(metrics, "cleanup_position_moneyness_ratio", contract=PUT) == -0.008
+    assert _counts(metrics) == {("T-5", "LOW"): 1}
+    metrics.record_positions(Stage.T5, [CALL], [])  # back again, but its old values are gone
+    assert _counts(metrics) == {("T-5", "UNKNOWN"): 1}
+    assert OptionContract("SPY", Right.CALL, 635, date(2026, 11, 27)).key == CALL
 
 
 def test_orders_and_slippage_histogram(metrics: Metrics) -> None:

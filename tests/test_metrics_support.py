@@ -15,7 +15,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from domain.policy import Mode
+from domain.model import OptionContract
+from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
@@ -108,6 +109,14 @@ def public_methods() -> set[str]:
     return {name for name, _ in inspect.getmembers(Metrics, inspect.isfunction) if not name.startswith("_")}
 
 
+OPEN = ["SPY 20261127 635C", "SPY 20261127 640P", "SPY 20261127 650C"]
+
+
+def _assessment(key: str, moneyness: float, probability: float, level: RiskLevel) -> Assessment:
+    return Assessment(OptionContract.parse_key(key), 1, 635.0, moneyness, 0.5, probability, level, Stage.T5,
+                      StageAction.WATCH, 4.0, 1.0, 0.15)
+
+
 def session_setup(m: Metrics | CallRecorder) -> None:
     """Start of an expiration afternoon in active mode at T-5 with three open positions."""
     m.set_up()
@@ -118,18 +127,12 @@ def session_setup(m: Metrics | CallRecorder) -> None:
     m.set_breaker_open(False)
     m.set_price_source("thetadata")
     m.set_time_to_close(290.0, Stage.T5)
-    m.set_positions_by_stage_and_risk({(Stage.T5, RiskLevel.HIGH): 2, (Stage.T5, RiskLevel.LOW): 1})
-    m.set_position_risk("SPY 20261127 635C", 0.004, 0.72)
-    m.set_position_risk("SPY 20261127 640P", 0.002, 0.61)
-    m.set_position_risk("SPY 20261127 650C", -0.012, 0.05)
-    m.set_position_risk("SPY 20261127 600P", -0.06, 0.0)
-    m.retain_positions(["SPY 20261127 635C", "SPY 20261127 640P", "SPY 20261127 650C"])  # 600P went away
-    m.remove_position("SPY 20261127 999C")  # unknown: harmless
-    m.record_assessments([])  # an empty pass is legal...
-    m.set_positions_by_stage_and_risk({(Stage.T5, RiskLevel.HIGH): 2, (Stage.T5, RiskLevel.LOW): 1})
-    m.set_position_risk("SPY 20261127 635C", 0.004, 0.72)  # ...and the positions come back
-    m.set_position_risk("SPY 20261127 640P", 0.002, 0.61)
-    m.set_position_risk("SPY 20261127 650C", -0.012, 0.05)
+    m.record_positions(Stage.T5, OPEN + ["SPY 20261127 600P"], [
+        _assessment("SPY 20261127 635C", 0.004, 0.72, RiskLevel.HIGH),
+        _assessment("SPY 20261127 640P", 0.002, 0.61, RiskLevel.HIGH),
+        _assessment("SPY 20261127 650C", -0.012, 0.05, RiskLevel.LOW),
+        _assessment("SPY 20261127 600P", -0.06, 0.0, RiskLevel.LOW)])
+    m.record_positions(Stage.T5, OPEN, [])  # 600P went away; a pass with a stale spot keeps the rest
     m.set_audit_backlog(0)
     m.set_broker_connected(True)
     m.set_quote_age(0.4)
