@@ -47,8 +47,10 @@ class RiskAssessor(SupervisedActor):
         if isinstance(message, MarketUpdate):
             if message.spot is not None or not self.state.spot:
                 self.state.spot = message.spot if message.spot is not None else self.state.spot
-            if message.spot is not None and message.spot.at <= self.ctx.session.close:
-                self.state.close_spot = message.spot
+            if message.spot is not None:
+                self.ctx.metrics.quote_received(message.spot.at)
+                if message.spot.at <= self.ctx.session.close:
+                    self.state.close_spot = message.spot
             self.state.options.update(message.options)
             self.state.source = message.source
             self._evaluate(message.at)
@@ -88,7 +90,7 @@ class RiskAssessor(SupervisedActor):
     def _evaluate(self, now: datetime) -> None:
         result = determine_actions(self._inputs(now))
         self.state.last_result = result
-        self._metrics(result, now)
+        self._metrics(result)
         self._sample(result, now)
         actionable = tuple(d for d in result.decisions if not isinstance(d, Warn))
         working = {o.contract.key for o in self.state.book.own_orders}
@@ -132,12 +134,10 @@ class RiskAssessor(SupervisedActor):
                                         a.probability_itm, a.level.value, a.stage.value, a.action.value,
                                         self.ctx.config.mode.value))
 
-    def _metrics(self, result: PolicyResult, now: datetime) -> None:
+    def _metrics(self, result: PolicyResult) -> None:
         metrics = self.ctx.metrics
         metrics.set_time_to_close(result.minutes_to_close * 60, result.stage)
         metrics.record_positions(result.stage, [p.contract.key for p in self._expiring()], result.assessments)
-        if self.state.spot is not None:
-            metrics.set_quote_age(max(self.state.spot.age_seconds(now), 0.0))
 
     def _expiring(self) -> list[Position]:
         return [p for p in self.state.book.effective_positions() if p.contract.expiry == self.ctx.session.day]

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -28,6 +29,7 @@ from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
 from gateways.prices import FeedErrorKind
+from runtime.clock import Clock
 
 PREFIX = "cleanup"
 PRICE_SOURCES = ("thetadata", "ib", "sim")
@@ -130,7 +132,14 @@ class Metrics:
 
         self._price_source = Gauge(f"{PREFIX}_price_source", "1 for the price source in use, 0 for the others",
                                    ["source"], registry=r)
-        self._quote_age = Gauge(f"{PREFIX}_quote_age_seconds", "Age of the latest underlying quote", registry=r)
+        self._quote_age = Gauge(f"{PREFIX}_quote_age_seconds",
+                                "Age of the latest underlying quote (since the start while none has come)",
+                                registry=r)
+        # Computed at scrape time on the service's clock: a feed that never delivered, or an actor
+        # that stopped reporting, still shows a growing age and the stale-feed alert fires.
+        self._clock: Clock | None = None
+        self._quote_at: datetime | None = None
+        self._quote_age.set_function(self._quote_age_now)
         self._ib_messages = Counter(f"{PREFIX}_ib_messages_sent", "Messages sent to the IB API", registry=r)
         self._audit_backlog = Gauge(f"{PREFIX}_audit_backlog", "Audit records waiting to be written", registry=r)
         self._broker_connected = Gauge(f"{PREFIX}_broker_connected",
@@ -246,8 +255,16 @@ class Metrics:
             return
         self._one_hot(self._price_source, "source", _label(source, PRICE_SOURCES, "price source"), PRICE_SOURCES)
 
-    def set_quote_age(self, seconds: float) -> None:
-        self._quote_age.set(seconds)
+    def use_clock(self, clock: Clock) -> None:
+        """Measure quote age on the service's clock; until a quote arrives it counts from now."""
+        with self._lock:
+            self._clock, self._quote_at = clock, clock.now()
+
+    def quote_received(self, at: datetime) -> None:
+        """An underlying quote, by its exchange time; an older one than already seen changes nothing."""
+        with self._lock:
+            if self._quote_at is None or at > self._quote_at:
+                self._quote_at = at
 
     def ib_messages_sent(self, count: int) -> None:
         """Report the broker's running count of messages sent; a smaller count means it restarted."""
@@ -269,6 +286,13 @@ class Metrics:
                                  kind=_label(kind, FEED_ERROR_KINDS, "feed error kind")).inc()
 
     # -- helpers -------------------------------------------------------------------------------
+    def _quote_age_now(self) -> float:
+        with self._lock:
+            clock, at = self._clock, self._quote_at
+        if clock is None or at is None:
+            return 0.0  # not started: there is no session whose feed could be stale
+        return max((clock.now() - at).total_seconds(), 0.0)
+
     @staticmethod
     def _one_hot(gauge: Gauge, label: str, current: str, allowed: tuple[str, ...]) -> None:
         for value in allowed:

@@ -80,6 +80,7 @@ class Service:
         for spec in self.supervisor.specs:
             self.metrics.register_actor(spec.role)
         self.metrics.set_mode(self.config.mode)
+        self.metrics.use_clock(self.clock)
         self.metrics.set_up(True)
         self.supervisor.start()
 

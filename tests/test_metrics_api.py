@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -12,6 +12,7 @@ from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
+from runtime.clock import VirtualClock
 from runtime.metrics import RISK_LEVELS, SLIPPAGE_BUCKETS, Metrics
 
 
@@ -92,16 +93,28 @@ def test_unbounded_label_values_are_refused(metrics: Metrics, call) -> None:
 def test_switches_and_gauges(metrics: Metrics) -> None:
     metrics.set_kill_switch(True)
     metrics.set_breaker_open(True)
-    metrics.set_quote_age(7.5)
     metrics.set_audit_backlog(42)
     assert value(metrics, "cleanup_kill_switch_engaged") == 1
     assert value(metrics, "cleanup_circuit_breaker_open") == 1
-    assert value(metrics, "cleanup_quote_age_seconds") == 7.5
     assert value(metrics, "cleanup_audit_backlog") == 42
     metrics.set_kill_switch(False)
     metrics.set_breaker_open(False)
     assert value(metrics, "cleanup_kill_switch_engaged") == 0
     assert value(metrics, "cleanup_circuit_breaker_open") == 0
+
+
+def test_quote_age_is_measured_at_scrape_time_on_the_services_clock(metrics: Metrics) -> None:
+    clock = VirtualClock(datetime(2026, 11, 25, 20, 30, tzinfo=UTC))
+    assert value(metrics, "cleanup_quote_age_seconds") == 0  # not started: no session to be stale
+    metrics.use_clock(clock)
+    clock.advance(12)
+    assert value(metrics, "cleanup_quote_age_seconds") == 12  # no quote yet: the age since the start
+    metrics.quote_received(clock.now() - timedelta(seconds=1))
+    assert value(metrics, "cleanup_quote_age_seconds") == 1
+    clock.advance(20)  # nobody reports any more (a dead or stopped feed): the age keeps growing
+    assert value(metrics, "cleanup_quote_age_seconds") == 21
+    metrics.quote_received(clock.now() - timedelta(seconds=30))  # older than the latest: ignored
+    assert value(metrics, "cleanup_quote_age_seconds") == 21
 
 
 def _assessment(key: str, moneyness: float, level: RiskLevel, stage: Stage = Stage.T5) -> Assessment:

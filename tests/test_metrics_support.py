@@ -10,6 +10,7 @@ import json
 import re
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
+from runtime.clock import VirtualClock
 from runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +111,7 @@ def public_methods() -> set[str]:
     return {name for name, _ in inspect.getmembers(Metrics, inspect.isfunction) if not name.startswith("_")}
 
 
+CLOCK = VirtualClock(datetime(2026, 11, 27, 17, 55, 10, tzinfo=UTC))  # 290 s before the early close
 OPEN = ["SPY 20261127 635C", "SPY 20261127 640P", "SPY 20261127 650C"]
 
 
@@ -135,7 +138,8 @@ def session_setup(m: Metrics | CallRecorder) -> None:
     m.record_positions(Stage.T5, OPEN, [])  # 600P went away; a pass with a stale spot keeps the rest
     m.set_audit_backlog(0)
     m.set_broker_connected(True)
-    m.set_quote_age(0.4)
+    m.use_clock(CLOCK)
+    m.quote_received(CLOCK.now())
     m.ib_messages_sent(10)
 
 
@@ -154,7 +158,8 @@ def session_tick(m: Metrics | CallRecorder, n: int) -> None:
     if n % 7 == 0:
         m.supervisor_escalated()
         m.feed_error("thetadata", "outage")
-    m.set_quote_age(0.2 + (n % 3) * 0.3)
+    CLOCK.advance(1.0)
+    m.quote_received(CLOCK.now() - timedelta(seconds=0.2 + (n % 3) * 0.3))
     m.set_audit_backlog(n % 4)
     m.ib_messages_sent(10 + 6 * n)
     m.set_time_to_close(290.0 - n, Stage.T5)

@@ -4,8 +4,10 @@ outage, removed from /metrics once a position is closed.
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from datetime import datetime, time
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -31,9 +33,9 @@ def _open_positions(metrics: Metrics) -> float:
                for sample in family.samples)
 
 
-def _simulate(tmp_path, name: str, metrics: Metrics, watch) -> runner.SimulationResult:
-    scenario = load_scenario(SCENARIOS / name)
-    settings = load_settings(flags={"data_dir": str(tmp_path)}, environ={}).settings
+def _simulate(tmp_path, scenario_file: str | Path, metrics: Metrics, watch) -> runner.SimulationResult:
+    scenario = load_scenario(SCENARIOS / scenario_file)
+    settings = load_settings(flags={"data_dir": str(tmp_path / "data")}, environ={}).settings
     settings = runner.simulation_settings(settings, scenario, None)
     return runner.run_simulation(scenario, settings, metrics=metrics, on_progress=watch)
 
@@ -57,6 +59,22 @@ def test_a_feed_outage_keeps_the_last_assessed_values(tmp_path) -> None:
     assert all(contracts == {"SPY 20261125 639C"} for contracts, _, _ in during)
     assert all(count == 1 for _, count, _ in during)
     assert all(moneyness is not None and moneyness > 0 for _, _, moneyness in during)  # 639C in the money
+
+
+def test_a_feed_dead_from_the_start_reads_as_stale(tmp_path) -> None:
+    scenario = json.loads((SCENARIOS / "feed_outage.json").read_text())
+    scenario["faults"] = [{"at": "15:50", "kind": "feed_outage", "seconds": 120}]  # from the first second
+    (tmp_path / "dead_feed.json").write_text(json.dumps(scenario))
+    metrics = Metrics(process_collectors=False)
+    ages: dict[time, float | None] = {}
+
+    def watch(progress: Progress) -> None:
+        if _et(progress.now) in (time(15, 50, 30), time(15, 51, 0)):
+            ages[_et(progress.now)] = metrics.registry.get_sample_value("cleanup_quote_age_seconds")
+
+    _simulate(tmp_path, tmp_path / "dead_feed.json", metrics, watch)
+    # No quote has ever come: the age since the start (virtual seconds), past the alert's 10 s.
+    assert ages == {time(15, 50, 30): 30.0, time(15, 51, 0): 60.0}
 
 
 def test_a_closed_positions_series_disappear_from_the_endpoint(tmp_path) -> None:
