@@ -1,13 +1,20 @@
 """Executor: turns decisions into orders, walks their prices, and follows them to completion.
 
-It is the last guard before the broker: the trading gate (breaker, kill switch) is checked before
-every order, the quantity is re-checked against its own book (snapshot + own orders + fills since),
-and no position gets more than ``max_attempts`` attempts (each price sent counts as one).
+It is the last guard before the broker: the trading gate (breaker, kill switch), the connection and
+the currency of its snapshot are checked before every order, the quantity is re-checked against its
+own book (snapshot + own orders + fills since), and no position gets more than ``max_attempts``
+attempts (each price sent counts as one).
+
+Broker failures are told apart, because treating them alike costs money: not connected (nothing
+sent: no attempt used, no breaker count, retried once connected), outcome unknown (the order may be
+working: nothing new for that contract until a later snapshot settles it), and a real refusal (an
+attempt, a reject, a failure for the breaker).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,17 +23,27 @@ from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
-from domain.book import Book, OwnFill
+from domain.book import Book, OwnFill, snapshot_is_current
 from domain.messages import Decisions, Failure, PollNow, PositionsSnapshot, Tick
 from domain.model import OptionContract, OrderType, Position, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref, make_order_ref, ref_sequence
 from domain.policy import CancelOrder, Close, ConvertStop, closable_quantity
 from domain.pricing import limit_price, slippage_per_share
-from gateways.broker import Broker, BrokerError, OrderEvent, OrderRequest, OrderStatus
+from gateways.broker import (
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    OrderEvent,
+    OrderOutcomeUnknown,
+    OrderRequest,
+    OrderStatus,
+)
 
 log = logging.getLogger("cleanup.executor")
 # Under this many seconds to the close a working limit goes to market at once.
 LAST_CALL_SECONDS = 30.0
+# Refusals that last while the broker's view is not current; announced again after the next outage.
+DISCONNECTED, STALE = "disconnected", "stale snapshot"
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,15 @@ class OwnOrder:
     avg_cost: float = 0.0
     final: bool = False
     ambiguous: bool = False
+    commission: float = 0.0  # the order's commission already in the audit trail
+
+
+@dataclass
+class Unresolved:
+    """A placement whose outcome is unknown: it may be working at the broker under ``own.order.order_ref``."""
+
+    since: datetime
+    own: OwnOrder  # as it would be followed if it turns out placed (order id unknown until then)
 
 
 @dataclass
@@ -80,6 +106,9 @@ class ExecutorState:
     handled_orders: set[str] = field(default_factory=set)  # trader orders converted or cancelled
     refusals: set[tuple[OptionContract, str]] = field(default_factory=set)
     book: Book = field(default_factory=Book)
+    unresolved: dict[OptionContract, Unresolved] = field(default_factory=dict)
+    unsettled_handled: dict[str, datetime] = field(default_factory=dict)  # trader order id -> outcome unknown since
+    finished: dict[str, OwnOrder] = field(default_factory=dict)  # ours, done with fills: a commission may follow
 
 
 class Executor(SupervisedActor):
@@ -124,26 +153,38 @@ class Executor(SupervisedActor):
                 self._cancel(decision, batch.at)
         self._publish()
 
-    def _gate_refuses(self, contract: OptionContract, at: datetime, what: str) -> bool:
-        if self.ctx.gate.is_open():
-            return False
-        reasons = "; ".join(f"{k}: {v}" for k, v in self.ctx.gate.reasons().items())
-        self._refuse_once(contract, at, "halted", f"{what} not sent: trading halted ({reasons})")
-        return True
+    def _refuses(self, contract: OptionContract, at: datetime, what: str) -> bool:
+        """Refuse (once, with the reason) while trading is halted or the broker's view is not current."""
+        if not self.ctx.gate.is_open():
+            reasons = "; ".join(f"{k}: {v}" for k, v in self.ctx.gate.reasons().items())
+            self._refuse_once(contract, at, "halted", f"{what} not sent: trading halted ({reasons})")
+            return True
+        if not self.broker.is_connected():
+            self._not_sent(contract, at, what)
+            return True
+        if not snapshot_is_current(self.state.book.taken_at, self.broker.connected_since()):
+            self._refuse_once(contract, at, STALE, f"{what} not sent: positions not read since the broker "
+                              "(re)connected; retried after the next read")
+            return True
+        return False
+
+    def _not_sent(self, contract: OptionContract, at: datetime, what: str, error: BrokerError | None = None) -> None:
+        detail = f" ({error})" if error else ""
+        self._refuse_once(contract, at, DISCONNECTED,
+                          f"{what} not sent: broker disconnected; retried after reconnect{detail}")
 
     def _close(self, decision: Close, at: datetime, view: _BatchView) -> None:
         contract = decision.contract
-        if contract in view.own_contracts or self._gate_refuses(contract, at, "close"):
-            return  # never a second order while one of ours works
+        if contract in view.own_contracts or contract in self.state.unresolved:
+            return  # never a second order while one of ours works, or may be working
+        position = view.positions.get(contract)
+        if position is None or self._refuses(contract, at, "close"):
             return
         settings = self.ctx.config.settings
         used = self.state.attempts.get(contract, 0)
         if used >= settings.max_attempts:
             self._refuse_once(contract, at, "attempts", f"{settings.max_attempts} closing attempts used; "
                               "close it by hand (ctl close) or in TWS")
-            return
-        position = view.positions.get(contract)
-        if position is None:
             return
         quantity = min(decision.quantity, closable_quantity(position, view.working.get(contract, [])))
         if quantity <= 0:
@@ -156,18 +197,28 @@ class Executor(SupervisedActor):
         request = OrderRequest(contract, decision.side, quantity,
                                OrderType.MARKET if price is None else OrderType.LIMIT, price,
                                make_order_ref(contract, sequence))
-        self.state.attempts[contract] = used + 1
-        self.ctx.metrics.closing_attempt()
+        order = WorkingOrder("", contract, decision.side, request.order_type, quantity,
+                             limit_price=price, order_ref=request.order_ref)
+        own = OwnOrder(order, decision.reference_mid, decision.bid, decision.ask, decision.stage.value,
+                       decision.reason, at, attempt, avg_cost=position.avg_cost, final=price is None)
         try:
             order_id = self.broker.place_order(request)
+        except BrokerUnavailable as error:
+            self._not_sent(contract, at, "close", error)
+            return
+        except OrderOutcomeUnknown as error:
+            self._attempted(contract, used)
+            self.state.unresolved[contract] = Unresolved(self.ctx.clock.now(), own)
+            self._unknown_outcome(ActionKind.CLOSE, at, "close", error, order, own.stage)
+            return
         except BrokerError as error:
+            self._attempted(contract, used)
+            self.ctx.metrics.order_rejected()  # refused at once: a reject like one reported later
             self._failed(contract, decision.side, quantity, at, str(error), request.order_ref, decision.stage)
             return
-        order = WorkingOrder(order_id, contract, decision.side, request.order_type, quantity,
-                             limit_price=price, order_ref=request.order_ref)
-        self.state.own[order_id] = OwnOrder(order, decision.reference_mid, decision.bid, decision.ask,
-                                            decision.stage.value, decision.reason, at, attempt,
-                                            avg_cost=position.avg_cost, final=price is None)
+        self._attempted(contract, used)
+        own.order = order = replace(order, order_id=order_id)
+        self.state.own[order_id] = own
         view.working.setdefault(contract, []).append(order)  # later decisions of this batch see it
         view.own_contracts.add(contract)
         self.ctx.metrics.order_submitted()
@@ -177,15 +228,8 @@ class Executor(SupervisedActor):
 
     def _convert(self, decision: ConvertStop, at: datetime, view: _BatchView) -> None:
         order = decision.order
-        if order.order_id in self.state.handled_orders or self._gate_refuses(order.contract, at, "stop conversion"):
-            return
-        self.state.handled_orders.add(order.order_id)
-        try:
-            self.broker.modify_to_market(order)
-        except BrokerError as error:
-            self.state.handled_orders.discard(order.order_id)
-            self._failed(order.contract, order.side, order.remaining, at, str(error), order.order_ref,
-                         decision.stage.value)
+        if not self._handle_trader_order(order, at, ActionKind.CONVERT_STOP, "stop conversion", decision.stage.value,
+                                         lambda: self.broker.modify_to_market(order)):
             return
         # From now on it is our market order: follow it to its fill like any close of ours.
         position = view.positions.get(order.contract)
@@ -199,18 +243,32 @@ class Executor(SupervisedActor):
 
     def _cancel(self, decision: CancelOrder, at: datetime) -> None:
         order = decision.order
-        if order.order_id in self.state.handled_orders or self._gate_refuses(order.contract, at, "cancel"):
-            return
-        self.state.handled_orders.add(order.order_id)
-        try:
-            self.broker.cancel(order.order_id)
-        except BrokerError as error:
-            self.state.handled_orders.discard(order.order_id)
-            self._failed(order.contract, order.side, order.remaining, at, str(error), order.order_ref,
-                         decision.stage.value)
+        if not self._handle_trader_order(order, at, ActionKind.CANCEL, "cancel", decision.stage.value,
+                                         lambda: self.broker.cancel(order.order_id)):
             return
         self._record(ActionKind.CANCEL, at, order.contract, order.remaining, decision.stage.value,
                      decision.reason, order=order, success=True)
+
+    def _handle_trader_order(self, order: WorkingOrder, at: datetime, kind: ActionKind, what: str, stage: str,
+                             call: Callable[[], None]) -> bool:
+        """Convert or cancel a trader's order once; True when the broker took it."""
+        if order.order_id in self.state.handled_orders or self._refuses(order.contract, at, what):
+            return False
+        self.state.handled_orders.add(order.order_id)
+        try:
+            call()
+            return True
+        except BrokerUnavailable as error:
+            self._not_sent(order.contract, at, what, error)
+        except OrderOutcomeUnknown as error:
+            # Not again until a later snapshot shows whether it went through (retrying a done order fails).
+            self.state.unsettled_handled[order.order_id] = self.ctx.clock.now()
+            self._unknown_outcome(kind, at, what, error, order, stage)
+            return False
+        except BrokerError as error:
+            self._failed(order.contract, order.side, order.remaining, at, str(error), order.order_ref, stage)
+        self.state.handled_orders.discard(order.order_id)
+        return False
 
     # --- the price walk --------------------------------------------------------------------------
     def _walk(self, now: datetime) -> None:
@@ -222,22 +280,30 @@ class Executor(SupervisedActor):
                 continue
             contract = own.order.contract
             used = self.state.attempts.get(contract, 0)
-            if used >= settings.max_attempts or not self.ctx.gate.is_open():
+            if used >= settings.max_attempts or self._refuses(contract, now, "price walk"):
                 continue
             last_call = self._seconds_to_close(now) <= LAST_CALL_SECONDS
             attempt = settings.max_attempts - 1 if last_call else max(used, own.attempt + 1)
             price = self._price(own.order.side, own.reference_mid, own.bid, own.ask, attempt)
-            self.state.attempts[contract] = used + 1
-            self.ctx.metrics.closing_attempt()
             try:
                 if price is None:
                     self.broker.modify_to_market(own.order)
                 else:
                     self.broker.modify_limit(own.order.order_id, price)
+            except BrokerUnavailable as error:
+                self._not_sent(contract, now, "price walk", error)
+                continue
+            except OrderOutcomeUnknown as error:
+                self._attempted(contract, used)
+                own.ambiguous = True  # the walk waits until a snapshot shows the order again
+                self._unknown_outcome(ActionKind.CLOSE, now, "price walk", error, own.order, own.stage)
+                continue
             except BrokerError as error:
+                self._attempted(contract, used)
                 self._failed(contract, own.order.side, own.order.remaining, now, str(error), own.order.order_ref,
                              own.stage)
                 continue
+            self._attempted(contract, used)
             own.attempt, own.priced_at, own.final = attempt, now, price is None
             own.order = replace(own.order, order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
                                 limit_price=price)
@@ -252,12 +318,17 @@ class Executor(SupervisedActor):
 
     # --- order outcomes --------------------------------------------------------------------------
     def _order_event(self, event: OrderEvent) -> None:
-        own = self.state.own.get(event.order_id)
+        own = self.state.own.get(event.order_id) or self._claim(event.order_id, event.order_ref)
         if own is None:
-            return  # a trader's order (e.g. a converted stop): the next poll shows its effect
+            finished = self.state.finished.get(event.order_id)
+            if finished is not None:
+                self._late_commission(finished, event)
+            return  # otherwise a trader's order (e.g. a converted stop): the next poll shows its effect
         delta = event.filled - own.order.filled
         if delta > 0:
             self._filled(own, event, delta)
+        else:
+            self._late_commission(own, event)
         if event.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED):
             own.ambiguous = False  # the broker knows it again (reconciled): the walk may go on
         elif event.status is OrderStatus.UNKNOWN:
@@ -270,11 +341,32 @@ class Executor(SupervisedActor):
             self._failed(own.order.contract, own.order.side, own.order.remaining, event.at,
                          event.message or "rejected", own.order.order_ref, own.stage, order_id=event.order_id)
         elif event.status is OrderStatus.CANCELLED:
-            del self.state.own[event.order_id]
+            self._finish(event.order_id)
             self.ctx.metrics.order_cancelled()
         elif event.status is OrderStatus.FILLED:
-            del self.state.own[event.order_id]
+            self._finish(event.order_id)
         self._publish()
+
+    def _finish(self, order_id: str) -> None:
+        own = self.state.own.pop(order_id)
+        if own.order.filled:
+            self.state.finished[order_id] = own  # IB reports the commission after the fill
+
+    def _new_commission(self, own: OwnOrder, event: OrderEvent) -> float:
+        """The part of the order's commission (cumulative in events) not yet in the audit trail."""
+        if event.commission is None or event.commission <= own.commission:
+            return 0.0
+        new, own.commission = event.commission - own.commission, event.commission
+        return round(new, 4)
+
+    def _late_commission(self, own: OwnOrder, event: OrderEvent) -> None:
+        commission = self._new_commission(own, event)
+        if not commission:
+            return
+        # Its own record (no contracts, no outcome) under the fill's order: a written record is never rewritten.
+        self._record(ActionKind.FILL, event.at, own.order.contract, 0, own.stage,
+                     f"commission ${commission:.2f} reported after the fill of {own.order.order_ref}",
+                     order=own.order, pnl=-commission, details={"commission": commission})
 
     def _filled(self, own: OwnOrder, event: OrderEvent, delta: int) -> None:
         own.order = replace(own.order, filled=event.filled)
@@ -283,12 +375,15 @@ class Executor(SupervisedActor):
         slippage = slippage_per_share(own.order.side, own.reference_mid, price) \
             if own.reference_mid is not None and price is not None else None
         sign = 1 if own.order.side is Side.SELL else -1
-        pnl = sign * (price - own.avg_cost) * delta * 100 if price is not None else None
+        commission = self._new_commission(own, event)
+        pnl = sign * (price - own.avg_cost) * delta * 100 - commission if price is not None else -commission or None
         fill = OwnFill(event.order_id, own.order.contract, own.order.side, delta, event.at)
         self.state.book = self.state.book.with_fill(fill)
         self.ctx.metrics.order_filled(slippage)
-        self._record(ActionKind.FILL, event.at, own.order.contract, delta, own.stage, own.reason, order=own.order,
-                     success=True, price=price, reference_mid=own.reference_mid, slippage=slippage, pnl=pnl)
+        reason = f"{own.reason}; commission ${commission:.2f} (in pnl_impact)" if commission else own.reason
+        self._record(ActionKind.FILL, event.at, own.order.contract, delta, own.stage, reason, order=own.order,
+                     success=True, price=price, reference_mid=own.reference_mid, slippage=slippage, pnl=pnl,
+                     details={"commission": commission} if commission else None)
         self.alert(alerts.close_filled(own.order.contract.key, delta, own.order.side.value, price,
                                        own.order.order_ref or ""))
         self.send(Roles.RISK_ASSESSOR, OwnBook(self._own_orders(), fill))
@@ -303,19 +398,54 @@ class Executor(SupervisedActor):
         # Asked, not told: the breaker's verdict must be known before the next order goes out.
         self.ctx.registry.ask(Roles.CIRCUIT_BREAKER, Failure(at, f"{contract.key}: {error}"))
 
+    def _unknown_outcome(self, kind: ActionKind, at: datetime, what: str, error: BrokerError,
+                         order: WorkingOrder, stage: str) -> None:
+        """Unresolved, not rejected: no breaker count; the next read of positions and orders settles it."""
+        contract = order.contract
+        reason = f"{what} outcome unknown ({error}); nothing more sent for it until positions and orders are read"
+        log.warning("%s %s: %s", contract.key, order.order_ref, reason)
+        self._record(kind, at, contract, order.remaining, stage, reason, order=order, success=None, error=str(error))
+        self.send(Roles.POSITION_POLLER, PollNow(f"{what} outcome unknown for {contract.key}"))
+
     # --- snapshots and reconciliation ------------------------------------------------------------
     def _snapshot(self, snapshot: PositionsSnapshot) -> None:
         self.state.book = self.state.book.with_snapshot(snapshot.positions, snapshot.orders, snapshot.taken_at)
+        if snapshot_is_current(snapshot.taken_at, self.broker.connected_since()):
+            self.state.refusals = {r for r in self.state.refusals if r[1] not in (DISCONNECTED, STALE)}
         broker_ids = {order.order_id for order in snapshot.orders}
         for order in snapshot.orders:  # adopt our own orders (after a restart or reconnect), never resend
-            if is_cleanup_ref(order.order_ref) and order.order_id not in self.state.own:
+            if is_cleanup_ref(order.order_ref) and order.order_id not in self.state.own \
+                    and self._claim(order.order_id, order.order_ref) is None:
                 self._adopt(order, snapshot.taken_at)
+        self._settle_unknown_outcomes(snapshot.taken_at)
         for order_id, own in list(self.state.own.items()):
             if own.ambiguous and order_id not in broker_ids:
                 del self.state.own[order_id]  # the broker does not know it: it is done or never was
             elif own.ambiguous:
                 own.ambiguous = False  # still working at the broker: ours, adopted as it is
         self._publish()
+
+    def _claim(self, order_id: str, order_ref: str | None) -> OwnOrder | None:
+        """Our placement of unknown outcome, now seen at the broker: follow it as placed."""
+        for contract, pending in self.state.unresolved.items():
+            if order_ref and pending.own.order.order_ref == order_ref:
+                del self.state.unresolved[contract]
+                pending.own.order = replace(pending.own.order, order_id=order_id)
+                self.state.own[order_id] = pending.own
+                log.warning("order %s (%s) of unknown outcome is at the broker: followed", order_ref, order_id)
+                return pending.own
+        return None
+
+    def _settle_unknown_outcomes(self, taken_at: datetime) -> None:
+        """A snapshot read after an unknown outcome settles it: what it does not show working never was."""
+        for contract, pending in list(self.state.unresolved.items()):
+            if taken_at > pending.since:
+                del self.state.unresolved[contract]  # never placed, or filled: the positions show which
+                log.warning("order %s of unknown outcome is not working at the broker", pending.own.order.order_ref)
+        for order_id, since in list(self.state.unsettled_handled.items()):
+            if taken_at > since:
+                del self.state.unsettled_handled[order_id]
+                self.state.handled_orders.discard(order_id)  # still a stop (or still there): the policy asks again
 
     def _adopt(self, order: WorkingOrder, at: datetime) -> None:
         contract = order.contract
@@ -339,6 +469,11 @@ class Executor(SupervisedActor):
         self.state.book = self.state.book.with_own_orders(self._own_orders())
         self.send(Roles.RISK_ASSESSOR, OwnBook(self._own_orders()))
 
+    def _attempted(self, contract: OptionContract, used: int) -> None:
+        """A price reached (or may have reached) the broker: one of the position's attempts."""
+        self.state.attempts[contract] = used + 1
+        self.ctx.metrics.closing_attempt()
+
     def _seconds_to_close(self, now: datetime) -> float:
         return (self.ctx.session.close - now).total_seconds()
 
@@ -352,7 +487,8 @@ class Executor(SupervisedActor):
     def _record(self, kind: ActionKind, at: datetime, contract: OptionContract, quantity: int | None, stage: str,
                 reason: str, *, order: WorkingOrder | None = None, success: bool | None = None,
                 error: str | None = None, price: float | None = None, reference_mid: float | None = None,
-                slippage: float | None = None, pnl: float | None = None, assessment: Any = None) -> None:
+                slippage: float | None = None, pnl: float | None = None, assessment: Any = None,
+                details: dict[str, Any] | None = None) -> None:
         self.audit(ActionRecord(
             new_action_id(), at, kind, symbol=contract.symbol, strike=contract.strike, expiry=contract.expiry,
             right=contract.right.value, quantity=quantity, account=self.ctx.account,
@@ -362,4 +498,4 @@ class Executor(SupervisedActor):
             probability_itm=assessment.probability_itm if assessment else None,
             order_ref=order.order_ref if order else None, order_id=order.order_id if order else None,
             execution_price=price, reference_mid=reference_mid, slippage=slippage, pnl_impact=pnl,
-            success=success, error=error))
+            success=success, error=error, details=details or {}))

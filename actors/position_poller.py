@@ -10,6 +10,7 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain import alerts
+from domain.book import snapshot_is_current
 from domain.cadence import poll_due
 from domain.messages import PollNow, PositionsSnapshot, Tick
 from gateways.broker import Broker, BrokerError
@@ -47,8 +48,12 @@ class PositionPoller(SupervisedActor):
 
     def _maybe_poll(self, now: datetime) -> None:
         stage = self.ctx.session.stage(now, self.ctx.config.settings.thresholds)
-        if not poll_due(self.state.last_poll, now, stage, self.state.has_positions, bool(self.state.poll_requested)):
+        if not (poll_due(self.state.last_poll, now, stage, self.state.has_positions, bool(self.state.poll_requested))
+                or self._stale_since_reconnect()):
             return
+        # The snapshot's time is the moment of the read, not the tick's: a tick made before a
+        # reconnect would date a fresh read too early and the Executor would refuse to trade on it.
+        taken_at = self.ctx.clock.now()
         try:
             positions = tuple(self.broker.positions())
             orders = tuple(self.broker.working_orders())
@@ -61,10 +66,15 @@ class PositionPoller(SupervisedActor):
         if self.state.broker_down:
             self.state.broker_down = False
             self.alert(alerts.outage("broker", "positions readable again", restored=True))
-        self.state.last_poll, self.state.poll_requested = now, ""
+        self.state.last_poll, self.state.poll_requested = taken_at, ""
         self.state.has_positions = any(p.quantity for p in positions)
         self.state.polls += 1
         self.ctx.metrics.ib_messages_sent(self.broker.messages_sent())
-        snapshot = PositionsSnapshot(positions, orders, now)
+        snapshot = PositionsSnapshot(positions, orders, taken_at)
         for role in self.subscribers:
             self.send(role, snapshot)
+
+    def _stale_since_reconnect(self) -> bool:
+        """Connected, but the last read predates this connection: the Executor will not trade until we read."""
+        since = self.broker.connected_since()
+        return since is not None and not snapshot_is_current(self.state.last_poll, since)

@@ -58,3 +58,13 @@ class Book:
         merged = [own.pop(order.order_id, order) for order in self.broker_orders]
         # an own order the broker reported as done since the snapshot is no longer working
         return [order for order in merged if order.remaining > 0] + list(own.values())
+
+
+def snapshot_is_current(taken_at: datetime | None, connected_since: datetime | None) -> bool:
+    """May a snapshot taken at ``taken_at`` be traded on, the broker connected since ``connected_since``?
+
+    Only if it was read during the current connection: one read before (or with no connection)
+    may miss what changed while away, e.g. a position closed by hand in TWS, and closing it again
+    would open a new one.
+    """
+    return taken_at is not None and connected_since is not None and taken_at >= connected_since

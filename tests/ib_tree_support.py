@@ -86,9 +86,17 @@ def audit_store(tmp_path):
     return store
 
 
+def audited(tmp_path):
+    return audit_store(tmp_path).actions(CLOSE.replace(hour=9), CLOSE.replace(hour=17))
+
+
 def audited_fills(tmp_path):
-    return [a for a in audit_store(tmp_path).actions(CLOSE.replace(hour=9), CLOSE.replace(hour=17))
-            if a.action.value == "fill"]
+    """Executions: fill records with contracts (a commission IB reports after its fill has its own, of none)."""
+    return [a for a in audited(tmp_path) if a.action.value == "fill" and a.quantity]
+
+
+def audited_commission(tmp_path) -> float:
+    return round(sum(a.details.get("commission", 0.0) for a in audited(tmp_path) if a.action.value == "fill"), 4)
 
 
 def placed(gateway: FakeIBGateway):

@@ -5,13 +5,15 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
+import pytest
+
 from domain.policy import Mode
 from domain.session import EASTERN
 from gateways.calendar import MarketCalendar
 from runtime.clock import WallClock
 from runtime.service_window import Action, service_plan
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
-from tests.ib_tree_support import CALL, CLOSE, SHORT_PUT, audited_fills, placed, run_tree
+from tests.ib_tree_support import CALL, CLOSE, SHORT_PUT, audited_commission, audited_fills, placed, run_tree
 from tests.systemd_support import notify_socket  # noqa: F401  (fixture)
 
 
@@ -27,6 +29,7 @@ def test_an_itm_long_call_is_sold_to_close_at_t5_with_an_order_ref(tmp_path):
     assert service.status()["positions"] == 0  # flat after the fill and the re-poll
     fills = audited_fills(tmp_path)
     assert [(f.strike, f.quantity) for f in fills] == [(638.0, 2)] and fills[0].order_ref.startswith("CLN-")
+    assert audited_commission(tmp_path) == pytest.approx(2 * 0.65)  # the gateway's commission report, audited
 
 
 def test_disconnect_right_after_an_order_then_reconnect_adopts_it_and_ends_flat(tmp_path):
