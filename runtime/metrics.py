@@ -35,8 +35,9 @@ PREFIX = "cleanup"
 PRICE_SOURCES = ("thetadata", "ib", "sim")
 FEED_ERROR_KINDS = tuple(kind.value for kind in FeedErrorKind)
 # Dollars per share: a cent resolution near zero (the cap is 10 cents), coarser for the final
-# escalation to market orders. The 0 bucket holds fills at or better than the reference mid.
+# escalation to market orders. The 0 bucket holds fills exactly at the reference mid.
 SLIPPAGE_BUCKETS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.25, 0.50, 1.00, float("inf"))
+IMPROVEMENT_BUCKETS = SLIPPAGE_BUCKETS[1:]  # always > 0
 
 
 def _values(enum_or_values: Iterable[Any]) -> tuple[str, ...]:
@@ -116,9 +117,15 @@ class Metrics:
         self._cancelled = Counter(f"{PREFIX}_orders_cancelled", "Closing orders cancelled", registry=r)
         self._attempts = Counter(f"{PREFIX}_closing_attempts",
                                  "Closing attempts (first orders and price-walk replacements)", registry=r)
+        # Two histograms, as Prometheus advises for values of both signs: a negative observation
+        # would make _sum fall, which increase() and rate() read as a counter reset. Observed once
+        # per contract filled, so their mean is the quantity-weighted one of the simulation summary.
         self._slippage = Histogram(f"{PREFIX}_slippage_dollars",
-                                   "Fill price worse than the reference mid, in dollars per share",
+                                   "Adverse slippage: fill price at or worse than the reference mid, dollars per share",
                                    buckets=SLIPPAGE_BUCKETS, registry=r)
+        self._improvement = Histogram(f"{PREFIX}_price_improvement_dollars",
+                                      "Price improvement: fill price better than the reference mid, dollars per share",
+                                      buckets=IMPROVEMENT_BUCKETS, registry=r)
 
         self._at_risk_closed = Counter(f"{PREFIX}_at_risk_positions_closed",
                                        "At-risk expiring positions closed before the bell", registry=r)
@@ -221,11 +228,15 @@ class Metrics:
     def order_submitted(self) -> None:
         self._submitted.inc()
 
-    def order_filled(self, slippage_dollars_per_share: float | None = None) -> None:
-        """A fill; with its slippage (fill worse than the reference mid, per share) when known."""
+    def order_filled(self, slippage_dollars_per_share: float | None = None, contracts: int = 1) -> None:
+        """A fill of ``contracts``; with its slippage (per share, positive when worse than the reference
+        mid, negative for price improvement) when known."""
         self._filled.inc()
-        if slippage_dollars_per_share is not None:
-            self.observe_slippage(slippage_dollars_per_share)
+        if slippage_dollars_per_share is None:
+            return
+        histogram = self._slippage if slippage_dollars_per_share >= 0 else self._improvement
+        for _ in range(contracts):
+            histogram.observe(abs(slippage_dollars_per_share))
 
     def order_rejected(self) -> None:
         self._rejected.inc()
@@ -235,9 +246,6 @@ class Metrics:
 
     def closing_attempt(self) -> None:
         self._attempts.inc()
-
-    def observe_slippage(self, dollars_per_share: float) -> None:
-        self._slippage.observe(dollars_per_share)
 
     def record_settlement(self, counts: SessionCounts) -> None:
         """The session's outcome, once, after the close (domain.settlement.settle_at_close)."""

@@ -171,12 +171,12 @@ def test_series_of_a_position_no_longer_open_are_deleted(metrics: Metrics) -> No
     assert OptionContract("SPY", Right.CALL, 635, date(2026, 11, 27)).key == CALL
 
 
-def test_orders_and_slippage_histogram(metrics: Metrics) -> None:
-    slippages = [0.0, 0.01, 0.03, 0.12, -0.02]
-    for slip in slippages:
+def test_orders_and_slippage_histograms(metrics: Metrics) -> None:
+    fills = [(0.0, 1), (0.01, 2), (0.03, 1), (0.12, 1), (-0.02, 3)]
+    for slip, contracts in fills:
         metrics.closing_attempt()
         metrics.order_submitted()
-        metrics.order_filled(slip)
+        metrics.order_filled(slip, contracts)
     metrics.order_filled()  # a fill without a reference mid adds no observation
     metrics.order_rejected()
     metrics.order_cancelled()
@@ -185,10 +185,14 @@ def test_orders_and_slippage_histogram(metrics: Metrics) -> None:
     assert value(metrics, "cleanup_orders_rejected_total") == 1
     assert value(metrics, "cleanup_orders_cancelled_total") == 1
     assert value(metrics, "cleanup_closing_attempts_total") == 5
-    assert value(metrics, "cleanup_slippage_dollars_count") == len(slippages)
-    assert value(metrics, "cleanup_slippage_dollars_sum") == pytest.approx(sum(slippages))
-    assert value(metrics, "cleanup_slippage_dollars_bucket", le="0.0") == 2  # price improvement and at mid
+    # One observation per contract; adverse slippage and price improvement apart, both >= 0.
+    assert value(metrics, "cleanup_slippage_dollars_count") == 5
+    assert value(metrics, "cleanup_slippage_dollars_sum") == pytest.approx(0.0 + 0.02 + 0.03 + 0.12)
+    assert value(metrics, "cleanup_slippage_dollars_bucket", le="0.0") == 1  # at the mid
     assert value(metrics, "cleanup_slippage_dollars_bucket", le="0.1") == 4
+    assert value(metrics, "cleanup_price_improvement_dollars_count") == 3
+    assert value(metrics, "cleanup_price_improvement_dollars_sum") == pytest.approx(0.06)
+    assert value(metrics, "cleanup_price_improvement_dollars_bucket", le="0.02") == 3
     assert SLIPPAGE_BUCKETS[1] == 0.01  # cent resolution at the bottom
 
 

@@ -31,14 +31,26 @@ def _spot_at_the_close(result) -> float:
     return price
 
 
-def test_fills_and_slippage_histogram_match_the_audited_fills(run):
+def test_fills_match_the_audited_fills(run):
     result, metrics = run
     fills = [a for a in result.actions if a.action is ActionKind.FILL]
-    with_mid = [a.slippage for a in fills if a.slippage is not None]
-    assert fills and with_mid
+    assert fills
     assert value(metrics, "cleanup_orders_filled_total") == len(fills)
-    assert value(metrics, "cleanup_slippage_dollars_count") == len(with_mid)
-    assert value(metrics, "cleanup_slippage_dollars_sum") == pytest.approx(sum(with_mid))
+
+
+@pytest.mark.xfail(strict=True, reason="actors/executor.py must pass the fill's quantity: "
+                                       "metrics.order_filled(slippage, delta); remove this mark then")
+def test_slippage_histograms_hold_each_contract_filled_and_give_the_summarys_mean(run):
+    result, metrics = run
+    with_mid = [(a.slippage, a.quantity or 0) for a in result.actions
+                if a.action is ActionKind.FILL and a.slippage is not None]
+    assert with_mid
+    adverse = [(s, q) for s, q in with_mid if s >= 0]
+    assert value(metrics, "cleanup_slippage_dollars_count") == sum(q for _, q in adverse)
+    assert value(metrics, "cleanup_slippage_dollars_sum") == pytest.approx(sum(s * q for s, q in adverse))
+    count = value(metrics, "cleanup_slippage_dollars_count") + value(metrics, "cleanup_price_improvement_dollars_count")
+    total = value(metrics, "cleanup_slippage_dollars_sum") - value(metrics, "cleanup_price_improvement_dollars_sum")
+    assert total / count == pytest.approx(result.kpis.mean_slippage)  # the KPI dashboard's mean
 
 
 def test_kpi_counters_match_the_audited_fills_and_the_price_at_the_close(run):

@@ -147,8 +147,7 @@ def session_tick(m: Metrics | CallRecorder, n: int) -> None:
     """One second of activity: orders flow, quotes age, the supervisor restarts an actor now and then."""
     m.closing_attempt()
     m.order_submitted()
-    m.order_filled(0.01 * (n % 4))
-    m.observe_slippage(0.02)
+    m.order_filled(0.01 * (n % 4) - 0.01, contracts=1 + n % 2)  # -0.01 is price improvement
     if n % 3 == 0:
         m.order_rejected()
         m.order_cancelled()
