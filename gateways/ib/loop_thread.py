@@ -80,13 +80,6 @@ class LoopThread:
             future.cancel()
             raise LoopTimeout(f"no answer within {timeout:g}s") from error
 
-    def spawn(self, coroutine_factory: Callable[[], Awaitable[object]]) -> concurrent.futures.Future[object]:
-        """Start a background task on the loop without waiting for it."""
-        async def call() -> object:
-            return await coroutine_factory()
-
-        return asyncio.run_coroutine_threadsafe(call(), self.loop)
-
     def call_soon(self, fn: Callable[[], object]) -> None:
         self.loop.call_soon_threadsafe(fn)
 
