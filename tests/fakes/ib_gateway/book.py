@@ -4,6 +4,10 @@ Pure state plus an ``outbox``: every message the book wants delivered goes out t
 ``send(client_id, fields)`` (to the API client that owns an order; ``None`` for every client) or
 ``send_positions(fields)`` (to clients subscribed to position updates). The server wires those to
 its sockets; the book never touches one.
+
+Order ids are per API client, as at IB: an order is keyed by (client id, order id), so the same id
+from another client is not a modification of it. Client id 0 stands for orders placed in TWS by
+hand: other clients see them with order id 0 (IB binds them to no API client but 0).
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ class Book:
         self._exec_ids = itertools.count(1)
         self.contracts: dict[int, FakeContract] = {FakeContract.stock().con_id: FakeContract.stock()}
         self.positions = {p.contract.con_id: p for p in script.positions}
-        self.orders = {o.order_id: o for o in script.open_orders}
-        self.behaviours: dict[int, OrderBehaviour] = {}
+        self.orders: dict[tuple[int, int], FakeOrder] = {(o.client_id, o.order_id): o for o in script.open_orders}
+        self.behaviours: dict[tuple[int, int], OrderBehaviour] = {}  # by (client id, order id)
         self.executions: list[Execution] = []
         self.quotes: dict[str, QuoteState] = {}
         for item in [*script.positions, *script.open_orders]:
@@ -64,7 +68,7 @@ class Book:
         for order in script.open_orders:
             order.perm_id = order.perm_id or next(self._perm_ids)
             order.account = order.account or self.account
-        highest = max(self.orders, default=0)
+        highest = max((order_id for _, order_id in self.orders), default=0)
         self.next_order_id = max(script.next_order_id, highest + 1)
 
     # --- instruments -------------------------------------------------------------------------
@@ -92,19 +96,29 @@ class Book:
 
     # --- orders --------------------------------------------------------------------------------
 
+    def find(self, order_id: int) -> FakeOrder:
+        """The order with this id, for a test (the ids a test scripts are unique across clients)."""
+        [order] = [o for (_, oid), o in self.orders.items() if oid == order_id]
+        return order
+
     def place(self, client_id: int, order_id: int, contract: FakeContract, action: str, quantity: int,
               order_type: str, limit_price: float | None, aux_price: float | None, tif: str, account: str,
               order_ref: str) -> None:
-        existing = self.orders.get(order_id)
+        existing = self.orders.get((client_id, order_id))
         if existing is not None:
             self._modify(existing, quantity, order_type, limit_price, aux_price)
+            return
+        if order_id < self.next_order_id:
+            # Not one of this client's orders, and below the next valid id: IB refuses a reused id
+            # (e.g. another client's order id, sent as if to modify it).
+            self._send(client_id, enc.error(order_id, 103, f"Duplicate order id {order_id}"))
             return
         behaviour = self.script.order_behaviours.pop(0) if self.script.order_behaviours \
             else self.script.default_behaviour
         order = FakeOrder(order_id, contract, action, quantity, order_type, limit_price, aux_price, order_ref,
                           client_id, next(self._perm_ids), tif, account or self.account, "PreSubmitted")
-        self.orders[order_id] = order
-        self.behaviours[order_id] = behaviour
+        self.orders[(client_id, order_id)] = order
+        self.behaviours[(client_id, order_id)] = behaviour
         self.next_order_id = max(self.next_order_id, order_id + 1)
         if behaviour.kind is Fill.REJECT:
             order.status = "Cancelled"
@@ -123,20 +137,20 @@ class Book:
         order.quantity, order.order_type = quantity, order_type
         order.limit_price, order.aux_price = limit_price, aux_price
         self._report_open(order)
-        self._work(order, self.behaviours.get(order.order_id, OrderBehaviour.rest()))
+        self._work(order, self.behaviours.get((order.client_id, order.order_id), OrderBehaviour.rest()))
 
     def _work(self, order: FakeOrder, behaviour: OrderBehaviour) -> None:
         if order.order_type == "MKT":
-            self.fill(order.order_id, behaviour.price)  # market orders fill, whatever the script
+            self.fill(order, behaviour.price)  # market orders fill, whatever the script
         elif order.order_type.startswith("STP"):
             return  # stops rest: the fake does not trigger them
         elif behaviour.kind is Fill.FILL:
-            self.fill(order.order_id, behaviour.price)
+            self.fill(order, behaviour.price)
         elif behaviour.kind is Fill.PARTIAL:
-            self.fill(order.order_id, behaviour.price, behaviour.quantity)
+            self.fill(order, behaviour.price, behaviour.quantity)
 
     def cancel(self, client_id: int, order_id: int) -> None:
-        order = self.orders.get(order_id)
+        order = self.orders.get((client_id, order_id))
         if order is None or not order.is_working:
             state = order.status if order else "unknown"
             self._send(client_id, enc.error(order_id, 10148,
@@ -147,10 +161,9 @@ class Book:
         self._report_status(order)
         self._send(order.client_id, enc.error(order_id, 202, "Order Canceled - reason:"))
 
-    def fill(self, order_id: int, price: float | None = None, quantity: int | None = None) -> None:
-        order = self.orders[order_id]
+    def fill(self, order: FakeOrder, price: float | None = None, quantity: int | None = None) -> None:
         if not order.is_working:
-            raise ValueError(f"order {order_id} is {order.status}, cannot fill")
+            raise ValueError(f"order {order.order_id} is {order.status}, cannot fill")
         shares = min(quantity or order.remaining, order.remaining)
         price = price if price is not None else self._fill_price(order)
         order.avg_fill_price = (order.avg_fill_price * order.filled + price * shares) / (order.filled + shares)
@@ -183,25 +196,28 @@ class Book:
 
     # --- messages describing state --------------------------------------------------------------
 
-    def open_order_messages(self, order: FakeOrder) -> list[list[object]]:
+    def open_order_messages(self, order: FakeOrder, for_client: int) -> list[list[object]]:
+        """openOrder and orderStatus for one order as ``for_client`` sees it: a TWS order has id 0."""
+        order_id = 0 if order.client_id == 0 and for_client != 0 else order.order_id
         return [
-            enc.open_order(order.order_id, order.contract, action=order.action, quantity=order.quantity,
+            enc.open_order(order_id, order.contract, action=order.action, quantity=order.quantity,
                            order_type=order.order_type, limit_price=order.limit_price, aux_price=order.aux_price,
                            tif=order.tif, account=order.account, order_ref=order.order_ref,
                            client_id=order.client_id, perm_id=order.perm_id, status=order.status),
-            self._status_message(order, 0.0),
+            self._status_message(order, 0.0, order_id),
         ]
 
     def exec_message(self, req_id: int, e: Execution) -> list[object]:
         return enc.exec_details(req_id, e.order_id, e.contract, e.exec_id, e.time_text, self.account, e.side,
                                 e.shares, e.price, e.perm_id, e.client_id, e.cum_qty, e.avg_price, e.order_ref)
 
-    def _status_message(self, order: FakeOrder, last_fill_price: float) -> list[object]:
-        return enc.order_status(order.order_id, order.status, order.filled, order.remaining, order.avg_fill_price,
-                                order.perm_id, last_fill_price, order.client_id)
+    def _status_message(self, order: FakeOrder, last_fill_price: float, order_id: int | None = None) -> list[object]:
+        return enc.order_status(order.order_id if order_id is None else order_id, order.status, order.filled,
+                                order.remaining, order.avg_fill_price, order.perm_id, last_fill_price,
+                                order.client_id)
 
     def _report_open(self, order: FakeOrder) -> None:
-        for message in self.open_order_messages(order):
+        for message in self.open_order_messages(order, order.client_id):
             self._send(order.client_id, message)
 
     def _report_status(self, order: FakeOrder, last_fill_price: float = 0.0) -> None:

@@ -47,6 +47,19 @@ def error(req_id: int, code: int, message: str) -> list[object]:
     return [4, 2, req_id, code, message, ""]  # last: advancedOrderRejectJson (server >= 166)
 
 
+# IB's texts for the connectivity codes (https://interactivebrokers.github.io/tws-api/message_codes.html).
+CONNECTIVITY_MESSAGES = {
+    1100: "Connectivity between IB and Trader Workstation has been lost.",
+    1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
+    1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
+}
+
+
+def connectivity(code: int) -> list[object]:
+    return error(-1, code, CONNECTIVITY_MESSAGES[code])
+
+
 def current_time(epoch_seconds: int) -> list[object]:
     return [49, 1, epoch_seconds]
 

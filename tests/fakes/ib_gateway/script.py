@@ -97,6 +97,14 @@ class GatewayScript:
     # Drop the client's connection right after handling the n-th message of this name (e.g. "placeOrder").
     disconnect_after: str | None = None
     disconnect_after_count: int = 1
+    # Connectivity codes (1100, 1101, 1102, 2110) sent right after the API starts, as IB Gateway does
+    # when a client connects while the gateway itself is still (re)connecting to IB's servers.
+    codes_on_connect: list[int] = field(default_factory=list)
+    # Requests received but never answered (by name, e.g. "reqAllOpenOrders"): a hung gateway.
+    unanswered: frozenset[str] = frozenset()
     price_path: list[QuoteStep] = field(default_factory=list)
+    # A live market keeps ticking (sizes, the same prices again), so IB quotes stay fresh: every
+    # quote is sent again this often (wall seconds). None: a frozen market, each quote sent once.
+    tick_every: float | None = 0.05
     commission_per_contract: float = 0.65
     next_order_id: int = 1

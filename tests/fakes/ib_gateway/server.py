@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from tests.fakes.ib_gateway import encoders as enc
 from tests.fakes.ib_gateway.book import Book, QuoteState
 from tests.fakes.ib_gateway.script import GatewayScript
 from tests.fakes.ib_gateway.session import Session
@@ -62,6 +63,8 @@ class FakeIBGateway:
         for step in self.script.price_path:
             self._loop.call_later(step.at, self._set_quote, step.key, step.bid, step.ask, step.last,
                                   step.implied_vol)
+        if self.script.tick_every is not None:
+            self._loop.call_later(self.script.tick_every, self._tick_again)
         ready.set()
         self._loop.run_forever()
         self._loop.close()
@@ -142,8 +145,28 @@ class FakeIBGateway:
         for session in list(self.sessions):
             session.push_quote(key)
 
+    def _tick_again(self) -> None:
+        for session in list(self.sessions):
+            for key in self.book.quotes:
+                session.push_quote(key)
+        assert self._loop is not None and self.script.tick_every is not None
+        self._loop.call_later(self.script.tick_every, self._tick_again)
+
     def fill(self, order_id: int, price: float | None = None, quantity: int | None = None) -> None:
-        self._call(self.book.fill, order_id, price, quantity)
+        self._call(lambda: self.book.fill(self.book.find(order_id), price, quantity))
+
+    def send_connectivity(self, code: int) -> None:
+        """IB Gateway's word on its own link to IB's servers, to every client, as error(-1, code).
+
+        1100 lost; 1101 restored with market data lost (every subscription is dropped, as at IB);
+        1102 restored with data maintained; 2110 the warning that the link is broken."""
+        def send() -> None:
+            for session in list(self.sessions):
+                if code == 1101:
+                    session.market_data.clear()
+                session.send(enc.connectivity(code))
+
+        self._call(send)
 
     def drop_connections(self) -> None:
         """Close every client socket now, as IB Gateway's nightly restart does."""
@@ -168,7 +191,8 @@ class FakeIBGateway:
         return self._call(lambda: sum(1 for s in self.sessions if s.client_id is not None))
 
     def orders(self) -> dict[int, Any]:
-        return self._call(lambda: {k: v for k, v in self.book.orders.items()})
+        """Every order by its id (the ids a test scripts are unique across clients)."""
+        return self._call(lambda: {order_id: order for (_, order_id), order in self.book.orders.items()})
 
     def position(self, key: str) -> int:
         return self._call(lambda: sum(p.quantity for p in self.book.positions.values() if p.contract.key == key))

@@ -95,7 +95,7 @@ class Session(asyncio.Protocol):
         name = enc.REQUEST_NAMES.get(int(fields[0]), f"msg{fields[0]}")
         self.gateway.record(self, name, fields)
         handler = self.handlers.get(name)
-        if handler is not None:
+        if handler is not None and name not in self.gateway.script.unanswered:
             handler(fields)
         self.gateway.after_message(self, name)
 
@@ -103,6 +103,8 @@ class Session(asyncio.Protocol):
         self.client_id = int(fields[2])
         self.send(enc.next_valid_id(self.book.next_order_id))
         self.send(enc.managed_accounts([self.book.account]))
+        for code in self.gateway.script.codes_on_connect:
+            self.send(enc.connectivity(code))
 
     def _positions(self, fields: list[str]) -> None:
         self.wants_positions = True
@@ -117,7 +119,7 @@ class Session(asyncio.Protocol):
     def _open_orders(self, fields: list[str], everyone: bool = False) -> None:
         for order in self.book.orders.values():
             if order.is_working and (everyone or order.client_id == self.client_id):
-                for message in self.book.open_order_messages(order):
+                for message in self.book.open_order_messages(order, self.client_id or 0):
                     self.send(message)
         self.send(enc.open_order_end())
 
