@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from ib_async import CommissionReport, Execution, Fill, Option, Order, Trade
 from ib_async import OrderStatus as IBOrderStatus
+from ib_async.util import UNSET_DOUBLE
 
 from domain.model import OptionContract, Right, Side
 from gateways.broker import OrderEvent, OrderStatus
@@ -97,3 +98,26 @@ def test_a_failing_handler_never_breaks_the_event_dispatch(tracker, caplog):
     tracker.connection_lost()  # logged, not raised, and the next order is still reported
     failures = [r for r in caplog.records if "order event handler failed" in r.getMessage()]
     assert len(failures) == 2 and "receiver bug" in (failures[0].exc_text or "")
+
+
+def test_a_commission_report_after_the_fill_is_one_more_event_with_the_orders_cumulative_commission(tracker):
+    tracker, events = tracker
+    tracker.placed(1, CALL, Side.SELL, 2, "CLN-a")
+    filled = trade(1, "Filled", filled=2, remaining=0)
+    tracker.on_order_status(filled)
+    assert events[-1].commission is None  # IB sends the commission after the fill's status
+    first, second = fill(1, "e1", 1, 3.0, 0.65), fill(1, "e2", 1, 3.0, 0.70)
+    tracker.on_commission(filled, first, first.commissionReport)
+    tracker.on_commission(filled, second, second.commissionReport)
+    assert [(e.status, e.filled, e.commission) for e in events] == [
+        (OrderStatus.FILLED, 2, None), (OrderStatus.FILLED, 2, 0.65), (OrderStatus.FILLED, 2, pytest.approx(1.35))]
+
+
+def test_a_commission_ib_has_not_computed_or_for_another_clients_order_is_not_reported(tracker):
+    tracker, events = tracker
+    tracker.placed(1, CALL, Side.SELL, 2, "CLN-a")
+    unset = fill(1, "e1", 2, 3.0, UNSET_DOUBLE)
+    tracker.on_commission(trade(1, "Filled", filled=2, remaining=0), unset, unset.commissionReport)
+    theirs = fill(1, "x1", 2, 3.0, 9.0, client_id=42)
+    tracker.on_commission(trade(1, "Filled", filled=2, remaining=0, client_id=42), theirs, theirs.commissionReport)
+    assert events == []

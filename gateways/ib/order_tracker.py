@@ -8,10 +8,12 @@ from the executions (filled while away) or as cancelled. Runs on the broker's lo
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from ib_async import Fill, Trade
+from ib_async import CommissionReport, Fill, Trade
+from ib_async.util import UNSET_DOUBLE
 
 from domain.model import OptionContract, Side
 from gateways.broker import OrderEvent, OrderStatus
@@ -64,16 +66,24 @@ class OrderTracker:
     # --- ib_async events -------------------------------------------------------------------------
 
     def on_order_status(self, trade: Trade) -> None:
-        tracked = self._orders.get(trade.order.orderId)
-        if tracked is not None and trade.order.clientId in (self._client_id, 0):
+        tracked = self._tracked(trade)
+        if tracked is not None:
             self._emit_trade(tracked, trade)
 
-    def on_commission(self, trade: Trade, fill: Fill, report) -> None:
-        tracked = self._orders.get(trade.order.orderId)
-        if tracked is None:
+    def on_commission(self, trade: Trade, fill: Fill, report: CommissionReport) -> None:
+        """IB reports an execution's commission after its fill's order status: one more event, with the
+        order's cumulative commission, so the receiver can audit it even when no new fill came with it."""
+        tracked = self._tracked(trade)
+        if tracked is None or not _is_amount(report.commission):
             return
         tracked.commission[report.execId] = report.commission
         self._emit_trade(tracked, trade)
+
+    def _tracked(self, trade: Trade) -> TrackedOrder | None:
+        """Ours only: order ids are per client, so another client's order may carry one of our ids."""
+        if trade.order.clientId != self._client_id:
+            return None
+        return self._orders.get(trade.order.orderId)
 
     # --- connection life -------------------------------------------------------------------------
 
@@ -124,3 +134,8 @@ class OrderTracker:
             self.handler(event)
         except Exception:  # a receiver's bug must not kill ib_async's event dispatch
             log.exception("order event handler failed for %s", event)
+
+
+def _is_amount(value: float) -> bool:
+    """IB sends max-double (ib_async's UNSET_DOUBLE) for a commission it has not computed."""
+    return not math.isnan(value) and value != UNSET_DOUBLE
