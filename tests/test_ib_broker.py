@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
+from ib_async import IB, Option, StopOrder
 
 from domain.model import OptionContract, OrderType, Right, Side
 from domain.order_refs import make_order_ref
-from gateways.broker import BrokerError, OrderRequest, OrderStatus
+from gateways.broker import BrokerError, BrokerUnavailable, OrderEvent, OrderOutcomeUnknown, OrderRequest, OrderStatus
 from gateways.ib import Connectivity, IBBroker, ReconnectPolicy
 from runtime.clock import VirtualClock
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
@@ -20,10 +22,10 @@ CALL = OptionContract("SPY", Right.CALL, 635, date(2026, 11, 27))
 FAST_RECONNECT = ReconnectPolicy(initial_seconds=0.05, max_seconds=0.3, jitter_seconds=0.05)
 
 
-def start(script: GatewayScript) -> tuple[FakeIBGateway, IBBroker, EventRecorder, list]:
+def start(script: GatewayScript, request_timeout: float = 3) -> tuple[FakeIBGateway, IBBroker, EventRecorder, list]:
     gateway = FakeIBGateway(script).start()
     broker = IBBroker(settings_for(gateway), VirtualClock(datetime(2026, 11, 27, 20, 55, tzinfo=UTC)),
-                      request_timeout=3, connect_timeout=3, reconnect=FAST_RECONNECT)
+                      request_timeout=request_timeout, connect_timeout=3, reconnect=FAST_RECONNECT)
     events = EventRecorder()
     states: list = []
     broker.set_event_handler(events)
@@ -145,22 +147,26 @@ def test_a_partial_fill_is_reported_then_the_rest(session):
     order_id = broker.place_order(sell_to_close(3, 2.50))
     partial = events.wait_status(order_id, OrderStatus.PARTIALLY_FILLED)
     assert (partial.filled, partial.remaining) == (1, 2)
+    # Each execution's commission report follows its fill's status: one more event, the total so far.
+    audited = events.wait_for(lambda e: e.order_id == order_id and e.commission is not None)
+    assert (audited.status, audited.filled, audited.commission) == (OrderStatus.PARTIALLY_FILLED, 1, 0.65)
     gateway.fill(int(order_id), 2.45)
     done = events.wait_status(order_id, OrderStatus.FILLED)
     assert done.filled == 3 and done.avg_fill_price == pytest.approx((2.5 + 2 * 2.45) / 3)
+    total = events.wait_for(lambda e: e.order_id == order_id and e.commission == pytest.approx(1.95))
+    assert (total.status, total.filled) == (OrderStatus.FILLED, 3)
 
 
 @pytest.mark.parametrize("session", [holding((CALL_KEY, 3), disconnect_after="placeOrder")], indirect=True)
 def test_disconnect_right_after_placing_then_reconnect_adopts_the_order_and_never_resends(session):
     gateway, broker, events, states = session
+    gateway.refuse_connections(True)  # the gateway stays away until the test lets it back
     order_id = broker.place_order(sell_to_close(3, 2.50))
     events.wait_status(order_id, OrderStatus.UNKNOWN)  # in flight when the socket dropped: unknown, not rejected
     assert gateway.wait_for(lambda: Connectivity.DISCONNECTED in [s for s, _ in states])
-    with pytest.raises(BrokerError, match="not connected"):
-        if not broker.is_connected():
-            broker.place_order(sell_to_close(3, 2.50, sequence=2))
-        else:
-            raise BrokerError("not connected (already back)")
+    with pytest.raises(BrokerUnavailable, match="not connected to IB Gateway at 127.0.0.1"):
+        broker.place_order(sell_to_close(3, 2.50, sequence=2))  # nothing sent: refused before the loop
+    gateway.refuse_connections(False)
     assert gateway.wait_for(broker.is_connected, timeout=5)
     adopted = broker.last_reconciliation.adopted
     assert [o.order_id for o in adopted] == [order_id] and adopted[0].order_ref == "CLN-20261127-SPY-635C-1"
@@ -193,16 +199,37 @@ def test_a_fill_while_disconnected_is_reported_after_reconnect(session):
 @pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
 def test_ib_connectivity_codes_mark_the_connection_lost_then_restored(session):
     gateway, broker, _, states = session
-    from tests.fakes.ib_gateway import encoders
-
-    gateway._call(lambda: gateway._send_to_client(None, encoders.error(-1, 1100, "Connectivity lost")))
+    gateway.send_connectivity(1100)
     assert gateway.wait_for(lambda: not broker.is_connected())
-    with pytest.raises(BrokerError, match="not connected"):
+    with pytest.raises(BrokerUnavailable, match="not connected"):
         broker.place_order(sell_to_close())
-    gateway._call(lambda: gateway._send_to_client(None, encoders.error(-1, 1102, "Connectivity restored")))
+    gateway.send_connectivity(1102)
     assert gateway.wait_for(broker.is_connected)
     assert [s for s, _ in states][-2:] == [Connectivity.LOST, Connectivity.CONNECTED]
     assert gateway.count("placeOrder") == 0
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
+def test_ib_code_2110_is_a_warning_that_never_leaves_the_connection_lost(session, caplog):
+    gateway, broker, _, states = session
+    gateway.send_connectivity(2110)  # IB documents no code that would announce its recovery
+    assert [p.quantity for p in broker.positions()] == [3]  # answered after the 2110: it was seen
+    assert "IB code 2110" in caplog.text and broker.is_connected()
+    assert Connectivity.LOST not in [s for s, _ in states]
+
+
+def test_a_restored_code_while_connecting_never_declares_connected_before_the_connects_own_sync(caplog):
+    # IB Gateway just back from its nightly restart tells a new client its server link is restored:
+    # that sync races the connect's own, and only the connect may declare the connection usable.
+    gateway, broker, _, states = start(holding((CALL_KEY, 3), codes_on_connect=[1102]))
+    try:
+        assert broker.is_connected() and [p.quantity for p in broker.positions()] == [3]
+        assert [(s, m.split(",")[0]) for s, m in states] == \
+            [(Connectivity.CONNECTED, f"connected to IB Gateway at {broker.address}")]
+        assert "Task exception was never retrieved" not in caplog.text
+    finally:
+        broker.disconnect()
+        gateway.stop()
 
 
 @pytest.mark.parametrize("session", [holding((CALL_KEY, 300))], indirect=True)
@@ -234,6 +261,107 @@ def test_started_before_the_gateway_it_keeps_trying_and_connects_when_the_gatewa
         gateway.refuse_connections(False)
         assert gateway.wait_for(broker.is_connected, timeout=5)
         assert [p.quantity for p in broker.positions()] == [3]
+    finally:
+        broker.disconnect()
+        gateway.stop()
+
+
+# --- what is refused, and how an order's outcome is reported when it cannot be confirmed ----------
+
+def test_an_order_the_loop_could_not_send_in_time_is_outcome_unknown_not_a_failure():
+    gateway, broker, _, _ = start(holding((CALL_KEY, 3)), request_timeout=0.5)
+    busy, release = threading.Event(), threading.Event()
+
+    def slow_receiver(event: OrderEvent) -> None:  # a receiver that holds the broker's loop thread
+        busy.set()
+        release.wait(5)
+
+    try:
+        broker.set_event_handler(slow_receiver)
+        broker.place_order(sell_to_close(1, 2.50))
+        assert busy.wait(5)
+        with pytest.raises(OrderOutcomeUnknown) as error:
+            broker.place_order(sell_to_close(1, 2.50, sequence=2))
+        message = str(error.value)
+        assert "\n" not in message and "127.0.0.1" in message and "CLN-20261127-SPY-635C-2" in message
+        assert message.endswith("check working orders; it is settled at the next reconciliation")
+    finally:
+        release.set()
+        broker.disconnect()
+        gateway.stop()
+
+
+def test_a_contract_ib_does_not_know_is_a_plain_broker_error_and_nothing_is_sent(session):
+    gateway, broker, _, _ = session
+    unknown = OptionContract("QQQX", Right.CALL, 1, date(2026, 11, 27))
+    with pytest.raises(BrokerError, match="IB does not know one contract") as error:
+        broker.place_order(OrderRequest(unknown, Side.SELL, 1, OrderType.LIMIT, 1.0, make_order_ref(unknown, 1)))
+    assert type(error.value) is BrokerError and gateway.count("placeOrder") == 0
+
+
+PUT = FakeContract.option(PUT_KEY)
+
+
+@pytest.mark.parametrize(("client_id", "seen_id"), [(0, "0"), (42, "11")], ids=["tws-manual", "other-api-client"])
+def test_a_stop_placed_by_tws_or_another_client_is_never_modified_nor_sent_again(client_id, seen_id):
+    stop = FakeOrder(11, PUT, "BUY", 2, "STP", aux_price=4.2, client_id=client_id)
+    gateway, broker, _, _ = start(holding((PUT_KEY, -2), orders=[stop]))
+    try:
+        [seen] = broker.working_orders()
+        assert seen.order_id == seen_id and seen.is_stop
+        with pytest.raises(BrokerError) as error:
+            broker.modify_to_market(seen)
+        assert str(error.value) == (
+            f"order {seen_id} was placed by TWS/another API client; IB only lets its own client modify it: "
+            "convert it by hand or run with ib_client_id 0, see docs/ib.md")
+        with pytest.raises(BrokerError, match="another API client"):
+            broker.cancel(seen_id)
+        assert gateway.count("placeOrder") == 0 and gateway.count("cancelOrder") == 0  # no second order
+        assert gateway.orders()[11].order_type == "STP" and gateway.position(PUT_KEY) == -2
+    finally:
+        broker.disconnect()
+        gateway.stop()
+
+
+def test_the_fake_gateway_refuses_a_modify_sent_by_another_client_like_ib():
+    stop = FakeOrder(11, PUT, "BUY", 2, "STP", aux_price=4.2, client_id=42)
+    with FakeIBGateway(holding((PUT_KEY, -2), orders=[stop])) as gateway:
+        ib = IB()
+        ib.connect("127.0.0.1", gateway.port, clientId=17, timeout=3)
+        try:
+            contract = Option(conId=PUT.con_id, exchange="SMART")
+            trade = ib.placeOrder(contract, StopOrder("BUY", 2, 4.0, orderId=11))
+            ib.sleep(0.3)
+            assert [entry.errorCode for entry in trade.log if entry.errorCode] == [103]  # duplicate order id
+            assert gateway.orders()[11].aux_price == 4.2 and gateway.orders()[11].client_id == 42
+        finally:
+            ib.disconnect()
+
+
+def test_connect_to_an_account_the_login_does_not_manage_drops_the_socket_and_says_so_in_one_line():
+    gateway = FakeIBGateway(holding((CALL_KEY, 3))).start()
+    broker = IBBroker(settings_for(gateway, ib_account="U7654321"), VirtualClock(datetime(2026, 11, 27, tzinfo=UTC)),
+                      request_timeout=1, connect_timeout=3)
+    try:
+        with pytest.raises(BrokerError, match="IB account U7654321 is not managed by this login") as error:
+            broker.connect()
+        assert "\n" not in str(error.value)
+        assert gateway.wait_for(lambda: gateway.connected_clients == 0) and not broker.is_connected()
+    finally:
+        broker.disconnect()
+        gateway.stop()
+
+
+def test_a_gateway_that_never_answers_the_start_up_sync_is_one_broker_error_line_and_no_socket_left():
+    gateway = FakeIBGateway(holding((CALL_KEY, 3), unanswered=frozenset({"reqAllOpenOrders"}))).start()
+    broker = IBBroker(settings_for(gateway), VirtualClock(datetime(2026, 11, 27, tzinfo=UTC)),
+                      request_timeout=0.5, connect_timeout=3)
+    try:
+        with pytest.raises(BrokerError) as error:
+            broker.connect()
+        assert str(error.value) == (f"IB Gateway at {broker.address} did not answer the start-up sync of orders "
+                                    "and positions within 0.5s; disconnected, nothing was traded")
+        assert gateway.wait_for(lambda: gateway.connected_clients == 0) and not broker.is_connected()
     finally:
         broker.disconnect()
         gateway.stop()

@@ -13,7 +13,11 @@ gateway sends by itself (the sync after a reconnect).
 Connection life: after a drop the gateway reconnects with backoff and jitter, and after every
 (re)connect reconciles in a fixed order: open orders (ours, by orderRef, are adopted, never sent
 again), then executions (fills missed while away), then positions. While it is not connected no
-order is sent: calls raise BrokerError, and orders in flight are reported UNKNOWN, never REJECTED.
+order is sent: calls raise BrokerUnavailable, and orders in flight are reported UNKNOWN, never REJECTED.
+
+Orders go out in two hops onto the loop: first the reads they need (qualify the contract, find the
+order to modify), whose failures mean nothing was sent; then the send itself, synchronous, whose
+only unknown is a loop that did not run it in time (OrderOutcomeUnknown: it may still have gone out).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from domain.order_refs import is_cleanup_ref
 from gateways.broker import BrokerError, OrderEvent, OrderRequest
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
-from gateways.ib.errors import not_connected, unreachable
+from gateways.ib.errors import not_connected, not_our_order, not_reconciled, outcome_unknown, unreachable
 from gateways.ib.loop_thread import LoopThread, LoopTimeout
 from gateways.ib.order_tracker import OrderTracker
 from gateways.ib.reconnect import ReconnectPolicy
@@ -81,7 +85,9 @@ class IBBroker:
         self._qualified: dict[str, OptionContract] = {}
         self._connection_handler: ConnectionHandler = lambda state, message: None
         self.last_reconciliation: Reconciliation | None = None
-        self.session = 0  # counts successful connects: subscriptions from an older session are gone
+        # Market-data generation: bumped on every connect and on IB's "data lost" (1101); market data
+        # subscribed in an older generation is gone at IB and must be requested again (prices.py).
+        self.session = 0
 
     # --- handlers ------------------------------------------------------------------------------
 
@@ -107,11 +113,12 @@ class IBBroker:
         try:
             self._loop.run(self._connect_and_reconcile, self._connect_timeout + 4 * self._request_timeout)
         except LoopTimeout as error:
-            self._loop.call_soon(self._drop_ib)
+            self._want_connected = False
+            self._loop.call_soon(self._drop_ib)  # the cancelled attempt may have left the socket up
             raise unreachable(self._host, self._port, TimeoutError(), self._client_id, self._connect_timeout) \
                 from error
         except BaseException:
-            self._want_connected = False
+            self._want_connected = False  # _connect_and_reconcile already dropped the socket
             raise
 
     def connect_in_background(self) -> None:
@@ -158,9 +165,14 @@ class IBBroker:
         except BaseException as error:
             ib.disconnect()
             raise unreachable(self._host, self._port, error, self._client_id, self._connect_timeout) from error
-        self._account = self._pick_account(ib.client.getAccounts())
-        self.session += 1
-        await self._reconcile()
+        try:
+            self._account = self._pick_account(ib.client.getAccounts())
+            self.session += 1
+            await self._reconcile()
+        except Exception as error:
+            # A half-made connection is not one: never leave the socket up without a reconciliation.
+            ib.disconnect()
+            raise not_reconciled(self._host, self._port, error, self._request_timeout) from error
         self._set_state(Connectivity.CONNECTED, f"connected to IB Gateway at {self.address}, "
                                                 f"account {self._account}")
 
@@ -230,9 +242,16 @@ class IBBroker:
             self._reconnecting = False
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
-        state = codes.CONNECTIVITY_CODES.get(code)
-        if state is None or req_id != -1:
+        if req_id != -1:
             return
+        if code in codes.SERVER_LINK_WARNINGS:
+            log.warning("IB code %d: %s (IB Gateway keeps the API connection; orders still go out)", code, message)
+            return
+        state = codes.CONNECTIVITY_CODES.get(code)
+        if state is None:
+            return
+        if code in codes.DATA_LOST_CODES:
+            self.session += 1  # IB dropped every market-data subscription: prices.py subscribes again
         if state is Connectivity.CONNECTED:
             # Restored: orders may have changed while IB was away, so settle them before trading again.
             asyncio.get_running_loop().create_task(self._restored(code, message))
@@ -242,10 +261,12 @@ class IBBroker:
     async def _restored(self, code: int, message: str) -> None:
         try:
             await self._reconcile()
-        except (TimeoutError, ConnectionError) as error:
-            log.warning("reconcile after IB code %d failed: %s", code, error)
+        except (TimeoutError, ConnectionError, BrokerError) as error:
+            # Still LOST: the next 1101/1102, or the reconnect loop after a drop, settles it.
+            log.warning("reconcile after IB code %d failed, connection left %s: %s", code, self._state, error)
             return
-        self._set_state(Connectivity.CONNECTED, f"IB code {code}: {message}")
+        if self._state in (Connectivity.LOST, Connectivity.CONNECTED):  # a drop meanwhile: the reconnect owns it
+            self._set_state(Connectivity.CONNECTED, f"IB code {code}: {message}")
 
     # --- reconciliation --------------------------------------------------------------------------
 
@@ -297,12 +318,16 @@ class IBBroker:
 
     def qualify(self, contract: OptionContract) -> OptionContract:
         """The contract with IB's conId filled in (one request the first time, cached after)."""
+        known = self._known(contract)
+        if known is not None:
+            return known  # no request: no token
         return self.run_paced(lambda: self.qualify_async(contract), "contract not qualified", messages=1)
 
+    def _known(self, contract: OptionContract) -> OptionContract | None:
+        return contract if contract.con_id else self._qualified.get(contract.key)
+
     async def qualify_async(self, contract: OptionContract) -> OptionContract:
-        if contract.con_id:
-            return contract
-        known = self._qualified.get(contract.key)
+        known = self._known(contract)
         if known is not None:
             return known
         ib = self.connected_ib()
@@ -317,17 +342,15 @@ class IBBroker:
     def place_order(self, request: OrderRequest) -> str:
         if request.quantity <= 0:
             raise BrokerError(f"order quantity must be positive, got {request.quantity}")
+        contract = self.qualify(request.contract)  # a failure here sent no order: a plain BrokerError
 
-        async def place() -> str:
-            contract = await self.qualify_async(request.contract)
+        def place() -> str:
             order = mapping.to_ib_order(request, self._account)
-            ib = self.connected_ib()
-            ib.placeOrder(mapping.to_ib_option(contract), order)
+            self.connected_ib().placeOrder(mapping.to_ib_option(contract), order)
             self._tracker.placed(order.orderId, contract, request.side, request.quantity, request.order_ref)
             return str(order.orderId)
 
-        messages = 1 if request.contract.con_id or request.contract.key in self._qualified else 2
-        return self.run_paced(place, "order outcome unknown: check working_orders()", messages=messages)
+        return self._send_paced(place, f"place {request.order_ref}")
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
         def modify(trade: Trade) -> None:
@@ -344,37 +367,56 @@ class IBBroker:
         self._modify(order.order_id, to_market)
 
     def _modify(self, order_id: str, change: Callable[[Trade], None]) -> None:
-        async def modify() -> None:
-            ib = self.connected_ib()
-            trade = await self._trade(int(order_id))
+        self._find_trade(order_id, "order not modified")
+
+        def modify() -> None:
+            trade = self._own_trade(int(order_id))
             if trade.isDone():
                 raise BrokerError(f"order {order_id} is {trade.orderStatus.status}; not modified")
             change(trade)
             self._tracker.track(trade)
-            ib.placeOrder(trade.contract, trade.order)  # same order id: IB treats it as a modification
+            self.connected_ib().placeOrder(trade.contract, trade.order)  # same id: IB treats it as a modification
 
-        self.run_paced(modify, "order not modified", messages=1)
+        self._send_paced(modify, f"modify order {order_id}")
 
     def cancel(self, order_id: str) -> None:
-        async def cancel() -> None:
-            ib = self.connected_ib()
-            trade = await self._trade(int(order_id))
+        self._find_trade(order_id, "order not cancelled")
+
+        def cancel() -> None:
+            trade = self._own_trade(int(order_id))
             self._tracker.track(trade).cancel_requested = True
             if not trade.isDone():
-                ib.cancelOrder(trade.order)
+                self.connected_ib().cancelOrder(trade.order)
 
-        self.run_paced(cancel, "order not cancelled", messages=1)
+        self._send_paced(cancel, f"cancel order {order_id}")
 
-    async def _trade(self, order_id: int) -> Trade:
-        """The live Trade for an order id: ours first, then any client's (a refresh if not known yet)."""
-        ib = self.connected_ib()
-        for attempt in range(2):
-            matches = [t for t in ib.trades() if t.order.orderId == order_id]
-            matches.sort(key=lambda t: t.order.clientId != self._client_id)
-            if matches:
-                return matches[0]
-            if attempt == 0:
+    def _find_trade(self, order_id: str, what: str) -> None:
+        """Make sure ib_async holds the live Trade for one of our order ids (a refresh if not), or refuse.
+
+        Id 0 is an order placed in TWS that no API client is bound to: ib_async's placeOrder would give
+        it a new id, i.e. send a second, new order while the original keeps working."""
+        if int(order_id) == 0:
+            raise not_our_order(order_id)
+
+        async def find() -> None:
+            ib = self.connected_ib()
+            if not any(t.order.orderId == int(order_id) for t in ib.trades()):
                 await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), self._request_timeout)
+            self._own_trade(int(order_id))
+
+        self.run_paced(find, what, messages=0)
+
+    def _own_trade(self, order_id: int) -> Trade:
+        """Our live Trade for an order id, from what ib_async holds (loop thread, no request).
+
+        IB order ids are per client: the same id from another client is another order, which IB only
+        lets that client modify, so it is refused rather than sent under our client id."""
+        matches = [t for t in self.connected_ib().trades() if t.order.orderId == order_id]
+        for trade in matches:
+            if trade.order.clientId == self._client_id:
+                return trade
+        if matches:
+            raise not_our_order(order_id)
         raise BrokerError(f"order {order_id} is not known to IB Gateway at {self.address}")
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -388,7 +430,8 @@ class IBBroker:
     def run_paced(self, work: Callable[[], Any], what: str, messages: int) -> Any:
         """Pace (``messages`` tokens), then run ``work`` on the loop thread and return its result.
 
-        For the gateways.ib modules (prices); every failure becomes one BrokerError line naming ``what``."""
+        For requests that change nothing at IB (reads, market data; the gateways.ib modules use it too):
+        every failure becomes one BrokerError line naming ``what``; BrokerUnavailable when not connected."""
         if not self.is_connected():
             raise not_connected(self._host, self._port, what)
         self._bucket.take(messages)
@@ -401,3 +444,21 @@ class IBBroker:
                               f"{self._request_timeout:g}s; {what}") from error
         except ConnectionError as error:
             raise not_connected(self._host, self._port, what) from error
+
+    def _send_paced(self, send: Callable[[], Any], what: str) -> Any:
+        """Pace one message, then run ``send`` (synchronous: it hands an order request to ib_async).
+
+        Raises BrokerUnavailable only when nothing went out: not connected, or ib_async refused to
+        write (its ``send`` raises ConnectionError before writing a byte). A loop that did not run
+        ``send`` in time may still run it: that outcome is unknown, never a failure of the order."""
+        if not self.is_connected():
+            raise not_connected(self._host, self._port, f"{what} not sent")
+        self._bucket.take(1)
+        try:
+            return self._loop.run(send, self._request_timeout)
+        except BrokerError:
+            raise
+        except LoopTimeout as error:
+            raise outcome_unknown(self._host, self._port, what, self._request_timeout) from error
+        except ConnectionError as error:
+            raise not_connected(self._host, self._port, f"{what} not sent") from error

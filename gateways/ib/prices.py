@@ -1,15 +1,18 @@
 """IBPriceSource: quotes from IB market data, the fallback when ThetaData is down.
 
 It shares the IBBroker's connection (one API client per process) and subscribes once per
-instrument (streaming ticks cost no API messages; a subscription costs one). Quotes carry the
-time they were read from the clock and source "ib"; staleness is judged by the caller like any
-other source's.
+instrument (streaming ticks cost no API messages; a subscription costs one). A quote carries the
+time its ticker last updated (a tick arrived), not the time it was read: a frozen ticker ages and
+goes stale under the same rule as any other source's, judged by the caller. The time is ib_async's
+moment of ``Ticker.time`` (it stamps the ticker when a tick's data arrives), read from the injected
+clock in the ticker's update event, so a virtual clock ages IB quotes too.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from ib_async import Contract, Stock, Ticker
 
@@ -34,8 +37,11 @@ class IBPriceSource:
     def __init__(self, broker: IBBroker, clock: Clock) -> None:
         self._broker = broker
         self._clock = clock
-        self._tickers: dict[str, Ticker] = {}  # instrument key -> live ticker (touched on the loop only)
-        self._session = -1  # the broker session the tickers belong to
+        # Touched on the loop thread only (ticks, and the hops this source makes while it waits):
+        # instrument key -> live ticker, and when each ticker last ticked.
+        self._tickers: dict[str, Ticker] = {}
+        self._ticked_at: dict[Ticker, datetime] = {}
+        self._session = -1  # the broker's market-data generation the tickers belong to
 
     def underlying_quote(self, symbol: str) -> Quote:
         return self._quotes([symbol], {symbol: None})[symbol]
@@ -48,11 +54,11 @@ class IBPriceSource:
                 allow_missing: bool = False) -> dict[str, Quote]:
         if not self._broker.is_connected():
             raise FeedError(FeedErrorKind.OUTAGE, f"IB prices unavailable: not connected to {self._broker.address}")
-        if self._session != self._broker.session:
-            self._tickers.clear()  # a reconnect dropped every subscription: subscribe again
-            self._session = self._broker.session
-        missing = [k for k in keys if k not in self._tickers]
         try:
+            if self._session != self._broker.session:
+                self._broker.run_paced(self._forget, "prices not read", messages=0)
+                self._session = self._broker.session
+            missing = [k for k in keys if k not in self._tickers]
             for key in missing:
                 self._subscribe(key, contracts[key])
             snapshot = self._broker.run_paced(
@@ -60,24 +66,34 @@ class IBPriceSource:
                 "prices not read", messages=0)
         except BrokerError as error:
             raise FeedError(FeedErrorKind.OUTAGE, str(error)) from error
-        now = self._clock.now()
         quotes = {}
         for key in keys:
-            bid, ask, last, vol = snapshot.get(key, (None, None, None, None))
-            if bid is None and ask is None and last is None:
+            bid, ask, last, vol, at = snapshot.get(key, (None, None, None, None, None))
+            if at is None or (bid is None and ask is None and last is None):
                 if allow_missing:
                     continue
                 raise FeedError(FeedErrorKind.NO_DATA, f"IB has not quoted {key} yet")
-            quotes[key] = Quote(key, bid, ask, last, now, self.name, vol)
+            quotes[key] = Quote(key, bid, ask, last, at, self.name, vol)
         if not quotes and keys:
             raise FeedError(FeedErrorKind.NO_DATA, f"IB has not quoted any of {', '.join(keys)} yet")
         return quotes
 
-    @staticmethod
-    def _read(ticker: Ticker) -> tuple[float | None, float | None, float | None, float | None]:
+    def _read(self, ticker: Ticker) -> tuple[float | None, float | None, float | None, float | None,
+                                             datetime | None]:
         greeks = ticker.modelGreeks or ticker.bidGreeks or ticker.askGreeks or ticker.lastGreeks
         vol = greeks.impliedVol if greeks is not None and greeks.impliedVol else None
-        return _price(ticker.bid), _price(ticker.ask), _price(ticker.last), vol
+        return _price(ticker.bid), _price(ticker.ask), _price(ticker.last), vol, self._ticked_at.get(ticker)
+
+    def _ticked(self, ticker: Ticker) -> None:
+        self._ticked_at[ticker] = self._clock.now()
+
+    def _forget(self) -> None:
+        """A reconnect or IB's "data lost" (1101) dropped every subscription: subscribe again, and until
+        a fresh tick do not quote the old prices ib_async keeps on a Ticker it hands back again."""
+        for ticker in self._tickers.values():
+            ticker.updateEvent -= self._ticked
+        self._tickers.clear()
+        self._ticked_at.clear()
 
     def _subscribe(self, key: str, contract: OptionContract | None) -> None:
         async def subscribe() -> None:
@@ -90,6 +106,8 @@ class IBPriceSource:
                     raise BrokerError(f"IB does not know the stock {key}")
             else:
                 ib_contract = mapping.to_ib_option(await self._broker.qualify_async(contract))
-            self._tickers[key] = ib.reqMktData(ib_contract, "", False, False)
+            ticker = ib.reqMktData(ib_contract, "", False, False)
+            ticker.updateEvent += self._ticked
+            self._tickers[key] = ticker
 
         self._broker.run_paced(subscribe, f"no market data for {key}", messages=2)
