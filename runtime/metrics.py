@@ -64,8 +64,7 @@ class Metrics:
     Thread-safe: prometheus-client metrics are, and the per-position label bookkeeping is guarded.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, process_collectors: bool = True,
-                 actors: Iterable[str] = ()) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, process_collectors: bool = True) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         if process_collectors:
             # process_* (CPU, memory, start time, fds) and python_* (version, gc) for this process.
@@ -166,8 +165,6 @@ class Metrics:
             self._price_source.labels(source=source)
             for kind in FEED_ERROR_KINDS:
                 self._feed_errors.labels(source=source, kind=kind)
-        for actor in actors:
-            self.register_actor(actor)
 
     # -- process and supervision -------------------------------------------------------------
     def set_up(self, up: bool = True) -> None:
