@@ -12,7 +12,7 @@ from actors.context import Roles
 from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
 from config.settings import Settings
 from domain import alerts
-from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig
+from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason
 from domain.messages import PollNow
 from gateways.alerts import AppriseAlertSender
 from gateways.audit.durable import DurableAuditLog
@@ -22,7 +22,8 @@ from gateways.calendar import MarketCalendar
 from gateways.failover_prices import FailoverPriceSource
 from gateways.ib import IBBroker, IBPriceSource, check_gateway
 from gateways.ib.codes import Connectivity
-from gateways.prices import PriceSource
+from gateways.market_hours import RegularHours
+from gateways.prices import OnFeedError, PriceSource, ReportingSource
 from gateways.thetadata import ThetaDataPriceSource
 from runtime.clock import Clock, WallClock
 from runtime.control import control_plane
@@ -110,22 +111,29 @@ def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNo
     return code
 
 
-def price_source(settings: Settings, broker: IBBroker, clock: Clock, alert) -> PriceSource:
-    ib_prices = IBPriceSource(broker, clock)
+def price_source(settings: Settings, broker: IBBroker, clock: Clock, alert,
+                 on_error: OnFeedError | None = None) -> PriceSource:
+    """The configured source; ``on_error`` (Metrics.feed_error) hears of every failed request."""
+    def counted(source: PriceSource) -> PriceSource:
+        return ReportingSource(source, on_error) if on_error is not None else source
+
+    ib_prices = counted(IBPriceSource(broker, clock))
     if settings.price_source == "ib":
         return ib_prices
     health = FeedHealth(FeedHealthConfig.from_settings(settings), clock.now())
-    return FailoverPriceSource(ThetaDataPriceSource.from_settings(settings), ib_prices, health, clock,
-                               lambda event: alert(feed_alert(event)))
+    return FailoverPriceSource(counted(ThetaDataPriceSource.from_settings(settings)), ib_prices, health, clock,
+                               lambda event: alert(feed_alert(event)), RegularHours(MarketCalendar()))
 
 
 def feed_alert(event: FeedEvent) -> alerts.Alert:
+    if event.reason == Reason.PERMISSION:  # the operator must act: one alert, with what to buy
+        return alerts.Alert(alerts.Severity.CRITICAL, "ThetaData lacks permission: using IB prices", event.detail,
+                            "feed:permission")
     if event.kind is EventKind.SWITCHED_TO_FALLBACK:
         return alerts.outage("ThetaData price feed", event.detail, fallback="IB prices")
     if event.kind is EventKind.SWITCHED_BACK:
         return alerts.outage("ThetaData price feed", event.detail, restored=True)
-    severity = alerts.Severity.CRITICAL if event.kind is EventKind.PERMISSION_ERROR else alerts.Severity.WARNING
-    return alerts.Alert(severity, f"Price feed: {event.kind.value.replace('_', ' ')}", event.detail,
+    return alerts.Alert(alerts.Severity.WARNING, f"Price feed: {event.kind.value.replace('_', ' ')}", event.detail,
                         f"feed:{event.kind.value}")
 
 

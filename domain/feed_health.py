@@ -14,13 +14,20 @@ of the FeedError) and the current time; nothing here reads a clock or does I/O. 
 - switch back only after ``failback_polls`` consecutive healthy ThetaData polls.
 - while both sources are live, a SPY mid disagreement beyond the tolerance (a fraction) is an
   event; its end is another, so an alert goes out once per episode.
-- a permission error is reported once for the life of the machine.
+- a failing ThetaData option-quote poll (the bulk snapshot) counts like a SPY one: an outage,
+  permission or malformed answer switches at once, "no data" or "rate limited" once it has lasted
+  longer than the max age during market hours; while it fails ThetaData is not healthy.
+- a permission error causes one event: the switch to IB, naming it; when already on IB, one
+  permission event for the life of the machine.
+- when ThetaData is in use but one poll failed without a switch (no data, rate limited), IB's
+  quote of the same poll stands in if it is fresh (``stand_in``).
 
 Modes ``ib`` and ``sim`` use only that source: no switching, no events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -43,6 +50,7 @@ class Reason(StrEnum):
     STALE = "stale"
     FROZEN = "frozen"
     NO_QUOTE = "no_quote"
+    NO_OPTION_QUOTES = "no_option_quotes"
 
 
 class EventKind(StrEnum):
@@ -102,18 +110,29 @@ class PollOutcome:
 
 
 @dataclass(frozen=True)
+class OptionsOutcome:
+    """One poll of one source's option quotes: ``error_kind`` (a FeedErrorKind value) None when it answered."""
+
+    source: str
+    now: datetime  # when the poll finished, from the injected clock
+    error_kind: str | None = None
+    error: str = ""
+    market_open: bool = True
+
+
+@dataclass(frozen=True)
 class SourceView:
     quote: Quote | None = None  # the latest quote this source gave
     first_seen: datetime | None = None  # when (our clock) that quote's exchange time first came
     repeated: bool = False  # the same exchange time came on more than one poll
     healthy_streak: int = 0  # consecutive healthy polls
     last_error_kind: str | None = None  # the last poll's error kind, None when it gave a quote
+    options_failing_since: datetime | None = None  # first of the current run of failed option-quote polls
 
 
 @dataclass(frozen=True)
 class FeedHealthState:
     active: str  # the source in use
-    since: datetime  # when it became the source in use
     started_at: datetime
     primary: SourceView = SourceView()
     fallback: SourceView = SourceView()
@@ -126,36 +145,62 @@ Step = tuple[FeedHealthState, tuple[FeedEvent, ...]]
 
 
 def initial_state(config: FeedHealthConfig, now: datetime) -> FeedHealthState:
-    return FeedHealthState(active=MODE_SOURCES[config.mode], since=now, started_at=now)
+    return FeedHealthState(active=MODE_SOURCES[config.mode], started_at=now)
 
 
 def observe(state: FeedHealthState, config: FeedHealthConfig, outcome: PollOutcome) -> Step:
     """The state after one poll's outcome, and the events it caused (in order)."""
     if config.mode != "thetadata" or outcome.source not in (PRIMARY, FALLBACK):
         return state, ()
-    now, events = outcome.now, []
+    now = outcome.now
     if outcome.source == FALLBACK:
         state = replace(state, fallback=_record(state.fallback, outcome, config))
-        state, switched = _check_primary(state, config, now, outcome.market_open, failure=None)
-        events += switched
+        problem = primary_problem(state, config, now, outcome.market_open)
     else:
         state = replace(state, primary=_record(state.primary, outcome, config))
-        if outcome.error_kind == PERMISSION_KIND and not state.permission_reported:
-            state = replace(state, permission_reported=True)
-            events.append(FeedEvent(EventKind.PERMISSION_ERROR, now, state.active, Reason.PERMISSION,
-                                    f"ThetaData lacks permission: {outcome.error}"))
-        state, switched = _check_primary(state, config, now, outcome.market_open, failure=outcome)
-        events += switched
+        problem = (_error_problem(outcome.error_kind, f"ThetaData {outcome.error_kind}: {outcome.error}")
+                   or primary_problem(state, config, now, outcome.market_open))
+    state, events = _decide(state, config, now, problem)
     state, crosscheck = _crosscheck(state, config, now)
     return state, tuple(events + crosscheck)
+
+
+def observe_options(state: FeedHealthState, config: FeedHealthConfig, outcome: OptionsOutcome) -> Step:
+    """The state after one poll of ThetaData's option quotes (IB's do not decide the source)."""
+    if config.mode != "thetadata" or outcome.source != PRIMARY:
+        return state, ()
+    now = outcome.now
+    if outcome.error_kind is None:
+        return replace(state, primary=replace(state.primary, options_failing_since=None)), ()
+    since = state.primary.options_failing_since or now
+    state = replace(state, primary=replace(state.primary, options_failing_since=since, healthy_streak=0))
+    problem = _error_problem(outcome.error_kind, f"ThetaData option quotes {outcome.error_kind}: {outcome.error}")
+    failing = (now - since).total_seconds()
+    if problem is None and outcome.market_open and failing > config.max_age_seconds:
+        problem = Reason.NO_OPTION_QUOTES, f"no ThetaData option quotes for {failing:.1f} s ({outcome.error})"
+    state, events = _decide(state, config, now, problem)
+    return state, tuple(events)
 
 
 def tick(state: FeedHealthState, config: FeedHealthConfig, now: datetime, market_open: bool = True) -> Step:
     """Time passed without a poll: a quote can go stale on its own."""
     if config.mode != "thetadata":
         return state, ()
-    state, events = _check_primary(state, config, now, market_open, failure=None)
+    state, events = _decide(state, config, now, primary_problem(state, config, now, market_open))
     return state, tuple(events)
+
+
+def stand_in(state: FeedHealthState, config: FeedHealthConfig, now: datetime, answered: Collection[str],
+             market_open: bool = True) -> str | None:
+    """Whose quote of this poll to use: the source in use if it answered; when ThetaData is in use
+    but failed without a switch (no data yet, rate limited), IB if its quote is fresh; else None."""
+    if state.active in answered:
+        return state.active
+    quote = state.fallback.quote
+    if state.active != PRIMARY or FALLBACK not in answered or quote is None:
+        return None
+    fresh = not market_open or abs((now - quote.at).total_seconds()) <= config.max_age_seconds
+    return FALLBACK if fresh else None
 
 
 def primary_problem(state: FeedHealthState, config: FeedHealthConfig, now: datetime,
@@ -196,19 +241,32 @@ def _quote_problem(view: SourceView, started_at: datetime, config: FeedHealthCon
     return Reason.STALE, f"{name} quote is {max(unchanged, age):.1f} s old (max {limit:g} s)"
 
 
-def _check_primary(state: FeedHealthState, config: FeedHealthConfig, now: datetime, market_open: bool,
-                   failure: PollOutcome | None) -> tuple[FeedHealthState, list[FeedEvent]]:
-    if failure is not None and failure.error_kind in SWITCH_NOW_KINDS:
-        reason = Reason.PERMISSION if failure.error_kind == PERMISSION_KIND else Reason.ERROR
-        problem: tuple[Reason, str] | None = reason, f"ThetaData {failure.error_kind}: {failure.error}"
-    else:
-        problem = primary_problem(state, config, now, market_open)
-    if state.active == PRIMARY and problem is not None:
-        state = replace(state, active=FALLBACK, since=now, reason=problem[0].value,
-                        primary=replace(state.primary, healthy_streak=0))
-        return state, [FeedEvent(EventKind.SWITCHED_TO_FALLBACK, now, FALLBACK, problem[0].value, problem[1])]
-    if state.active == FALLBACK and problem is None and state.primary.healthy_streak >= config.failback_polls:
-        state = replace(state, active=PRIMARY, since=now, reason="")
+def _error_problem(error_kind: str | None, detail: str) -> tuple[Reason, str] | None:
+    """The problem a failed poll is at once; None for kinds judged by the staleness they cause."""
+    if error_kind not in SWITCH_NOW_KINDS:
+        return None
+    if error_kind == PERMISSION_KIND:
+        return Reason.PERMISSION, detail
+    return Reason.ERROR, detail
+
+
+def _decide(state: FeedHealthState, config: FeedHealthConfig, now: datetime,
+            problem: tuple[Reason, str] | None) -> tuple[FeedHealthState, list[FeedEvent]]:
+    if problem is not None:
+        reason, detail = problem
+        permission = reason is Reason.PERMISSION
+        if state.active == PRIMARY:
+            # One event, even for a permission error: the alert it becomes names both.
+            state = replace(state, active=FALLBACK, reason=reason.value,
+                            primary=replace(state.primary, healthy_streak=0),
+                            permission_reported=state.permission_reported or permission)
+            return state, [FeedEvent(EventKind.SWITCHED_TO_FALLBACK, now, FALLBACK, reason.value, detail)]
+        if permission and not state.permission_reported:
+            state = replace(state, permission_reported=True)
+            return state, [FeedEvent(EventKind.PERMISSION_ERROR, now, FALLBACK, reason.value, detail)]
+        return state, []
+    if state.active == FALLBACK and state.primary.healthy_streak >= config.failback_polls:
+        state = replace(state, active=PRIMARY, reason="")
         return state, [FeedEvent(EventKind.SWITCHED_BACK, now, PRIMARY, "",
                                  f"ThetaData healthy for {config.failback_polls} consecutive polls")]
     return state, []
@@ -255,6 +313,13 @@ class FeedHealth:
         self.state, events = observe(self.state, self.config, outcome)
         return events
 
+    def observe_options(self, outcome: OptionsOutcome) -> tuple[FeedEvent, ...]:
+        self.state, events = observe_options(self.state, self.config, outcome)
+        return events
+
     def tick(self, now: datetime, market_open: bool = True) -> tuple[FeedEvent, ...]:
         self.state, events = tick(self.state, self.config, now, market_open)
         return events
+
+    def stand_in(self, now: datetime, answered: Collection[str], market_open: bool = True) -> str | None:
+        return stand_in(self.state, self.config, now, answered, market_open)

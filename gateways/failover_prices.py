@@ -1,27 +1,36 @@
 """ThetaData first, IB prices when it fails, back to ThetaData once healthy: no human picks V1 or V2.
 
 Both sources are polled on every tick while both are available: the primary so recovery is seen
-(the background probe), the fallback so a wrong feed is caught by the cross-check. Which one's
-quotes are used is decided by the pure state machine in domain.feed_health.
+(the background probe), the fallback so a wrong feed is caught by the cross-check and so IB's
+subscriptions are warm the moment they are needed. Which one's quotes are used is decided by the
+pure state machine in domain.feed_health; every event it emits is logged here with its detail
+(the alert built from it carries only a summary).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
-from domain.feed_health import FALLBACK, PRIMARY, FeedEvent, FeedHealth, PollOutcome
+from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedEvent, FeedHealth, OptionsOutcome, PollOutcome
 from domain.model import OptionContract, Quote
 from gateways.prices import FeedError, FeedErrorKind, PriceSource
 from runtime.clock import Clock
 
+log = logging.getLogger("cleanup.feed")
+QUIET_EVENTS = (EventKind.SWITCHED_BACK, EventKind.CROSSCHECK_RESOLVED)  # good news: info, not a warning
+
 
 class FailoverPriceSource:
     def __init__(self, primary: PriceSource, fallback: PriceSource, health: FeedHealth, clock: Clock,
-                 on_event: Callable[[FeedEvent], None]) -> None:
+                 on_event: Callable[[FeedEvent], None], market_open: Callable[[datetime], bool]) -> None:
         self._sources = {PRIMARY: primary, FALLBACK: fallback}
         self._health = health
         self._clock = clock
         self._on_event = on_event
+        self._market_open = market_open
+        self._primary_answered = False  # whether ThetaData's SPY quote came in this poll
 
     @property
     def name(self) -> str:
@@ -31,23 +40,53 @@ class FailoverPriceSource:
         quotes: dict[str, Quote] = {}
         errors: dict[str, FeedError] = {}
         for label, source in self._sources.items():
-            now = self._clock.now()
             try:
                 quotes[label] = source.underlying_quote(symbol)
-                outcome = PollOutcome.ok(label, quotes[label], now)
             except FeedError as error:
                 errors[label] = error
-                outcome = PollOutcome.failed(label, error.kind.value, str(error), now)
+            now = self._clock.now()  # after the call: a slow answer is as old as the time it came
+            market_open = self._market_open(now)
+            if label in quotes:
+                outcome = PollOutcome.ok(label, quotes[label], now, market_open)
+            else:
+                outcome = PollOutcome.failed(label, errors[label].kind.value, str(errors[label]), now, market_open)
             self._emit(self._health.observe(outcome))
-        self._emit(self._health.tick(self._clock.now()))
+        self._primary_answered = PRIMARY in quotes
+        now = self._clock.now()
+        market_open = self._market_open(now)
+        self._emit(self._health.tick(now, market_open))
+        used = self._health.stand_in(now, quotes.keys(), market_open)
+        if used is not None:
+            return quotes[used]
         active = self._health.active
-        if active in quotes:
-            return quotes[active]
         raise errors.get(active) or FeedError(FeedErrorKind.OUTAGE, f"no quote from {active}")
 
     def option_quotes(self, contracts: Sequence[OptionContract]) -> Mapping[str, Quote]:
-        return self._sources[self._health.active].option_quotes(contracts)
+        primary: Mapping[str, Quote] | None = None
+        failure: FeedError | None = None
+        # On IB, ThetaData's options are probed only when its SPY quote came: a hanging Terminal
+        # then costs one timeout a poll, not two.
+        if self._health.active == PRIMARY or self._primary_answered:
+            try:
+                primary = self._sources[PRIMARY].option_quotes(contracts)
+            except FeedError as error:
+                failure = error
+            now = self._clock.now()
+            self._emit(self._health.observe_options(OptionsOutcome(
+                PRIMARY, now, None if failure is None else failure.kind.value, str(failure or ""),
+                self._market_open(now))))
+        try:
+            fallback = self._sources[FALLBACK].option_quotes(contracts)
+        except FeedError as error:
+            if self._health.active == PRIMARY and primary is not None:
+                return primary
+            raise (failure if self._health.active == PRIMARY and failure is not None else error) from None
+        if self._health.active == PRIMARY and primary is not None:
+            return {**fallback, **primary}  # IB's quote only for a contract ThetaData lacks
+        return fallback
 
     def _emit(self, events: Sequence[FeedEvent]) -> None:
         for event in events:
+            level = logging.INFO if event.kind in QUIET_EVENTS else logging.WARNING
+            log.log(level, "price feed %s: %s", event.kind.value, event.detail)
             self._on_event(event)

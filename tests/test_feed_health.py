@@ -14,6 +14,7 @@ from domain.feed_health import (
     EventKind,
     FeedHealth,
     FeedHealthConfig,
+    OptionsOutcome,
     PollOutcome,
     Reason,
     initial_state,
@@ -79,12 +80,6 @@ def test_terminal_down_at_t6_is_on_ib_within_3_seconds_at_1_poll_per_second(feed
         feed.observe(err(s(second)))
         second += 1
     assert (s(second - 1) - down_at).total_seconds() <= 3
-
-
-def test_a_hanging_terminal_switches_when_its_timeout_fires(feed):
-    # Poll at 3 s hangs; the client's 2 s timeout turns it into an outage error at 5 s.
-    [event] = feed.observe(err(s(5)))
-    assert event.kind is EventKind.SWITCHED_TO_FALLBACK and (event.at - s(3)).total_seconds() <= 3
 
 
 def test_no_data_and_rate_limits_are_not_outages_until_the_quote_goes_stale(feed):
@@ -171,12 +166,75 @@ def test_a_still_frozen_terminal_never_counts_as_healthy(feed):
     assert feed.active == FALLBACK
 
 
-def test_permission_is_reported_once_and_switches(feed):
-    first = feed.observe(err(s(3), "permission"))
-    assert kinds(first) == [EventKind.PERMISSION_ERROR, EventKind.SWITCHED_TO_FALLBACK]
-    assert first[1].reason == Reason.PERMISSION
+def test_permission_is_one_event_the_switch_naming_it(feed):
+    [event] = feed.observe(err(s(3), "permission"))
+    assert (event.kind, event.reason) == (EventKind.SWITCHED_TO_FALLBACK, Reason.PERMISSION)
+    assert "permission happened" in event.detail
     for second in range(4, 20):
-        assert EventKind.PERMISSION_ERROR not in kinds(feed.observe(err(s(second), "permission")))
+        assert feed.observe(err(s(second), "permission")) == ()
+
+
+def test_permission_while_already_on_ib_is_reported_once(feed):
+    feed.observe(err(s(3), "outage"))
+    [event] = feed.observe(err(s(4), "permission"))
+    assert (event.kind, event.reason) == (EventKind.PERMISSION_ERROR, Reason.PERMISSION)
+    assert all(feed.observe(err(s(second), "permission")) == () for second in range(5, 20))
+
+
+def options(now: datetime, kind: str | None = None, market_open: bool = True) -> OptionsOutcome:
+    return OptionsOutcome(PRIMARY, now, kind, f"{kind} on options" if kind else "", market_open)
+
+
+@pytest.mark.parametrize("kind", ["outage", "malformed", "permission"])
+def test_a_failing_option_quote_poll_switches_at_once(feed, kind):
+    [event] = feed.observe_options(options(s(3), kind))
+    assert event.kind is EventKind.SWITCHED_TO_FALLBACK and f"{kind} on options" in event.detail
+    assert feed.active == FALLBACK
+
+
+def test_option_quotes_that_stay_missing_switch_after_the_max_age_once(feed):
+    events = []
+    for second in range(3, 15):
+        events += feed.observe(ok(s(second)))  # SPY is fine all along
+        events += feed.observe_options(options(s(second) + timedelta(milliseconds=1), "rate_limited"))
+    [event] = events
+    assert event.reason == Reason.NO_OPTION_QUOTES
+    assert 5.0 < (event.at - s(3)).total_seconds() <= 6.1
+
+
+def test_missing_option_quotes_outside_market_hours_do_not_switch(feed):
+    for second in range(3, 30):
+        assert feed.observe_options(options(s(second), "no_data", market_open=False)) == ()
+    assert feed.active == PRIMARY
+
+
+def test_answered_option_polls_end_the_run_of_failures(feed):
+    for second in range(3, 30):
+        kind = "no_data" if second % 3 else None  # never missing for longer than 2 s in a row
+        assert feed.observe_options(options(s(second), kind)) == ()
+
+
+def test_no_failback_while_thetadata_options_still_fail(feed):
+    feed.observe(err(s(3)))
+    for second in range(4, 20):
+        feed.observe(ok(s(second), mid=636 + second / 100))
+        feed.observe_options(options(s(second), "outage"))
+    assert feed.active == FALLBACK
+    events = []
+    for second in range(20, 20 + CONFIG.failback_polls):
+        events += feed.observe(ok(s(second), mid=636 + second / 100))
+        events += feed.observe_options(options(s(second)))
+    assert kinds(events) == [EventKind.SWITCHED_BACK]
+
+
+def test_ibs_fresh_quote_stands_in_for_one_failed_thetadata_poll(feed):
+    feed.observe(ok(s(3), source=FALLBACK))
+    assert feed.observe(err(s(3.1), "rate_limited")) == ()
+    assert feed.stand_in(s(3.2), {FALLBACK}) == FALLBACK
+    assert feed.stand_in(s(3.2), {PRIMARY, FALLBACK}) == PRIMARY  # the source in use when it answered
+    assert feed.stand_in(s(8.5), {FALLBACK}) is None  # IB's quote is older than the max age
+    assert feed.stand_in(s(8.5), {FALLBACK}, market_open=False) == FALLBACK
+    assert feed.stand_in(s(3.2), set()) is None
 
 
 def test_ib_polls_alone_keep_checking_thetadata_staleness(feed):
