@@ -8,7 +8,7 @@ import pytest
 
 from gateways.prices import FeedErrorKind
 from gateways.thetadata.errors import TERMINAL_CODES, ThetaFeedError, error_for_status
-from gateways.thetadata.health_log import ErrorLedger
+from gateways.thetadata.health_log import EpisodeLog
 
 
 @pytest.mark.parametrize(("status", "name", "kind"), [
@@ -46,24 +46,43 @@ def _error(kind=FeedErrorKind.OUTAGE, code="DISCONNECTED") -> ThetaFeedError:
     return ThetaFeedError(kind, code, f"SPY quote: {code}")
 
 
-def test_ledger_logs_an_episode_once_and_its_end(caplog):
-    ledger = ErrorLedger(logging.getLogger("test.ledger"))
-    with caplog.at_level(logging.INFO, logger="test.ledger"):
+def test_an_episode_is_logged_once_and_its_end(caplog):
+    episodes = EpisodeLog(logging.getLogger("test.episodes"))
+    with caplog.at_level(logging.INFO, logger="test.episodes"):
         for _ in range(5):
-            ledger.failure("stock_quote", _error())
-        ledger.failure("stock_quote", _error(code="TIMEOUT"))
-        ledger.success("stock_quote")
-        ledger.success("stock_quote")
+            episodes.failure("stock_quote", _error())
+        episodes.success("stock_quote")
+        episodes.success("stock_quote")
     messages = [record.getMessage() for record in caplog.records]
-    assert len(messages) == 3, messages
-    assert "DISCONNECTED" in messages[0] and "TIMEOUT" in messages[1] and "answers again" in messages[2]
-    assert ledger.counts_by_kind()["outage"] == 6
-    assert ledger.counts_by_code() == {"DISCONNECTED": 5, "TIMEOUT": 1}
-    assert set(ledger.counts_by_kind()) == {kind.value for kind in FeedErrorKind}
+    assert len(messages) == 2, messages
+    assert "DISCONNECTED" in messages[0] and "answers again after 5 failed request(s) (DISCONNECTED)" in messages[1]
+
+
+def test_a_hang_alternating_timeout_and_busy_is_one_episode(caplog):
+    episodes = EpisodeLog(logging.getLogger("test.hang"))
+    with caplog.at_level(logging.INFO, logger="test.hang"):
+        for _ in range(10):
+            episodes.failure("stock_quote", _error(code="TIMEOUT"))
+            episodes.failure("stock_quote", _error(code="BUSY"))
+        episodes.success("stock_quote")
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert "TIMEOUT" in messages[0] and "after 20 failed request(s) (TIMEOUT, BUSY)" in messages[1]
+
+
+def test_a_change_of_kind_is_logged_once_per_episode(caplog):
+    episodes = EpisodeLog(logging.getLogger("test.kinds"))
+    with caplog.at_level(logging.INFO, logger="test.kinds"):
+        for _ in range(5):
+            episodes.failure("stock_quote", _error())
+            episodes.failure("stock_quote", _error(FeedErrorKind.MALFORMED, "MALFORMED_BODY"))
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert "MALFORMED_BODY" in messages[1] and "now malformed" in messages[1]
 
 
 def test_ledger_episodes_are_per_endpoint(caplog):
-    ledger = ErrorLedger(logging.getLogger("test.ledger2"))
+    ledger = EpisodeLog(logging.getLogger("test.ledger2"))
     with caplog.at_level(logging.INFO, logger="test.ledger2"):
         ledger.failure("stock_quote", _error())
         ledger.failure("bulk_greeks", _error())
@@ -72,11 +91,10 @@ def test_ledger_episodes_are_per_endpoint(caplog):
 
 
 def test_permission_is_one_clear_error_for_the_life_of_the_process(caplog):
-    ledger = ErrorLedger(logging.getLogger("test.ledger3"))
+    ledger = EpisodeLog(logging.getLogger("test.ledger3"))
     with caplog.at_level(logging.INFO, logger="test.ledger3"):
         for _ in range(3):
             ledger.failure("bulk_greeks", _error(FeedErrorKind.PERMISSION, "PERMISSION"))
             ledger.success("bulk_greeks")
     errors = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert len(errors) == 1
-    assert ledger.counts_by_kind()["permission"] == 3

@@ -49,14 +49,6 @@ class TerminalClient(ABC):
     def implied_vols(self, symbol: str, expiry: date) -> dict[str, float]:
         """Implied volatility of every contract of one expiration that has one, by contract key."""
 
-    def error_counts(self) -> dict[str, int]:
-        """Failed requests so far per FeedErrorKind value (no_data, outage, rate_limited, ...)."""
-        return self.transport.ledger.counts_by_kind()
-
-    def error_counts_by_code(self) -> dict[str, int]:
-        """Failed requests so far per Terminal condition (DISCONNECTED, TIMEOUT, CONNECTION_REFUSED, ...)."""
-        return self.transport.ledger.counts_by_code()
-
     def close(self) -> None:
         self.transport.close()
 

@@ -22,12 +22,6 @@ from domain.model import OptionContract, Quote, Right
 from gateways.thetadata.parse_common import bid_ask, eastern_from_iso, load_json, malformed, no_data, number, yyyymmdd
 
 SOURCE = "thetadata"
-STOCK_QUOTE_FIELDS = ("timestamp", "symbol", "bid_size", "bid_exchange", "bid", "bid_condition",
-                      "ask_size", "ask_exchange", "ask", "ask_condition")
-OPTION_QUOTE_FIELDS = ("timestamp", "bid_size", "bid_exchange", "bid", "bid_condition",
-                       "ask_size", "ask_exchange", "ask", "ask_condition")
-IMPLIED_VOL_FIELDS = ("timestamp", "bid", "ask", "implied_vol", "iv_error", "underlying_timestamp",
-                      "underlying_price")
 
 
 def strike_text(strike: float) -> str:

@@ -57,6 +57,6 @@ class ThetaDataPriceSource:
         try:
             vols = self.client.implied_vols(symbol, expiry)
         except FeedError:
-            return quotes  # already counted and logged once by the client
+            return quotes  # logged once by the client; the quotes themselves came, so the poll did not fail
         return {key: replace(quote, implied_vol=vols[key]) if key in vols else quote
                 for key, quote in quotes.items()}

@@ -30,7 +30,7 @@ from gateways.thetadata.errors import (
     ThetaFeedError,
     error_for_status,
 )
-from gateways.thetadata.health_log import ErrorLedger
+from gateways.thetadata.health_log import EpisodeLog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,23 +46,23 @@ class Transport:
         self._session.trust_env = False
         self._busy: set[str] = set()
         self._lock = threading.Lock()
-        self.ledger = ErrorLedger(log)
+        self.episodes = EpisodeLog(log)
 
     def get(self, endpoint: str, path: str, params: Mapping[str, str], what: str,
             parse: Callable[[bytes], T], subscription: str = "") -> T:
-        """``parse`` applied to the body of a 200 answer; otherwise a ThetaFeedError, counted and
-        logged once per episode. A parser failure counts as a failure of the request."""
+        """``parse`` applied to the body of a 200 answer; otherwise a ThetaFeedError, logged once per
+        episode. A parser failure counts as a failure of the request."""
         try:
             value = parse(self._get(endpoint, path, params, what, subscription))
         except ThetaFeedError as error:
-            self.ledger.failure(endpoint, error)
+            self.episodes.failure(endpoint, error)
             raise
         except Exception as error:  # a parser bug must still reach the caller as a FeedError
             wrapped = ThetaFeedError(FeedErrorKind.MALFORMED, MALFORMED_BODY,
                                      f"{what}: malformed response: {type(error).__name__}: {error}")
-            self.ledger.failure(endpoint, wrapped)
+            self.episodes.failure(endpoint, wrapped)
             raise wrapped from error
-        self.ledger.success(endpoint)
+        self.episodes.success(endpoint)
         return value
 
     def close(self) -> None:

@@ -49,10 +49,18 @@ ROUTES = {
     "/v2/snapshot/option/quote": "option_quote",
     "/v2/bulk_snapshot/option/greeks": "bulk_greeks",
     "/v3/stock/snapshot/quote": "stock_quote",
-    "/v3/option/snapshot/quote": "option_quote",  # bulk when strike=*
+    "/v3/option/snapshot/quote": "option_quote",  # bulk_option_quote when strike=* (see endpoint_of)
     "/v3/option/snapshot/greeks/implied_volatility": "bulk_greeks",
 }
 ALL = "*"
+
+
+def endpoint_of(path: str, query: dict[str, str]) -> str | None:
+    """The client's endpoint name for a request: v3 serves one contract and a whole expiration on one path."""
+    endpoint = ROUTES.get(path)
+    if path == "/v3/option/snapshot/quote" and query.get("strike", ALL) == ALL:
+        return "bulk_option_quote"
+    return endpoint
 
 
 def option_prices(spot: float, strike: float, right: str) -> tuple[float, float, float]:
@@ -142,7 +150,7 @@ class FakeThetaTerminal:
 
     def count(self, endpoint: str) -> int:
         with self._lock:
-            return sum(1 for path, _ in self.requests if ROUTES.get(path) == endpoint)
+            return sum(1 for path, query in self.requests if endpoint_of(path, query) == endpoint)
 
     # ---- internals ----
     def _set_fault(self, endpoint: str, fault: str, status: int) -> None:
@@ -176,11 +184,9 @@ class FakeThetaTerminal:
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, str, str]:
         """(status, content type, body) for one request; runs on the server's handler threads."""
-        endpoint = ROUTES.get(path)
+        endpoint = endpoint_of(path, query)
         if endpoint is None:
             return 404, "text/plain", "NO_IMPL: there is no implementation of this request"
-        if path.startswith("/v3/option/snapshot/quote") and query.get("strike", "*") == "*":
-            endpoint = "bulk_option_quote"
         fault = self._fault_for(endpoint)
         if fault is not None:
             kind, status = fault
