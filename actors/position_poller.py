@@ -58,10 +58,12 @@ class PositionPoller(SupervisedActor):
             positions = tuple(self.broker.positions())
             orders = tuple(self.broker.working_orders())
         except BrokerError as error:
-            if not self.state.broker_down:
+            if not self.state.broker_down:  # said once per outage: retried every tick, it would flood the log
                 self.state.broker_down = True
                 self.alert(alerts.outage("broker", str(error)))
-            log.error("position poll failed: %s", error)
+                log.error("position poll failed: %s", error)
+            else:
+                log.debug("position poll failed again: %s", error)
             return  # retried on the next tick: last_poll unchanged
         if self.state.broker_down:
             self.state.broker_down = False

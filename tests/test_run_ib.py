@@ -1,19 +1,32 @@
 """The actor tree over the real ib_async client and the fake IB Gateway; `run --check`; systemd notify."""
 
 import os
+import re
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 
 import pytest
 
+from actors.context import Roles
 from domain.policy import Mode
 from domain.session import EASTERN
 from gateways.calendar import MarketCalendar
 from runtime.clock import WallClock
 from runtime.service_window import Action, service_plan
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
-from tests.ib_tree_support import CALL, CLOSE, SHORT_PUT, audited_commission, audited_fills, placed, run_tree
+from tests.ib_tree_support import (
+    CALL,
+    CLOSE,
+    SHORT_PUT,
+    Alerts,
+    audited,
+    audited_commission,
+    audited_fills,
+    placed,
+    run_tree,
+)
 from tests.systemd_support import notify_socket  # noqa: F401  (fixture)
 
 
@@ -54,9 +67,51 @@ def test_disconnect_right_after_an_order_then_reconnect_adopts_it_and_ends_flat(
 
 def test_monitor_mode_sends_no_order(tmp_path):
     script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 2, 180.0)])
+    sent = Alerts()
     gateway, _ = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 57, 50, tzinfo=EASTERN),
-                          seconds=20, mode=Mode.MONITOR)
+                          seconds=20, mode=Mode.MONITOR, alerts=sent)
     assert placed(gateway) == [] and gateway.received("reqPositions")
+    # It did decide: the ITM call would have been closed, and the trader is told so.
+    warned = [a for a in audited(tmp_path) if a.action.value == "warn" and a.reason.startswith("would close")]
+    assert [(a.strike, a.right) for a in warned][:1] == [(638.0, "C")]
+    assert any("638C" in f"{a.title} {a.body}" and "would close" in f"{a.title} {a.body}".lower() for a in sent.sent)
+
+
+@pytest.mark.parametrize("outage", ["socket dropped", "IB code 1100"])
+def test_a_few_seconds_of_outage_at_t5_uses_no_attempt_trips_no_breaker_and_the_call_is_closed_after(
+        tmp_path, outage):
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 2, 180.0)],
+                           default_behaviour=OrderBehaviour.fill())
+    down_at, up_at = datetime(2026, 11, 25, 15, 54, 59, tzinfo=EASTERN), datetime(2026, 11, 25, 15, 55, 14,
+                                                                                 tzinfo=EASTERN)
+    state: dict[str, bool] = {}
+
+    def until(gateway, service):
+        now = service.clock.now()
+        if now >= down_at and "down" not in state:  # 15 ticks of T-5 decisions while down: more than 10 attempts
+            if outage == "socket dropped":
+                gateway.refuse_connections(True)
+                gateway.drop_connections()
+            else:
+                gateway.send_connectivity(1100)
+            assert gateway.wait_for(lambda: not service.broker.is_connected(), timeout=10)
+            state["down"] = True
+        if now >= up_at and "up" not in state:
+            if outage == "socket dropped":
+                gateway.refuse_connections(False)
+            else:
+                gateway.send_connectivity(1102)
+            assert gateway.wait_for(service.broker.is_connected, timeout=30), "never reconnected"
+            state["up"] = True
+        return "up" in state and service.status()["positions"] == 0
+
+    gateway, service = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 54, 55, tzinfo=EASTERN),
+                                seconds=60, until=until)
+    assert state.get("up") and service.status()["positions"] == 0, "the ITM call was not closed after the reconnect"
+    assert len(placed(gateway)) == 1 and not service.gate.closed_by("circuit breaker")
+    assert list(service.keeper.get(Roles.EXECUTOR).attempts.values()) == [1]  # the outage used none
+    refused = [a for a in audited(tmp_path) if "not sent: broker disconnected" in (a.error or "")]
+    assert len(refused) == 1 and [a.action.value for a in audited(tmp_path) if a.action.value == "reject"] == []
 
 
 def test_a_stop_on_an_expiring_short_is_modified_to_market_at_t2(tmp_path):
@@ -97,6 +152,34 @@ def test_run_check_against_a_closed_port_fails_in_one_line():
     assert len(lines) == 1 and "127.0.0.1:1" in lines[0]
 
 
+def test_run_with_ib_gateway_unreachable_says_so_in_one_line_and_keeps_retrying(tmp_path):
+    env = {"CLEANUP_IB_PORT": "1", "CLEANUP_PRICE_SOURCE": "ib", "CLEANUP_DATA_DIR": str(tmp_path),
+           "CLEANUP_LOG_DIR": str(tmp_path / "logs"), "CLEANUP_METRICS_PORT": "0"}
+    plan = service_plan(WallClock().now(), MarketCalendar())
+    process = _cli_background("run", env=env, stderr=subprocess.PIPE)
+    try:
+        if plan.action is Action.RUN:
+            time.sleep(4)  # the first connect, and a few background retries
+            assert process.poll() is None, "run gave up instead of retrying in the background"
+        else:  # a weekend or holiday: nothing to guard, it says so and exits 0 without connecting
+            assert process.wait(timeout=30) == 0
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    if plan.action is not Action.RUN:
+        return
+    lines = stderr.decode().splitlines()
+    said = [line for line in lines if "127.0.0.1:1" in line and not LOG_RECORD.match(line)]
+    assert len(said) == 1, stderr.decode()
+    assert "IB Gateway" in said[0] and "API socket clients" in said[0] and "retrying in the background" in said[0]
+    assert not [line for line in lines if "ib_async" in line and ("API connection failed" in line
+                                                                    or "Make sure API port" in line)]
+
+
+# The service's own log records (journald keeps them); the operator's line is printed plainly.
+LOG_RECORD = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
+
+
 def test_run_tells_systemd_ready_and_pings_the_watchdog(tmp_path, notify_socket):  # noqa: F811
     with FakeIBGateway(GatewayScript()) as gateway:
         env = {"CLEANUP_IB_PORT": str(gateway.port), "CLEANUP_PRICE_SOURCE": "ib", "CLEANUP_DATA_DIR": str(tmp_path),
@@ -128,9 +211,9 @@ def _cli(*args, env):
                           env=_environment(env), timeout=120)
 
 
-def _cli_background(*args, env):
+def _cli_background(*args, env, stderr=subprocess.DEVNULL):
     return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=_environment(env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 
