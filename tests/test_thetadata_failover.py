@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from cli.cmd_run import feed_alert
+from domain.alerts import Severity
 from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedHealth, FeedHealthConfig, Reason
 from domain.model import Quote
 from domain.session import EASTERN
@@ -120,3 +122,12 @@ def test_a_price_disagreement_is_alerted_once(loop):
         loop.second()
     crosschecks = [event for event in loop.events if event.kind is EventKind.CROSSCHECK_DISAGREEMENT]
     assert len(crosschecks) == 1 and loop.health.active == PRIMARY
+
+
+def test_a_permission_error_is_one_alert_naming_the_subscription_and_ib_prices(loop):
+    loop.terminal.fail(471)
+    for _ in range(10):
+        assert loop.second() == FALLBACK
+    [alert] = [feed_alert(event) for event in loop.events]
+    assert alert.severity is Severity.CRITICAL and "using IB prices" in alert.title
+    assert "needs: a ThetaData stocks subscription" in alert.body
