@@ -34,6 +34,7 @@ from gateways.broker import (
     BrokerError,
     BrokerUnavailable,
     OrderEvent,
+    OrderNotOurs,
     OrderOutcomeUnknown,
     OrderRequest,
     OrderStatus,
@@ -265,6 +266,14 @@ class Executor(SupervisedActor):
             self.state.unsettled_handled[order.order_id] = self.ctx.clock.now()
             self._unknown_outcome(kind, at, what, error, order, stage)
             return False
+        except OrderNotOurs as error:
+            # Final: every retry would be refused the same way, and counting them would trip the breaker
+            # at T-2 and halt every other close. The trader must act on this order by hand.
+            self._record(kind, at, order.contract, order.remaining, stage, f"{what} refused by the broker",
+                         order=order, success=False, error=str(error))
+            self.alert(alerts.close_failed(order.contract.key, order.remaining, order.side.value,
+                                           f"{what} of order {order.order_id} refused: {error}"))
+            return False
         except BrokerError as error:
             self._failed(order.contract, order.side, order.remaining, at, str(error), order.order_ref, stage)
         self.state.handled_orders.discard(order.order_id)
@@ -363,8 +372,9 @@ class Executor(SupervisedActor):
         commission = self._new_commission(own, event)
         if not commission:
             return
-        # Its own record (no contracts, no outcome) under the fill's order: a written record is never rewritten.
-        self._record(ActionKind.FILL, event.at, own.order.contract, 0, own.stage,
+        # Its own record under the fill's order: a written record is never rewritten, and a fill count
+        # (reports, the summary view) must not see a second fill.
+        self._record(ActionKind.COMMISSION, event.at, own.order.contract, None, own.stage,
                      f"commission ${commission:.2f} reported after the fill of {own.order.order_ref}",
                      order=own.order, pnl=-commission, details={"commission": commission})
 
@@ -379,7 +389,7 @@ class Executor(SupervisedActor):
         pnl = sign * (price - own.avg_cost) * delta * 100 - commission if price is not None else -commission or None
         fill = OwnFill(event.order_id, own.order.contract, own.order.side, delta, event.at)
         self.state.book = self.state.book.with_fill(fill)
-        self.ctx.metrics.order_filled(slippage)
+        self.ctx.metrics.order_filled(slippage, delta)
         reason = f"{own.reason}; commission ${commission:.2f} (in pnl_impact)" if commission else own.reason
         self._record(ActionKind.FILL, event.at, own.order.contract, delta, own.stage, reason, order=own.order,
                      success=True, price=price, reference_mid=own.reference_mid, slippage=slippage, pnl=pnl,

@@ -17,6 +17,7 @@ class ActionKind(StrEnum):
     WARN = "warn"
     CLOSE = "close"  # a closing order sent (or, with success=False, refused)
     FILL = "fill"  # a closing order filled (execution_price, slippage)
+    COMMISSION = "commission"  # a commission IB reported after its fill was recorded (pnl_impact = -amount)
     REJECT = "reject"
     CANCEL = "cancel"
     CONVERT_STOP = "convert_stop"

@@ -63,6 +63,11 @@ class BrokerUnavailable(BrokerError):
     """Not connected: nothing was sent. Not a failure of the order (no attempt used, no breaker count)."""
 
 
+class OrderNotOurs(BrokerError):
+    """The broker will not let this client change the order (placed in TWS or by another API client).
+    Final for that order: retrying cannot succeed, so it is no failure for the circuit breaker."""
+
+
 class OrderOutcomeUnknown(BrokerError):
     """The request may or may not have reached the broker (timeout, drop mid-send): unresolved, never a
     reject. The next positions/orders snapshot taken after it settles it (adopt by orderRef, or gone)."""

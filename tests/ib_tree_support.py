@@ -92,11 +92,12 @@ def audited(tmp_path):
 
 def audited_fills(tmp_path):
     """Executions: fill records with contracts (a commission IB reports after its fill has its own, of none)."""
-    return [a for a in audited(tmp_path) if a.action.value == "fill" and a.quantity]
+    return [a for a in audited(tmp_path) if a.action.value == "fill"]
 
 
 def audited_commission(tmp_path) -> float:
-    return round(sum(a.details.get("commission", 0.0) for a in audited(tmp_path) if a.action.value == "fill"), 4)
+    return round(sum(a.details.get("commission", 0.0) for a in audited(tmp_path)
+                 if a.action.value in ("fill", "commission")), 4)
 
 
 def placed(gateway: FakeIBGateway):

@@ -9,7 +9,7 @@ from domain.messages import Decisions, Failure, PollNow, PositionsSnapshot, Tick
 from domain.model import OrderType, Position, Side, WorkingOrder
 from domain.policy import CancelOrder, Close, ConvertStop, Mode
 from domain.stages import Stage
-from gateways.broker import BrokerError, BrokerUnavailable, OrderOutcomeUnknown, OrderStatus
+from gateways.broker import BrokerError, BrokerUnavailable, OrderNotOurs, OrderOutcomeUnknown, OrderStatus
 from tests.domain_builders import contract
 from tests.executor_support import Harness, event
 
@@ -107,6 +107,19 @@ def test_a_stop_conversion_or_cancel_while_disconnected_is_retried_after_the_rec
     assert len(desk.broker.calls) == 1
 
 
+def test_a_stop_the_broker_will_not_let_us_change_is_refused_once_and_trips_no_breaker(desk):
+    stop = WorkingOrder("0", CALL, Side.SELL, OrderType.STOP, 2, stop_price=1.0, order_ref="trader-stop")
+    snapshot(desk, orders=(stop,))
+    desk.broker.errors = [OrderNotOurs("order 0 was placed by TWS/another API client")] * 3
+    for _ in range(8):  # a decision every tick through T-2: more than the breaker's 5 failures
+        decide(desk, ConvertStop(stop, Stage.T2, "stop on an expiring contract"))
+        desk.advance(1)
+    assert desk.told(Roles.CIRCUIT_BREAKER, Failure) == [] and desk.broker.calls == []
+    (refused,) = [r for r in desk.audited() if r.action is ActionKind.CONVERT_STOP]
+    assert refused.success is False and "TWS/another API client" in refused.error
+    assert len(desk.seen[Roles.NOTIFIER]) == 1
+
+
 # --- 2. outcome unknown: unresolved, never rejected; nothing new until a later snapshot settles it --
 def test_an_order_of_unknown_outcome_is_not_a_reject_and_blocks_a_second_order_until_a_later_snapshot(desk):
     snapshot(desk)
@@ -187,7 +200,8 @@ def test_a_commission_reported_after_the_fill_is_recorded_once_against_it(desk):
     desk.send(event("1", request, OrderStatus.FILLED, 2, 3.0, desk.clock.now()))
     desk.send(event("1", request, OrderStatus.FILLED, 2, 3.0, desk.clock.now(), commission=1.30))
     desk.send(event("1", request, OrderStatus.FILLED, 2, 3.0, desk.clock.now(), commission=1.30))  # repeated
-    first, late = fills(desk)
+    (first,) = fills(desk)  # the late commission is no second fill
     assert first.quantity == 2 and first.pnl_impact == pytest.approx(240.0)
-    assert late.quantity == 0 and late.success is None and late.pnl_impact == pytest.approx(-1.30)
+    (late,) = [r for r in desk.audited() if r.action is ActionKind.COMMISSION]
+    assert late.quantity is None and late.success is None and late.pnl_impact == pytest.approx(-1.30)
     assert late.details == {"commission": 1.30} and late.order_ref == request.order_ref

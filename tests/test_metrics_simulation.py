@@ -38,8 +38,6 @@ def test_fills_match_the_audited_fills(run):
     assert value(metrics, "cleanup_orders_filled_total") == len(fills)
 
 
-@pytest.mark.xfail(strict=True, reason="actors/executor.py must pass the fill's quantity: "
-                                       "metrics.order_filled(slippage, delta); remove this mark then")
 def test_slippage_histograms_hold_each_contract_filled_and_give_the_summarys_mean(run):
     result, metrics = run
     with_mid = [(a.slippage, a.quantity or 0) for a in result.actions

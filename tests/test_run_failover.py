@@ -80,7 +80,7 @@ def assert_closed_at_t5_on_ib_prices(tmp_path, timeline: Timeline) -> None:
     assert T_MINUS_5 <= timeline.first_order_at <= T_MINUS_5 + timedelta(seconds=2)
     assert timeline.source_at(timeline.first_order_at) == FALLBACK
     # Quantity 0 is the separate commission record of the same fill.
-    assert [(fill.strike, fill.quantity) for fill in audited_fills(tmp_path) if fill.quantity] == [(638.0, 2)]
+    assert [(fill.strike, fill.quantity) for fill in audited_fills(tmp_path)] == [(638.0, 2)]
 
 
 def feed_alerts(alerts: Alerts) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateways.broker import BrokerError, BrokerUnavailable, OrderOutcomeUnknown
+from gateways.broker import BrokerError, BrokerUnavailable, OrderNotOurs, OrderOutcomeUnknown
 
 
 def unreachable(host: str, port: int, error: BaseException, client_id: int, timeout: float) -> BrokerError:
@@ -48,8 +48,8 @@ def outcome_unknown(host: str, port: int, what: str, timeout: float) -> OrderOut
         "check working orders; it is settled at the next reconciliation")
 
 
-def not_our_order(order_id: int | str) -> BrokerError:
-    return BrokerError(
+def not_our_order(order_id: int | str) -> OrderNotOurs:
+    return OrderNotOurs(
         f"order {order_id} was placed by TWS/another API client; IB only lets its own client modify it: "
         "convert it by hand or run with ib_client_id 0, see docs/ib.md")
 
