@@ -8,13 +8,10 @@ import logging
 import sys
 import threading
 
-from actors.context import Roles
-from actors.notifier import AlertSender
 from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
 from config.settings import Settings
 from domain import alerts
 from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason
-from domain.messages import PollNow
 from gateways.alerts import AppriseAlertSender
 from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_store
@@ -22,11 +19,12 @@ from gateways.broker import BrokerError
 from gateways.calendar import MarketCalendar
 from gateways.failover_prices import FailoverPriceSource
 from gateways.ib import IBBroker, IBPriceSource, check_gateway
-from gateways.ib.codes import Connectivity
+from gateways.ib.log_filter import quiet_ib_async_connect_failures
 from gateways.market_hours import RegularHours
 from gateways.prices import OnFeedError, PriceSource, ReportingSource
 from gateways.thetadata import ThetaDataPriceSource
 from runtime.clock import Clock, WallClock
+from runtime.connection_watcher import ConnectionWatcher
 from runtime.control import control_plane
 from runtime.daemon import install_stop_signals, serve
 from runtime.logfiles import setup_logging
@@ -85,7 +83,7 @@ def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNo
         print(f"{error} (retrying in the background)", file=sys.stderr)
         broker.connect_in_background()
     metrics.set_broker_connected(broker.is_connected())
-    source = price_source(settings, broker, clock, connection.alert)
+    source = price_source(settings, broker, clock, connection.alert, on_error=metrics.feed_error)
     audit_log = DurableAuditLog(settings.data_dir / "spool", lambda: open_store(settings))  # it migrates on connect
     service = Service(settings, clock, session, broker, source, sender, audit_log, metrics,
                       account=settings.ib_account or (broker.account() if broker.is_connected() else ""))
@@ -131,59 +129,3 @@ def feed_alert(event: FeedEvent) -> alerts.Alert:
         return alerts.outage("ThetaData price feed", event.detail, restored=True)
     return alerts.Alert(alerts.Severity.WARNING, f"Price feed: {event.kind.value.replace('_', ' ')}", event.detail,
                         f"feed:{event.kind.value}")
-
-
-class ConnectionWatcher:
-    """IB connection changes (on the broker's loop thread) to the metric, alerts, a re-read and the account.
-
-    It hears changes from before the service exists (the first connect, a gateway down at start): its
-    alerts then go to the sender directly."""
-
-    def __init__(self, broker: IBBroker, metrics: Metrics, sender: AlertSender) -> None:
-        self.broker, self.metrics, self.sender = broker, metrics, sender
-        self.service: Service | None = None
-        self._down = False  # said "down": a connect is then news ("restored"), not the usual start
-
-    def attach(self, service: Service) -> None:
-        self.service = service
-        self._fill_in_account()  # the connect may have come while the service was being built
-
-    def _fill_in_account(self) -> None:
-        if self.service is not None and not self.service.ctx.account and self.broker.is_connected():
-            self.service.ctx.account = self.broker.account()  # IB was down at start, no ib_account set
-
-    def alert(self, alert: alerts.Alert) -> None:
-        if self.service is not None:
-            self.service.registry.tell(Roles.NOTIFIER, alert)
-        else:
-            self.sender.send(alert)
-
-    def changed(self, state: Connectivity, reason: str) -> None:
-        self.metrics.set_broker_connected(state is Connectivity.CONNECTED)
-        if state is Connectivity.CONNECTED:
-            self._fill_in_account()
-            if self._down:
-                self._down = False
-                self.alert(alerts.outage("IB Gateway", reason, restored=True))
-            if self.service is not None:
-                self.service.registry.tell(Roles.POSITION_POLLER, PollNow("broker (re)connected: reconcile"))
-        elif state is not Connectivity.CLOSED:
-            self._down = True
-            self.alert(alerts.outage("IB Gateway", reason))
-
-
-class _NotConnectFailures(logging.Filter):
-    """ib_async's own lines for each connect attempt and its failure; ours says it once, with what to check."""
-
-    DROPPED = ("API connection failed", "Make sure API port", "Connecting to ", "Disconnecting")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.DROPPED)
-
-
-def quiet_ib_async_connect_failures() -> None:
-    """Only these: ib_async's other errors (an order IB refused, say) are worth reading."""
-    client = logging.getLogger("ib_async.client")
-    if not any(isinstance(f, _NotConnectFailures) for f in client.filters):
-        client.addFilter(_NotConnectFailures())
-

@@ -90,7 +90,7 @@ class Service:
 
     def tick(self) -> None:
         """Production: every ticked actor gets the heartbeat at once and works concurrently."""
-        tick = Tick(self.clock.now())
+        tick = self._heartbeat()
         for role in TICKED:
             self.registry.tell(role, tick)
 
@@ -100,10 +100,15 @@ class Service:
         Concurrent ticks race (the poller's snapshot may reach the feed before or after the feed's own
         tick), which is harmless live but would make a simulated run differ from one run to the next.
         """
-        tick = Tick(self.clock.now())
+        tick = self._heartbeat()
         for role in TICKED:
             self.registry.tell(role, tick)
             self.sync()
+
+    def _heartbeat(self) -> Tick:
+        # Any broker, paper or IB, simulated outage or real: the gauge follows it once a second.
+        self.metrics.set_broker_connected(self.broker.is_connected())
+        return Tick(self.clock.now())
 
     def sync(self, rounds: int = 2) -> None:
         """Wait until the messages of this tick have been handled down the pipeline (simulation)."""

@@ -103,3 +103,18 @@ def _scraped_contracts(url: str) -> set[str]:
     body = urllib.request.urlopen(url, timeout=5).read().decode()
     return {sample.labels["contract"] for family in text_string_to_metric_families(body)
             for sample in family.samples if sample.name == MONEYNESS}
+
+
+def test_the_broker_connection_gauge_follows_a_simulated_disconnect(tmp_path) -> None:
+    scenario = json.loads((SCENARIOS / "itm_long_call.json").read_text())
+    scenario["faults"] = [{"at": "15:50", "kind": "broker_disconnect", "seconds": 60}]
+    (tmp_path / "disconnect.json").write_text(json.dumps(scenario))
+    metrics = Metrics(process_collectors=False)
+    readings: dict[time, float | None] = {}
+
+    def watch(progress: Progress) -> None:
+        if _et(progress.now) in (time(15, 49, 0), time(15, 50, 30), time(15, 52, 0)):
+            readings[_et(progress.now)] = metrics.registry.get_sample_value("cleanup_broker_connected")
+
+    _simulate(tmp_path, tmp_path / "disconnect.json", metrics, watch)
+    assert readings == {time(15, 49, 0): 1.0, time(15, 50, 30): 0.0, time(15, 52, 0): 1.0}

@@ -1,11 +1,11 @@
-"""`run`'s ConnectionWatcher: every IB connection change reaches the metric, the alerts and the account."""
+"""The ConnectionWatcher of `run`: every IB connection change reaches the metric, the alerts and the account."""
 
 from types import SimpleNamespace
 
 from actors.context import Roles
-from cli.cmd_run import ConnectionWatcher
 from domain.messages import PollNow
 from gateways.ib.codes import Connectivity
+from runtime.connection_watcher import ConnectionWatcher
 from runtime.metrics import Metrics
 
 
