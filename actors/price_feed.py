@@ -15,16 +15,11 @@ from gateways.prices import FeedError, PriceSource
 
 log = logging.getLogger("cleanup.feed")
 
-# Production ticks every second without waiting; a poll stuck behind a slow source (a Terminal
-# timing out) would otherwise leave ticks queued, each deciding for an ever older "now".
-MAX_TICK_LAG_SECONDS = 1.0
-
 
 @dataclass
 class FeedState:
     held: tuple[OptionContract, ...] = ()
     episode: feed_outage.Episode = field(default_factory=feed_outage.Episode)
-    late_ticks: int = 0  # ticks dropped in the current slow spell
     options: dict[str, Quote] = field(default_factory=dict)
 
 
@@ -39,29 +34,12 @@ class PriceFeed(SupervisedActor):
     def handle(self, message: Any) -> Any:
         if isinstance(message, PositionsSnapshot):
             self.state.held = tuple(p.contract for p in message.positions if p.quantity)
-        elif isinstance(message, Tick):
-            if self._on_time(message):
-                self._poll(message)
-                self._caught_up(message)
+        elif isinstance(message, Tick):  # late ticks never get here (SupervisedActor drops them)
+            self._poll(message)
         else:
             return super().handle(message)
         self.ctx.keeper.keep(self.role, self.state)
         return None
-
-    def _on_time(self, tick: Tick) -> bool:
-        lag = (self.ctx.clock.now() - tick.now).total_seconds()
-        if lag <= MAX_TICK_LAG_SECONDS:
-            return True
-        if not self.state.late_ticks:  # once per slow spell, not once per tick
-            log.warning("price feed: dropping ticks queued behind slow polls (this one %.1f s late)", lag)
-        self.state.late_ticks += 1
-        return False
-
-    def _caught_up(self, tick: Tick) -> None:
-        """A slow spell ends with a poll that fits in a tick."""
-        if self.state.late_ticks and (self.ctx.clock.now() - tick.now).total_seconds() <= MAX_TICK_LAG_SECONDS:
-            log.info("price feed: polls on time again after dropping %d late tick(s)", self.state.late_ticks)
-            self.state.late_ticks = 0
 
     def _poll(self, tick: Tick) -> None:
         symbol = self.ctx.config.settings.symbol

@@ -11,8 +11,8 @@ import logging
 import time
 from datetime import datetime
 
+from actors.base import MAX_TICK_LAG_SECONDS
 from actors.context import Roles
-from actors.price_feed import MAX_TICK_LAG_SECONDS
 from config.settings import load_settings
 from domain.messages import MarketUpdate
 from domain.model import OptionContract, Position, Quote, Right
