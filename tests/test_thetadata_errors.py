@@ -46,37 +46,44 @@ def _error(kind=FeedErrorKind.OUTAGE, code="DISCONNECTED") -> ThetaFeedError:
     return ThetaFeedError(kind, code, f"SPY quote: {code}")
 
 
-def test_an_episode_is_logged_once_and_its_end(caplog):
-    episodes = EpisodeLog(logging.getLogger("test.episodes"))
+def _logged(caplog, steps) -> list[str]:
+    """The lines an EpisodeLog writes for ``steps(episodes)``."""
     with caplog.at_level(logging.INFO, logger="test.episodes"):
+        steps(EpisodeLog(logging.getLogger("test.episodes")))
+    return [record.getMessage() for record in caplog.records]
+
+
+def test_an_episode_is_logged_once_and_its_end(caplog):
+    def steps(episodes):
         for _ in range(5):
             episodes.failure("stock_quote", _error())
         episodes.success("stock_quote")
         episodes.success("stock_quote")
-    messages = [record.getMessage() for record in caplog.records]
+
+    messages = _logged(caplog, steps)
     assert len(messages) == 2, messages
     assert "DISCONNECTED" in messages[0] and "answers again after 5 failed request(s) (DISCONNECTED)" in messages[1]
 
 
 def test_a_hang_alternating_timeout_and_busy_is_one_episode(caplog):
-    episodes = EpisodeLog(logging.getLogger("test.hang"))
-    with caplog.at_level(logging.INFO, logger="test.hang"):
+    def steps(episodes):
         for _ in range(10):
             episodes.failure("stock_quote", _error(code="TIMEOUT"))
             episodes.failure("stock_quote", _error(code="BUSY"))
         episodes.success("stock_quote")
-    messages = [record.getMessage() for record in caplog.records]
+
+    messages = _logged(caplog, steps)
     assert len(messages) == 2, messages
     assert "TIMEOUT" in messages[0] and "after 20 failed request(s) (TIMEOUT, BUSY)" in messages[1]
 
 
 def test_a_change_of_kind_is_logged_once_per_episode(caplog):
-    episodes = EpisodeLog(logging.getLogger("test.kinds"))
-    with caplog.at_level(logging.INFO, logger="test.kinds"):
+    def steps(episodes):
         for _ in range(5):
             episodes.failure("stock_quote", _error())
             episodes.failure("stock_quote", _error(FeedErrorKind.MALFORMED, "MALFORMED_BODY"))
-    messages = [record.getMessage() for record in caplog.records]
+
+    messages = _logged(caplog, steps)
     assert len(messages) == 2, messages
     assert "MALFORMED_BODY" in messages[1] and "now malformed" in messages[1]
 
