@@ -13,7 +13,7 @@ from domain import alerts
 from domain.book import snapshot_is_current
 from domain.cadence import poll_due
 from domain.messages import PollNow, PositionsSnapshot, Tick
-from gateways.broker import Broker, BrokerError
+from gateways.broker import Broker, BrokerError, BrokerUnavailable
 
 log = logging.getLogger("cleanup.poller")
 
@@ -25,6 +25,7 @@ class PollerState:
     has_positions: bool = False
     polls: int = 0
     broker_down: bool = False
+    alerted: bool = False  # this outage was paged here, so its end is too
 
 
 class PositionPoller(SupervisedActor):
@@ -58,16 +59,23 @@ class PositionPoller(SupervisedActor):
             positions = tuple(self.broker.positions())
             orders = tuple(self.broker.working_orders())
         except BrokerError as error:
-            if not self.state.broker_down:  # said once per outage: retried every tick, it would flood the log
-                self.state.broker_down = True
-                self.alert(alerts.outage("broker", str(error)))
+            if not self.state.broker_down:  # logged once per outage: retried every tick, it would flood the log
                 log.error("position poll failed: %s", error)
             else:
                 log.debug("position poll failed again: %s", error)
+            self.state.broker_down = True
+            # A lost connection is paged by whoever watches it (run: the connection watcher, with IB's
+            # reason); a second page for its consequence would only add noise. A read failing while
+            # connected is news only the poller has.
+            if not isinstance(error, BrokerUnavailable) and not self.state.alerted:
+                self.state.alerted = True
+                self.alert(alerts.outage("broker", str(error)))
             return  # retried on the next tick: last_poll unchanged
         if self.state.broker_down:
-            self.state.broker_down = False
-            self.alert(alerts.outage("broker", "positions readable again", restored=True))
+            log.info("positions readable again")
+            if self.state.alerted:
+                self.alert(alerts.outage("broker", "positions readable again", restored=True))
+            self.state.broker_down = self.state.alerted = False
         self.state.last_poll, self.state.poll_requested = taken_at, ""
         self.state.has_positions = any(p.quantity for p in positions)
         self.state.polls += 1

@@ -4,8 +4,10 @@ import pytest
 
 from actors.context import Roles
 from actors.position_poller import PositionPoller
-from domain.messages import PositionsSnapshot, Tick
+from domain.alerts import Alert
+from domain.messages import PollNow, PositionsSnapshot, Tick
 from domain.model import Position
+from gateways.broker import BrokerError
 from tests.domain_builders import contract
 from tests.executor_support import T5, Harness, later
 
@@ -39,3 +41,19 @@ def test_after_a_reconnect_positions_are_read_on_the_next_tick_not_at_the_next_s
     assert [s.taken_at for s in snapshots(poller)] == [T5, later(T5, 6)]
     poller.send(Tick(poller.advance(1)))
     assert len(snapshots(poller)) == 2  # and then back to the cadence
+
+
+def test_a_lost_connection_is_not_paged_again_by_the_poller_but_a_failing_read_is_once(poller):
+    poller.broker.drop()  # the connection's owner pages this one
+    for _ in range(3):
+        poller.send(PollNow("test"))
+        poller.send(Tick(poller.advance(1)))
+    assert poller.told(Roles.NOTIFIER, Alert) == []
+    poller.broker.reconnect()
+    poller.broker.errors = [BrokerError("IB Gateway did not answer within 10s; positions not read")] * 3
+    for _ in range(3):  # connected, but the reads fail: only the poller knows
+        poller.send(Tick(poller.advance(1)))
+    (down,) = poller.told(Roles.NOTIFIER, Alert)
+    assert "did not answer" in down.body
+    poller.send(Tick(poller.advance(1)))
+    assert [a.title for a in poller.told(Roles.NOTIFIER, Alert)] == ["broker down", "broker restored"]
