@@ -8,7 +8,7 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
-from actors.executor import OwnBook
+from actors.executor_state import OwnBook
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
