@@ -47,8 +47,7 @@ class Book:
         quantities = {position.contract: position.quantity for position in self.positions}
         for fill in self.own_fills:
             if fill.contract in quantities:
-                delta = fill.quantity if fill.side is Side.BUY else -fill.quantity
-                quantities[fill.contract] += delta
+                quantities[fill.contract] += fill.side.signed(fill.quantity)
         return [replace(position, quantity=quantities[position.contract]) for position in self.positions
                 if quantities[position.contract] != 0]
 

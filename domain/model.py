@@ -34,6 +34,10 @@ class Side(StrEnum):
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 
+    def signed(self, quantity: int) -> int:
+        """The change a fill of ``quantity`` makes to a position: buying adds, selling takes away."""
+        return quantity if self is Side.BUY else -quantity
+
 
 class OrderType(StrEnum):
     LIMIT = "LMT"

@@ -77,7 +77,7 @@ def session_counts(results: Sequence[PositionResult]) -> SessionCounts:
 
 def closed_quantity(side: Side, quantity: int) -> int:
     """The signed position a closing fill took away: selling closes a long, buying a short."""
-    return quantity if side is Side.SELL else -quantity
+    return -side.signed(quantity)
 
 
 def settle_at_close(open_at_close: Sequence[Position], closed_by_us: Sequence[Position],

@@ -185,7 +185,7 @@ class PaperBroker:
     def _fill(self, working: _Working, price: float, now: datetime) -> None:
         order = working.order
         position = self._positions.get(order.contract)
-        delta = order.remaining if order.side is Side.BUY else -order.remaining
+        delta = order.side.signed(order.remaining)
         if position is None:
             self._positions[order.contract] = Position(order.contract, delta, price)
         else:

@@ -24,6 +24,7 @@ from gateways.sim_market import SimulatedMarket, SpotScript
 from runtime.clock import VirtualClock
 from runtime.metrics import Metrics
 from runtime.service import Service
+from tests.ib_tree_support import Alerts
 
 REAL_SECONDS_PER_TICK = 0.2  # the virtual clock runs 5x real time, one tick per virtual second
 HANG = 2.5  # virtual seconds each poll takes: the ThetaData timeout, then the IB read
@@ -46,11 +47,6 @@ class HangingSource:
         return {}
 
 
-class Sender:
-    def send(self, alert) -> None:
-        pass
-
-
 def test_a_hanging_source_never_makes_decisions_on_an_old_now(tmp_path, caplog):
     settings = load_settings(flags={"mode": "monitor", "data_dir": str(tmp_path), "price_source": "sim",
                                     "metrics_port": 0, "log_dir": str(tmp_path / "logs")}, environ={}).settings
@@ -59,7 +55,7 @@ def test_a_hanging_source_never_makes_decisions_on_an_old_now(tmp_path, caplog):
     market = SimulatedMarket(SpotScript(636.0), session, clock, clock.now())
     broker = PaperBroker(market, clock, [Position(OptionContract("SPY", Right.CALL, 640.0, session.day), 1, 1.0)])
     audit = DurableAuditLog(tmp_path / "spool", lambda: _store(settings))
-    service = Service(settings, clock, session, broker, HangingSource(clock), Sender(), audit,
+    service = Service(settings, clock, session, broker, HangingSource(clock), Alerts(), audit,
                       Metrics(process_collectors=False), account=broker.account())
     lags: list[float] = []
     tell = service.registry.tell
