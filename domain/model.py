@@ -40,10 +40,24 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    """IB's names for the order types the service recognises; anything else is ``OTHER``."""
+
     LIMIT = "LMT"
     MARKET = "MKT"
     STOP = "STP"
     STOP_LIMIT = "STP LMT"
+    TRAILING_STOP = "TRAIL"
+    TRAILING_STOP_LIMIT = "TRAIL LIMIT"
+    # MIT, LIT, REL, MOC, pegged...: a resting order of the trader's, never read as a plain limit
+    OTHER = "OTHER"
+
+    @property
+    def is_stop(self) -> bool:
+        """A protective stop: it waits for a trigger, and at T-2 becomes a market order."""
+        return self in _STOPS
+
+
+_STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT})
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,13 @@ class WorkingOrder:
     limit_price: float | None = None
     stop_price: float | None = None
     order_ref: str | None = None
+    broker_type: str = ""  # the broker's own name for the type, e.g. "MIT" when order_type is OTHER
+    client_id: int | None = None  # the API client that placed it; 0 is TWS (orders placed by hand)
+    perm_id: int | None = None  # IB's account-wide id; order ids are only unique per client
+    # False: the broker will not let this service modify or cancel it (placed by TWS without binding, or by
+    # another API client, our own orders of an earlier client id included). It still covers the position.
+    modifiable: bool = True
+    owner: str = ""  # who placed it, for alerts: "TWS", "API client 23", ...
 
     @property
     def remaining(self) -> int:
@@ -137,4 +158,11 @@ class WorkingOrder:
 
     @property
     def is_stop(self) -> bool:
-        return self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        return self.order_type.is_stop
+
+    @property
+    def identity(self) -> str:
+        """Names the order across reads: IB's permId when known, else client and order id."""
+        if self.perm_id:
+            return f"perm {self.perm_id}"
+        return f"client {self.client_id} order {self.order_id}"
