@@ -42,7 +42,7 @@ class CircuitBreaker(SupervisedActor):
         """Record one failure; returns whether order flow is halted. Asked, so the caller knows at once."""
         settings = self.ctx.config.settings
         was_tripped = self.state.tripped
-        self.state = record_failure(self.state, failure.at, settings.breaker_max_failures,
+        self.state = record_failure(self.state, failure.at, failure.source, settings.breaker_max_failures,
                                     settings.breaker_window_seconds)
         self._keep()
         if self.state.tripped and not was_tripped:

@@ -22,6 +22,8 @@ log = logging.getLogger("cleanup.poller")
 class PollerState:
     last_poll: datetime | None = None
     poll_requested: str = ""
+    executions_requested: bool = True  # the first read after a start reads the day's executions too
+    executions_read_since: datetime | None = None  # the connection the last executions read belongs to
     has_positions: bool = False
     polls: int = 0
     broker_down: bool = False
@@ -30,7 +32,8 @@ class PollerState:
 
 class PositionPoller(SupervisedActor):
     role = Roles.POSITION_POLLER
-    subscribers = (Roles.RISK_ASSESSOR, Roles.EXECUTOR, Roles.PRICE_FEED)
+    # The RiskAssessor gets the book from the Executor, which sizes every close: one book, one rule.
+    subscribers = (Roles.EXECUTOR, Roles.PRICE_FEED)
 
     def __init__(self, ctx: ActorContext, broker: Broker) -> None:
         super().__init__(ctx)
@@ -40,6 +43,7 @@ class PositionPoller(SupervisedActor):
     def handle(self, message: Any) -> Any:
         if isinstance(message, PollNow):
             self.state.poll_requested = message.reason
+            self.state.executions_requested |= message.with_executions
         elif isinstance(message, Tick):
             self._maybe_poll(message.now)
         else:
@@ -55,9 +59,14 @@ class PositionPoller(SupervisedActor):
         # The snapshot's time is the moment of the read, not the tick's: a tick made before a
         # reconnect would date a fresh read too early and the Executor would refuse to trade on it.
         taken_at = self.ctx.clock.now()
+        connected_since = self.broker.connected_since()
+        with_executions = self.state.executions_requested or self.state.executions_read_since != connected_since
         try:
-            positions = tuple(self.broker.positions())
+            # Orders, then fills, then positions, as after a reconnect: an order that fills between the reads
+            # then shows as still working (counted against the position) rather than as gone (counted as open).
             orders = tuple(self.broker.working_orders())
+            executions = tuple(self.broker.executions()) if with_executions else None
+            positions = tuple(self.broker.positions())
         except BrokerError as error:
             if not self.state.broker_down:  # logged once per outage: retried every tick, it would flood the log
                 log.error("position poll failed: %s", error)
@@ -77,10 +86,12 @@ class PositionPoller(SupervisedActor):
                 self.alert(alerts.outage("broker", "positions readable again", restored=True))
             self.state.broker_down = self.state.alerted = False
         self.state.last_poll, self.state.poll_requested = taken_at, ""
+        if with_executions:
+            self.state.executions_requested, self.state.executions_read_since = False, connected_since
         self.state.has_positions = any(p.quantity for p in positions)
         self.state.polls += 1
         self.ctx.metrics.ib_messages_sent(self.broker.messages_sent())
-        snapshot = PositionsSnapshot(positions, orders, taken_at)
+        snapshot = PositionsSnapshot(positions, orders, taken_at, executions)
         for role in self.subscribers:
             self.send(role, snapshot)
 

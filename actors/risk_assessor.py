@@ -8,11 +8,10 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
-from actors.executor_state import OwnBook
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
-from domain.messages import Decisions, ManualClose, MarketUpdate, PositionsSnapshot
+from domain.messages import BookUpdate, Decisions, ManualClose, MarketUpdate
 from domain.model import OptionContract, Position, Quote
 from domain.policy import Close, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
 from domain.settlement import SETTLE_AFTER_CLOSE, closed_quantity, closing_spot, settle_at_close
@@ -54,14 +53,13 @@ class RiskAssessor(SupervisedActor):
             self.state.options.update(message.options)
             self.state.source = message.source
             self._evaluate(message.at)
-        elif isinstance(message, PositionsSnapshot):
-            self.state.book = self.state.book.with_snapshot(message.positions, message.orders, message.taken_at)
-            self._evaluate(message.taken_at)
-        elif isinstance(message, OwnBook):
-            self.state.book = self.state.book.with_own_orders(message.orders)
-            if message.fill is not None:
-                self.state.book = self.state.book.with_fill(message.fill)
-                self._count_closed(message.fill.contract, closed_quantity(message.fill.side, message.fill.quantity))
+        elif isinstance(message, BookUpdate):
+            read_again = message.book.taken_at != self.state.book.taken_at
+            self.state.book = message.book
+            for fill in message.new_fills:
+                self._count_closed(fill.contract, closed_quantity(fill.side, fill.quantity))
+            if read_again and message.book.taken_at is not None:
+                self._evaluate(message.book.taken_at)
         elif isinstance(message, ManualClose):
             return self._manual_close(message)
         else:

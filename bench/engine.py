@@ -127,7 +127,7 @@ class DayRun:
         for i, order in list(self.orders.items()):
             if order.rejected:
                 del self.orders[i]
-                self.breaker = record_failure(self.breaker, self.market.now(seconds),
+                self.breaker = record_failure(self.breaker, self.market.now(seconds), self.current[i].contract.key,
                                               self.settings.breaker_max_failures,
                                               self.settings.breaker_window_seconds)
                 continue

@@ -76,6 +76,7 @@ def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNo
     metrics = Metrics()
     connection = ConnectionWatcher(broker, metrics, sender)
     broker.set_connection_handler(connection.changed)  # before connecting: no change may go unheard
+    broker.set_write_access_handler(connection.write_access)
     quiet_ib_async_connect_failures()
     try:
         broker.connect()

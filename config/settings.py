@@ -53,6 +53,8 @@ class Settings(BaseModel):
     max_slippage: float
     max_attempts: int
     attempt_interval_seconds: float
+    max_contract_failures: int
+    position_lag_seconds: float
 
     breaker_max_failures: int
     breaker_window_seconds: float
@@ -126,7 +128,7 @@ class Settings(BaseModel):
         return value
 
     @field_validator("max_attempts", "breaker_max_failures", "restart_max", "ib_messages_per_second",
-                     "feed_failback_polls")
+                     "feed_failback_polls", "max_contract_failures")
     @classmethod
     def _positive_count(cls, value: int) -> int:
         if value < 1:
@@ -134,8 +136,8 @@ class Settings(BaseModel):
         return value
 
     @field_validator("attempt_interval_seconds", "breaker_window_seconds", "restart_window_seconds",
-                     "quote_max_age_seconds", "option_quote_max_age_seconds", "thetadata_timeout_seconds",
-                     "assessment_sample_seconds", "alert_throttle_seconds", "feed_crosscheck_tolerance")
+                     "position_lag_seconds", "quote_max_age_seconds", "option_quote_max_age_seconds",
+                     "thetadata_timeout_seconds", "assessment_sample_seconds", "alert_throttle_seconds", "feed_crosscheck_tolerance")
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if value <= 0:

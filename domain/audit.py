@@ -33,6 +33,14 @@ def new_action_id() -> str:
     return uuid.uuid4().hex
 
 
+_IDENTITY_NAMESPACE = uuid.UUID("1b0c6f5e-9a3d-4c1e-8f2a-5d7e4b3c2a10")
+
+
+def action_id_for(identity: str) -> str:
+    """The same action id for the same thing (e.g. a fill's execId), however often it is recorded."""
+    return uuid.uuid5(_IDENTITY_NAMESPACE, identity).hex
+
+
 @dataclass(frozen=True)
 class ActionRecord:
     action_id: str

@@ -1,62 +1,180 @@
-"""The book the policy sees: the broker's last snapshot corrected by what happened since.
+"""The book every close is sized from: what is certainly still open, whatever the broker's reads say.
 
-Positions are polled (at most once a minute near the close), but our own orders and fills are
-known at once. Between a fill and the next poll the snapshot still shows the old position: without
-this correction a filled close would be sent again.
+IB's position reads lag fills by seconds (12 s has been seen). A read taken after one of our fills may
+still show the position as it was before, and sizing a close from it sends the same close again: a
+long 2 became short 2. So a fill is *unseen* until a read shows it, and while it is unseen the book
+takes the smaller of the two positions it could be: the read as it stands, or the read with the fill
+still to come. A read shows a fill when it moved from the previous read by exactly the fills since
+(a prefix of them, oldest first); a fill older than ``lag_seconds`` at the time of a read is taken as
+shown whatever the read says (the trader may have traded the same contract meanwhile, and no read
+would ever match). The smaller of the two never crosses zero: our closes cannot flip a position.
+
+Our own fills come as executions (one per IB execId, counted once however often they are reported).
+Fills of other orders (the trader's, or ours from an earlier client id) are only known from the order
+list: when an order's filled quantity grows between two reads, or a closing order vanishes from the
+list without a confirmed cancel, the difference may have filled and is unseen the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from domain.model import OptionContract, Position, Side, WorkingOrder
+
+DEFAULT_LAG_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class OwnFill:
-    order_id: str
+    """One execution that changed a position: ``fill_id`` is IB's execId (or a name for an inferred fill)."""
+
+    fill_id: str
     contract: OptionContract
     side: Side
-    quantity: int  # contracts filled in this execution
-    at: datetime
+    quantity: int  # contracts in this execution
+    at: datetime  # when it happened at the broker
+
+    @property
+    def signed(self) -> int:
+        return self.side.signed(self.quantity)
 
 
 @dataclass(frozen=True)
 class Book:
-    positions: tuple[Position, ...] = ()
-    broker_orders: tuple[WorkingOrder, ...] = ()
+    positions: tuple[Position, ...] = ()  # the last read, as the broker reported it
+    broker_orders: tuple[WorkingOrder, ...] = ()  # the working orders of the last read
     taken_at: datetime | None = None
     own_orders: tuple[WorkingOrder, ...] = ()  # our live orders, as the Executor knows them now
-    own_fills: tuple[OwnFill, ...] = field(default_factory=tuple)
+    unseen: tuple[OwnFill, ...] = ()  # fills the reads may not show yet, oldest first
+    applied: frozenset[str] = frozenset()  # every fill id ever taken in, so a repeat is not counted twice
+    ended: frozenset[str] = frozenset()  # identities of other orders whose end the broker confirmed
 
-    def with_snapshot(self, positions: Sequence[Position], orders: Sequence[WorkingOrder], taken_at: datetime) -> Book:
-        """A new broker snapshot; fills older than it are already in its positions."""
-        fills = tuple(fill for fill in self.own_fills if fill.at > taken_at)
-        return replace(self, positions=tuple(positions), broker_orders=tuple(orders), taken_at=taken_at,
-                       own_fills=fills)
+    # --- what happened --------------------------------------------------------------------------
+    def with_fill(self, fill: OwnFill) -> Book:
+        if fill.fill_id in self.applied:
+            return self
+        unseen = tuple(sorted((*self.unseen, fill), key=lambda f: f.at))
+        return replace(self, unseen=unseen, applied=self.applied | {fill.fill_id})
 
     def with_own_orders(self, orders: Iterable[WorkingOrder]) -> Book:
         return replace(self, own_orders=tuple(orders))
 
-    def with_fill(self, fill: OwnFill) -> Book:
-        return replace(self, own_fills=(*self.own_fills, fill))
+    def with_order_ended(self, order: WorkingOrder, filled: int, at: datetime) -> Book:
+        """Another party's order the broker confirmed done (we cancelled it) with ``filled`` in all."""
+        book = replace(self, ended=self.ended | {order.identity})
+        seen = next((o.filled for o in self.broker_orders if o.identity == order.identity), order.filled)
+        if filled > seen:
+            book = book.with_fill(_inferred(order, filled - seen, at, f"{order.identity} filled {filled}"))
+        return book
 
+    def with_snapshot(self, positions: Sequence[Position], orders: Sequence[WorkingOrder], taken_at: datetime,
+                      lag_seconds: float = DEFAULT_LAG_SECONDS) -> Book:
+        """A new read of positions and working orders (the orders read first, as reconcile does)."""
+        book = self
+        for fill in self._fills_of_other_orders(orders, taken_at):
+            book = book.with_fill(fill)
+        unseen = book._still_unseen(positions, taken_at, timedelta(seconds=lag_seconds))
+        return replace(book, positions=tuple(positions), broker_orders=tuple(orders), taken_at=taken_at,
+                       unseen=unseen)
+
+    # --- what is open -----------------------------------------------------------------------------
     def effective_positions(self) -> list[Position]:
-        quantities = {position.contract: position.quantity for position in self.positions}
-        for fill in self.own_fills:
-            if fill.contract in quantities:
-                quantities[fill.contract] += fill.side.signed(fill.quantity)
-        return [replace(position, quantity=quantities[position.contract]) for position in self.positions
-                if quantities[position.contract] != 0]
+        """Every position read, at the size certainly still open (zero ones left out)."""
+        pending: dict[OptionContract, int] = {}
+        for fill in self.unseen:
+            pending[fill.contract] = pending.get(fill.contract, 0) + fill.signed
+        result = []
+        for position in self.positions:
+            quantity = certain_quantity(position.quantity, pending.get(position.contract, 0))
+            if quantity:
+                result.append(replace(position, quantity=quantity))
+        return result
 
     def working_orders(self) -> list[WorkingOrder]:
-        """Broker orders, with our own live orders' current state taking precedence by order id."""
-        own = {order.order_id: order for order in self.own_orders}
-        merged = [own.pop(order.order_id, order) for order in self.broker_orders]
-        # an own order the broker reported as done since the snapshot is no longer working
-        return [order for order in merged if order.remaining > 0] + list(own.values())
+        """The broker's working orders, our own as the Executor knows them now (matched by orderRef)."""
+        own = {order.order_ref: order for order in self.own_orders if order.order_ref}
+        merged = [own.pop(order.order_ref, order) if order.order_ref in own else order
+                  for order in self.broker_orders]
+        # an order of ours the Executor saw end since the read is no longer working
+        return [order for order in merged if order.remaining > 0] + [o for o in own.values() if o.remaining > 0]
+
+    # --- internals ----------------------------------------------------------------------------------
+    def _follows_by_execution(self, order: WorkingOrder) -> bool:
+        """Orders whose fills reach us as executions: those the Executor follows."""
+        return any(order.order_ref == own.order_ref for own in self.own_orders if own.order_ref)
+
+    def _fills_of_other_orders(self, orders: Sequence[WorkingOrder], taken_at: datetime) -> list[OwnFill]:
+        if self.taken_at is None:
+            return []  # a first read has nothing to compare with: what it shows is all we know
+        before = {o.identity: o for o in self.broker_orders if not self._follows_by_execution(o)}
+        fills = []
+        now = {o.identity: o for o in orders if not self._follows_by_execution(o)}
+        for identity, order in now.items():
+            seen = before[identity].filled if identity in before else 0
+            if order.filled > seen:
+                fills.append(_inferred(order, order.filled - seen, taken_at, f"{identity} filled {order.filled}"))
+        for identity, order in before.items():
+            if identity not in now and identity not in self.ended and order.remaining > 0:
+                # Gone from the list: filled or cancelled, the list does not say which. Until a read
+                # shows the position, the rest may have filled.
+                fills.append(_inferred(order, order.remaining, taken_at, f"{identity} gone at {order.quantity}"))
+        return fills
+
+    def _still_unseen(self, positions: Sequence[Position], taken_at: datetime, lag: timedelta) -> tuple[OwnFill, ...]:
+        """The unseen fills a new read does not show yet (see the module's docstring)."""
+        now = {p.contract: p.quantity for p in positions}
+        before = {p.contract: p.quantity for p in self.positions}
+        by_contract: dict[OptionContract, list[OwnFill]] = {}
+        for fill in self.unseen:
+            if fill.at > taken_at - lag:
+                by_contract.setdefault(fill.contract, []).append(fill)
+        kept: list[OwnFill] = []
+        for contract, fills in by_contract.items():
+            shown = _fills_shown(before.get(contract, 0), now.get(contract, 0), fills) \
+                if self.taken_at is not None else 0
+            kept += fills[shown:]
+        return tuple(sorted(kept, key=lambda f: f.at))
+
+
+def certain_quantity(read: int, pending: int) -> int:
+    """Of ``read`` and ``read + pending``, the one nearer zero; zero when they lie on either side of it."""
+    after = read + pending
+    if read == 0 or (after > 0) != (read > 0) or after == 0:
+        return 0
+    return after if abs(after) < abs(read) else read
+
+
+def over_close(side: Side, quantity: int, sized_against: int, last_read: int, working: int) -> str:
+    """Why an order would open or flip a position ("" when it would not): the brokers' last guard.
+
+    ``sized_against`` is the position the close was sized from, ``last_read`` the broker's own last read
+    of it, ``working`` what our orders on that side may still fill. The order may take no more than the
+    smaller of the two positions, less what already works, on the side that reduces it."""
+    bound = certain_quantity(last_read, sized_against - last_read) if (last_read > 0) == (sized_against > 0) else 0
+    if bound == 0:
+        return f"no position to close (sized against {sized_against:+d}, last read {last_read:+d})"
+    if side is not (Side.SELL if bound > 0 else Side.BUY):
+        return f"{side.value} would add to a position of {bound:+d}"
+    if quantity + working > abs(bound):
+        return f"{side.value} {quantity} with {working} of ours still working exceeds the position of {bound:+d} " \
+               f"(sized against {sized_against:+d}, last read {last_read:+d})"
+    return ""
+
+
+def _fills_shown(before: int, now: int, fills: Sequence[OwnFill]) -> int:
+    """How many of ``fills`` (oldest first) a read that moved from ``before`` to ``now`` shows."""
+    total, shown = 0, 0
+    for count, fill in enumerate(fills, start=1):
+        total += fill.signed
+        if before + total == now:
+            shown = count
+    return shown
+
+
+def _inferred(order: WorkingOrder, quantity: int, at: datetime, name: str) -> OwnFill:
+    return OwnFill(f"inferred: {name}", order.contract, order.side, quantity, at)
 
 
 def snapshot_is_current(taken_at: datetime | None, connected_since: datetime | None) -> bool:

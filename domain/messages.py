@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from domain.model import Position, Quote, WorkingOrder
+from domain.book import Book, OwnFill
+from domain.model import Execution, Position, Quote, WorkingOrder
 from domain.policy import Decision, Mode
 
 
@@ -30,6 +31,9 @@ class PositionsSnapshot:
     positions: tuple[Position, ...]
     orders: tuple[WorkingOrder, ...]
     taken_at: datetime
+    # Today's executions of our orders, read (before the orders) after a start or a reconnect; None
+    # when this read did not ask for them.
+    executions: tuple[Execution, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -43,15 +47,25 @@ class Decisions:
 
 @dataclass(frozen=True)
 class PollNow:
-    """Read positions at once (after a fill, after a reconnect)."""
+    """Read positions at once (after a fill, a cancel, a reconnect)."""
 
     reason: str
+    with_executions: bool = False  # also today's executions (a restarted Executor rebuilds from them)
 
 
 @dataclass(frozen=True)
 class Failure:
     at: datetime
     reason: str
+    source: str  # the contract it failed for: the breaker counts failures across contracts
+
+
+@dataclass(frozen=True)
+class BookUpdate:
+    """The Executor's book after a change (a read, a fill, an order of ours): the one the policy sizes from."""
+
+    book: Book
+    new_fills: tuple[OwnFill, ...] = ()  # executions of our orders taken in by this change
 
 
 @dataclass(frozen=True)

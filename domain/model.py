@@ -166,3 +166,18 @@ class WorkingOrder:
         if self.perm_id:
             return f"perm {self.perm_id}"
         return f"client {self.client_id} order {self.order_id}"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution of one of our orders, as the broker reports it: the only record of what filled."""
+
+    exec_id: str  # the broker's id of the execution: a repeat report of it is the same fill
+    order_id: str
+    order_ref: str | None
+    contract: OptionContract
+    side: Side
+    quantity: int  # contracts in this execution
+    price: float
+    at: datetime  # when it executed, on the service's clock
+    commission: float | None = None  # when the broker reported it with the execution

@@ -1,9 +1,11 @@
 """The broker interface the Executor and PositionPoller use: the paper broker and IB implement it.
 
-Order outcomes arrive as ``OrderEvent``s through the handler set with ``set_event_handler``, on
-the broker's own thread; receivers must hand them to their actor (``tell``), not act in place.
-An outcome the broker cannot confirm (timeout, disconnect) is ``UNKNOWN``: unresolved, never
-treated as rejected, and settled by reconciliation after the next (re)connect.
+What happens to orders arrives through the handler set with ``set_event_handler``, on the broker's
+own thread (receivers must hand it to their actor with ``tell``, not act in place), as two kinds of
+event: an ``Execution`` (domain.model) per execution (the only truth of what filled, counted once per
+``exec_id``), and an ``OrderEvent`` per change of an order's state. An outcome the broker cannot
+confirm (timeout, disconnect, a change IB refused while the order may still work) is ``UNKNOWN``:
+unresolved, never treated as rejected or ended, and settled by IB's own list of open orders.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from domain.model import OptionContract, OrderType, Position, Side, WorkingOrder
+from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
 
 
 class OrderStatus(StrEnum):
@@ -23,11 +25,12 @@ class OrderStatus(StrEnum):
     FILLED = "filled"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
+    NOT_SENT = "not_sent"  # queued, then never sent (the link dropped first): nothing reached the broker
     UNKNOWN = "unknown"
 
     @property
     def is_final(self) -> bool:
-        return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
+        return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.NOT_SENT)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class OrderRequest:
     order_type: OrderType  # LIMIT or MARKET for closing orders
     limit_price: float | None
     order_ref: str
+    # The signed position this close was sized against: the broker's last guard refuses any order that,
+    # with the closes of ours already working, would take more than it (or more than its own last read).
+    position: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,18 @@ class OrderEvent:
     contract: OptionContract
     side: Side
     status: OrderStatus
-    filled: int  # cumulative
+    filled: int  # cumulative, as the broker's status says (the contracts and prices are in executions)
     remaining: int
-    avg_fill_price: float | None
     at: datetime
     commission: float | None = None
     message: str = ""
+    # A change we asked for (new price, to market, cancel) that IB refused; the order itself may well
+    # still be working (ib_async marks it Cancelled locally all the same), so the status says UNKNOWN
+    # until IB's open-order list settles it.
+    refusal: str = ""
+
+
+BrokerEvent = OrderEvent | Execution
 
 
 class BrokerError(Exception):
@@ -66,6 +78,11 @@ class BrokerUnavailable(BrokerError):
 class OrderNotOurs(BrokerError):
     """The broker will not let this client change the order (placed in TWS or by another API client).
     Final for that order: retrying cannot succeed, so it is no failure for the circuit breaker."""
+
+
+class OrderRefused(BrokerError):
+    """The broker's last guard refused to send it: it could have opened or flipped a position. Nothing was
+    sent. It should never fire (the Executor sizes every close the same way); when it does, page."""
 
 
 class OrderOutcomeUnknown(BrokerError):
@@ -89,15 +106,25 @@ class Broker(Protocol):
 
     def account(self) -> str: ...
 
+    def write_access(self) -> bool | None:
+        """False: the broker refuses every order (IB's Read-Only API); None: not known yet."""
+        ...
+
     def positions(self) -> Sequence[Position]: ...
 
     def working_orders(self) -> Sequence[WorkingOrder]: ...
 
-    def place_order(self, request: OrderRequest) -> str:
-        """Send the order and return its id; the outcome arrives as events."""
+    def executions(self) -> Sequence[Execution]:
+        """Today's executions of our orders, to rebuild what filled while the process or the link was away."""
         ...
 
-    def modify_limit(self, order_id: str, limit_price: float) -> None: ...
+    def place_order(self, request: OrderRequest) -> str:
+        """Queue the order and return its id at once; the outcome arrives as events."""
+        ...
+
+    def modify_limit(self, order_id: str, limit_price: float) -> None:
+        """Queue a new limit price; a refusal arrives as an event."""
+        ...
 
     def modify_to_market(self, order: WorkingOrder) -> None:
         """Turn a working (stop) order into a market order, keeping its order id."""
@@ -105,6 +132,6 @@ class Broker(Protocol):
 
     def cancel(self, order_id: str) -> None: ...
 
-    def set_event_handler(self, handler: Callable[[OrderEvent], None]) -> None: ...
+    def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None: ...
 
     def messages_sent(self) -> int: ...

@@ -3,7 +3,12 @@
 Fill rule: a resting limit fills once it has worked ``fill_delay_seconds`` and its price reaches the
 fill line, halfway from the mid to the far touch (liquidity inside the spread); it fills at its
 limit. Market orders fill at the far touch. Stops trigger on the option's mid and then fill as
-market orders. Faults (rejects, no fills, disconnects) are injected by the simulator.
+market orders. Every fill is reported as an execution first, then the order's new state, as IB does.
+
+It misbehaves the way IB does when the simulator asks (scenario faults): rejects, no fills,
+disconnects; position reads that lag fills by ``position_lag_seconds``; orders of the trader's that
+this client may not change (placed in TWS or by another program); a contract whose every order is
+refused. Its last guard is the IB gateway's (``domain.book.over_close``).
 """
 
 from __future__ import annotations
@@ -14,34 +19,59 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from domain.model import OrderType, Position, Side, WorkingOrder
+from domain.book import over_close
+from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
 from domain.settlement import Outcome, settle
-from gateways.broker import BrokerError, BrokerUnavailable, OrderEvent, OrderRequest, OrderStatus
+from gateways.broker import (
+    BrokerError,
+    BrokerEvent,
+    BrokerUnavailable,
+    OrderEvent,
+    OrderNotOurs,
+    OrderRefused,
+    OrderRequest,
+    OrderStatus,
+)
 from gateways.sim_market import SimulatedMarket
 from runtime.clock import Clock
+
+COMMISSION_PER_CONTRACT = 0.65
 
 
 @dataclass
 class _Working:
     order: WorkingOrder
     since: datetime
+    ours: bool  # placed through this client (or taken over by it): its fills are our executions
+
+
+@dataclass(frozen=True)
+class _Moved:
+    at: datetime
+    contract: OptionContract
+    delta: int
 
 
 class PaperBroker:
     def __init__(self, market: SimulatedMarket, clock: Clock, positions: Sequence[Position] = (),
                  orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = 1.0,
-                 account: str = "DU0000000") -> None:
+                 account: str = "DU0000000", position_lag_seconds: float = 0.0) -> None:
         self.market = market
         self.clock = clock
         self.fill_delay = timedelta(seconds=fill_delay_seconds)
+        self.position_lag = timedelta(seconds=position_lag_seconds)
         self._account = account
         self._lock = threading.Lock()
         self._positions = {p.contract: p for p in positions}
-        self._working = {o.order_id: _Working(o, clock.now()) for o in orders}
+        self._moves: list[_Moved] = []  # fills not yet old enough for every read to show them
+        self._working = {o.order_id: _Working(o, clock.now(), False) for o in orders}
         self._ids = itertools.count(1001)
-        self._handler: Callable[[OrderEvent], None] = lambda event: None
-        self._pending_events: list[OrderEvent] = []
+        self._exec_ids = itertools.count(1)
+        self._executions: list[Execution] = []
+        self._handler: Callable[[BrokerEvent], None] = lambda event: None
+        self._pending_events: list[BrokerEvent] = []
         self._rejects_left = 0
+        self._refused_contracts: set[str] = set()
         self._no_fill_until: datetime | None = None
         self._down_until: datetime | None = None
         self._connected_at = clock.now()
@@ -66,28 +96,45 @@ class PaperBroker:
     def account(self) -> str:
         return self._account
 
+    def write_access(self) -> bool | None:
+        return True
+
     def positions(self) -> Sequence[Position]:
         with self._lock:
             self._count()
-            return [p for p in self._positions.values() if p.quantity]
+            return [p for p in self._reported().values() if p.quantity]
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         with self._lock:
             self._count()
             return [w.order for w in self._working.values()]
 
+    def executions(self) -> Sequence[Execution]:
+        with self._lock:
+            self._count()
+            return list(self._executions)
+
     def place_order(self, request: OrderRequest) -> str:
         with self._lock:
             self._count()
+            reported = self._reported().get(request.contract)
+            why = over_close(request.side, request.quantity, request.position,
+                             reported.quantity if reported else 0, self._ours_working(request.contract, request.side))
+            if why:
+                raise OrderRefused(f"{request.order_ref} for {request.contract.key} not sent: {why}")
             order_id = str(next(self._ids))
             self.placed.append(request)
             order = WorkingOrder(order_id, request.contract, request.side, request.order_type, request.quantity,
                                  limit_price=request.limit_price, order_ref=request.order_ref)
+            if request.contract.key in self._refused_contracts:
+                self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected - reason: the "
+                                                        "contract is not available for trading")
+                return order_id
             if self._rejects_left > 0:
                 self._rejects_left -= 1
                 self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected")
                 return order_id
-            self._working[order_id] = _Working(order, self.clock.now())
+            self._working[order_id] = _Working(order, self.clock.now(), True)
             self._emit(order, OrderStatus.SUBMITTED)
             return order_id
 
@@ -101,11 +148,15 @@ class PaperBroker:
     def cancel(self, order_id: str) -> None:
         with self._lock:
             self._count()
-            working = self._working.pop(order_id, None)
+            working = self._working.get(order_id)
+            if working is not None and not working.order.modifiable:
+                raise OrderNotOurs(f"order {order_id} was placed by {working.order.owner or 'another client'}; "
+                                   "the broker lets only its own client cancel it")
             if working is not None:
+                del self._working[order_id]
                 self._emit(working.order, OrderStatus.CANCELLED)
 
-    def set_event_handler(self, handler: Callable[[OrderEvent], None]) -> None:
+    def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None:
         self._handler = handler
 
     def messages_sent(self) -> int:
@@ -134,6 +185,11 @@ class PaperBroker:
         with self._lock:
             self._rejects_left += count
 
+    def refuse_contract(self, contract_key: str) -> None:
+        """From now on every order for this contract is refused, as IB does for one it will not trade."""
+        with self._lock:
+            self._refused_contracts.add(contract_key)
+
     def inject_no_fills(self, seconds: float) -> None:
         with self._lock:
             self._no_fill_until = self.clock.now() + timedelta(seconds=seconds)
@@ -151,13 +207,30 @@ class PaperBroker:
         if not self.is_connected():
             raise BrokerUnavailable("paper broker disconnected (simulated): IB Gateway not reachable")
 
+    def _reported(self) -> dict[OptionContract, Position]:
+        """Positions as a read shows them: fills younger than the lag not in yet."""
+        shown_until = self.clock.now() - self.position_lag
+        self._moves = [m for m in self._moves if m.at > shown_until]
+        reported = dict(self._positions)
+        for move in self._moves:
+            position = reported[move.contract]
+            reported[move.contract] = replace(position, quantity=position.quantity - move.delta)
+        return reported
+
+    def _ours_working(self, contract: OptionContract, side: Side) -> int:
+        return sum(w.order.remaining for w in self._working.values()
+                   if w.ours and w.order.contract == contract and w.order.side is side)
+
     def _modify(self, order_id: str, change: Callable[[WorkingOrder], WorkingOrder]) -> None:
         with self._lock:
             self._count()
             working = self._working.get(order_id)
             if working is None:
                 raise BrokerError(f"order {order_id} is no longer working")
-            working.order, working.since = change(working.order), self.clock.now()
+            if not working.order.modifiable:
+                raise OrderNotOurs(f"order {order_id} was placed by {working.order.owner or 'another client'}; "
+                                   "the broker lets only its own client modify it")
+            working.order, working.since, working.ours = change(working.order), self.clock.now(), True
 
     def _maybe_fill(self, working: _Working, now: datetime) -> None:
         order = working.order
@@ -184,18 +257,26 @@ class PaperBroker:
 
     def _fill(self, working: _Working, price: float, now: datetime) -> None:
         order = working.order
+        quantity = order.remaining
         position = self._positions.get(order.contract)
-        delta = order.side.signed(order.remaining)
+        delta = order.side.signed(quantity)
         if position is None:
             self._positions[order.contract] = Position(order.contract, delta, price)
         else:
             self._positions[order.contract] = replace(position, quantity=position.quantity + delta)
+        self._moves.append(_Moved(now, order.contract, delta))
         del self._working[order.order_id]
         filled = replace(order, filled=order.quantity)
-        self._emit(filled, OrderStatus.FILLED, price=price, at=now)
+        commission = round(COMMISSION_PER_CONTRACT * quantity, 2)
+        execution = Execution(f"paper.{next(self._exec_ids):06d}", order.order_id, order.order_ref, order.contract,
+                              order.side, quantity, price, now, commission)
+        self._executions.append(execution)
+        if working.ours:
+            self._pending_events.append(execution)
+        self._emit(filled, OrderStatus.FILLED, at=now, commission=commission)
 
-    def _emit(self, order: WorkingOrder, status: OrderStatus, message: str = "", price: float | None = None,
-              at: datetime | None = None) -> None:
+    def _emit(self, order: WorkingOrder, status: OrderStatus, message: str = "", at: datetime | None = None,
+              commission: float | None = None) -> None:
         self._pending_events.append(OrderEvent(
             order.order_id, order.order_ref, order.contract, order.side, status, order.filled, order.remaining,
-            price, at or self.clock.now(), commission=0.65 * order.filled if order.filled else None, message=message))
+            at or self.clock.now(), commission=commission, message=message))

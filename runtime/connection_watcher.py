@@ -1,15 +1,16 @@
-"""IB connection changes to the broker metric, alerts, a re-read of positions and the account."""
+"""IB connection changes to the broker metric, alerts, a re-read of positions and the account; a read-only
+API to a halt of trading with one critical alert naming the setting."""
 
 from __future__ import annotations
 
 from actors.context import Roles
 from actors.notifier import AlertSender
-from domain import alerts
+from domain import alerts, order_alerts
 from domain.messages import PollNow
 from gateways.ib import IBBroker
 from gateways.ib.codes import Connectivity
 from runtime.metrics import Metrics
-from runtime.service import Service
+from runtime.service import READ_ONLY_CAUSE, Service
 
 
 class ConnectionWatcher:
@@ -26,6 +27,8 @@ class ConnectionWatcher:
     def attach(self, service: Service) -> None:
         self.service = service
         self._fill_in_account()  # the connect may have come while the service was being built
+        if self.broker.write_access() is False:
+            self.write_access(False, f"IB Gateway at {self.broker.address} refused a what-if order at connect")
 
     def _fill_in_account(self) -> None:
         if self.service is not None and not self.service.ctx.account and self.broker.is_connected():
@@ -49,3 +52,14 @@ class ConnectionWatcher:
         elif state is not Connectivity.CLOSED:
             self._down = True
             self.alert(alerts.outage("IB Gateway", reason))
+
+    def write_access(self, writable: bool, reason: str) -> None:
+        """IB refuses every order (Read-Only API): trading halts, said once; it resumes when IB takes orders."""
+        if self.service is None:
+            return  # said when attached: the service reads the broker's write access then
+        if writable:
+            self.service.gate.open(READ_ONLY_CAUSE)
+            self.alert(alerts.Alert(alerts.Severity.WARNING, "IB Gateway takes orders again", reason, "read-only:off"))
+            return
+        self.service.gate.close(READ_ONLY_CAUSE, "IB Gateway's API is read-only: no order can be sent")
+        self.alert(order_alerts.read_only_api(reason))

@@ -38,6 +38,7 @@ from supervisor import ChildSpec, Registry, StateKeeper, Supervisor, TradingGate
 log = logging.getLogger("cleanup.service")
 
 KILL_CAUSE = "kill switch"
+READ_ONLY_CAUSE = "read-only API"
 # Order of the pipeline: a barrier asks each in turn, so a tick's messages are handled in order.
 PIPELINE = (Roles.PRICE_FEED, Roles.POSITION_POLLER, Roles.RISK_ASSESSOR, Roles.EXECUTOR,
             Roles.CIRCUIT_BREAKER, Roles.AUDIT_LOGGER, Roles.NOTIFIER)
@@ -174,6 +175,9 @@ class Service:
     def set_mode(self, mode: Mode) -> None:
         if not self.config.settings.enabled and mode is not Mode.MONITOR:
             raise ValueError("cleanup is disabled (enabled=false): only monitor mode is allowed")
+        if mode is not Mode.MONITOR and self.gate.closed_by(READ_ONLY_CAUSE):
+            raise ValueError("IB Gateway's API is read-only, so no order can be sent: untick Read-Only API in "
+                             "IB Gateway (Configure > Settings > API > Settings), then switch mode")
         self.config.set_mode(mode)
         self.metrics.set_mode(mode)
         self.registry.tell(Roles.NOTIFIER, alerts.mode_changed(mode.value, "command"))

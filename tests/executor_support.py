@@ -15,7 +15,7 @@ import pykka
 from actors.context import ActorContext, LiveConfig, Roles
 from config import load_settings
 from domain.audit import ActionRecord
-from domain.model import Position, WorkingOrder
+from domain.model import Execution, Position, WorkingOrder
 from domain.session import EASTERN
 from gateways.broker import BrokerUnavailable, OrderEvent, OrderRequest
 from runtime.clock import VirtualClock
@@ -49,6 +49,7 @@ class ScriptedBroker:
         self.calls: list[tuple[str, Any]] = []  # every call that reached the broker
         self.held = list(positions)
         self.orders: list[WorkingOrder] = []
+        self.fills: list[Execution] = []
         self._ids = itertools.count(1)
 
     def drop(self) -> None:
@@ -91,6 +92,13 @@ class ScriptedBroker:
     def working_orders(self) -> Sequence[WorkingOrder]:
         self._call("working_orders", None)
         return self.orders
+
+    def executions(self) -> Sequence[Execution]:
+        self._call("executions", None)
+        return self.fills
+
+    def write_access(self) -> bool | None:
+        return True
 
     def messages_sent(self) -> int:
         return len(self.calls)
@@ -141,10 +149,19 @@ class Harness:
             ref.stop()
 
 
-def event(order_id: str, request: OrderRequest, status, filled: int, price: float | None, at: datetime,
-          commission: float | None = None) -> OrderEvent:
+def event(order_id: str, request: OrderRequest, status, filled: int, at: datetime,
+          commission: float | None = None, refusal: str = "") -> OrderEvent:
     return OrderEvent(order_id, request.order_ref, request.contract, request.side, status, filled,
-                      request.quantity - filled, price, at, commission=commission)
+                      request.quantity - filled, at, commission=commission, refusal=refusal)
+
+
+_exec_ids = itertools.count(1)
+
+
+def execution(order_id: str, request: OrderRequest, quantity: int, price: float, at: datetime,
+              commission: float | None = None, exec_id: str | None = None) -> Execution:
+    return Execution(exec_id or f"e{next(_exec_ids)}", order_id, request.order_ref, request.contract, request.side,
+                     quantity, price, at, commission)
 
 
 def later(at: datetime, seconds: float) -> datetime:

@@ -11,7 +11,7 @@ from domain.policy import CancelOrder, Close, ConvertStop, Mode
 from domain.stages import Stage
 from gateways.broker import BrokerError, BrokerUnavailable, OrderNotOurs, OrderOutcomeUnknown, OrderStatus
 from tests.domain_builders import contract
-from tests.executor_support import Harness, event
+from tests.executor_support import Harness, event, execution
 
 CALL = contract(638, "C")
 HELD = Position(CALL, 2, avg_cost=1.80)
@@ -26,8 +26,9 @@ def desk(tmp_path):
     harness.stop()
 
 
-def snapshot(desk, positions=(HELD,), orders=()):
-    desk.send(PositionsSnapshot(tuple(positions), tuple(orders), desk.clock.now()))
+def snapshot(desk, positions=(HELD,), orders=(), executions=()):
+    """A read of orders, executions (none by default: read, and empty) and positions, as the poller makes it."""
+    desk.send(PositionsSnapshot(tuple(positions), tuple(orders), desk.clock.now(), executions))
 
 
 def decide(desk, *decisions):
@@ -187,19 +188,21 @@ def test_a_fill_records_its_commission_net_in_the_pnl(desk):
     snapshot(desk)
     decide(desk, CLOSE)
     (request,) = placed(desk)
-    desk.send(event("1", request, OrderStatus.FILLED, 2, 3.0, desk.clock.now(), commission=1.30))
+    desk.send(execution("1", request, 2, 3.0, desk.clock.now(), commission=1.30))
+    desk.send(event("1", request, OrderStatus.FILLED, 2, desk.clock.now(), commission=1.30))
     (fill,) = fills(desk)
     assert fill.pnl_impact == pytest.approx((3.0 - 1.80) * 2 * 100 - 1.30)
-    assert fill.details == {"commission": 1.30} and "commission $1.30" in fill.reason
+    assert fill.details["commission"] == 1.30 and "commission $1.30" in fill.reason
 
 
 def test_a_commission_reported_after_the_fill_is_recorded_once_against_it(desk):
     snapshot(desk)
     decide(desk, CLOSE)
     (request,) = placed(desk)
-    desk.send(event("1", request, OrderStatus.FILLED, 2, 3.0, desk.clock.now()))
-    desk.send(event("1", request, OrderStatus.FILLED, 2, 3.0, desk.clock.now(), commission=1.30))
-    desk.send(event("1", request, OrderStatus.FILLED, 2, 3.0, desk.clock.now(), commission=1.30))  # repeated
+    desk.send(execution("1", request, 2, 3.0, desk.clock.now()))
+    desk.send(event("1", request, OrderStatus.FILLED, 2, desk.clock.now()))
+    desk.send(event("1", request, OrderStatus.FILLED, 2, desk.clock.now(), commission=1.30))
+    desk.send(event("1", request, OrderStatus.FILLED, 2, desk.clock.now(), commission=1.30))  # repeated
     (first,) = fills(desk)  # the late commission is no second fill
     assert first.quantity == 2 and first.pnl_impact == pytest.approx(240.0)
     (late,) = [r for r in desk.audited() if r.action is ActionKind.COMMISSION]

@@ -88,7 +88,7 @@ def test_stops_become_market_orders_at_t2_and_an_opening_stop_is_cancelled(tmp_p
     assert result.orders_sent == 0  # the stops themselves did the closing
 
 
-def test_six_rejects_trip_the_breaker_and_no_seventh_order_is_sent(tmp_path_factory):
+def test_six_rejects_across_contracts_trip_the_breaker_and_no_seventh_order_is_sent(tmp_path_factory):
     result = simulate(tmp_path_factory, "breaker_trip.json")
     assert result.orders_sent == 6
     assert len(actions(result, ActionKind.REJECT)) == 6

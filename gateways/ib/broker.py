@@ -1,54 +1,63 @@
 """IBBroker: the Broker interface on ib_async, talking to IB Gateway or TWS.
 
 Threads: ib_async runs on one event loop in a thread this object owns (``LoopThread``); every
-public method may be called from any thread and hops onto that loop with a timeout. Order events
-and connection-state changes are delivered on the loop thread: receivers must hand them on to
-their actor (``tell``), not work in place.
+public method may be called from any thread and hops onto that loop with a timeout. Events (order
+states, executions, connection changes, write access) are delivered on the loop thread: receivers
+must hand them on to their actor (``tell``), not work in place.
 
-Pacing: every public call takes its messages from a token bucket in the caller's thread before
-it reaches the loop, so a burst (emergency included) stays under IB's 50 messages a second;
-ib_async's own sliding-window throttle is set to the same rate as a floor under messages the
-gateway sends by itself (the sync after a reconnect).
+Orders never make the caller wait on IB: placing, modifying and cancelling check what they can at
+once (connected, ours to change, the last guard) and queue the send on the loop (outbox.py), paced
+there under IB's 50 messages a second; IB's answers arrive as events. Reads are made one at a time
+(ib_async keeps one pending request per kind) and paced from the same bucket; ib_async's own
+sliding-window throttle is set to the same rate as a floor under messages it sends by itself.
+
+Order truth (order_tracker.py): what filled comes from executions, when an order ended from IB (its
+status, or its absence from IB's open orders), never from ib_async's own inference after an error.
 
 Connection life: after a drop the gateway reconnects with backoff and jitter, and after every
 (re)connect reconciles in a fixed order: open orders (ours, by orderRef, are adopted, never sent
-again), then executions (fills missed while away), then positions. While it is not connected no
-order is sent: calls raise BrokerUnavailable, and orders in flight are reported UNKNOWN, never REJECTED.
-
-Orders go out in two hops onto the loop: first the reads they need (qualify the contract, find the
-order to modify), whose failures mean nothing was sent; then the send itself, synchronous, whose
-only unknown is a loop that did not run it in time (OrderOutcomeUnknown: it may still have gone out).
+again; TWS orders are bound when running as client id 0), then executions (fills missed while
+away), then positions, then a what-if order to learn whether IB takes orders at all (Read-Only API).
+While it is not connected no order is sent: calls raise BrokerUnavailable, and orders in flight are
+reported UNKNOWN, never REJECTED.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ib_async import IB, Contract, ExecutionFilter, Trade
+from ib_async import IB, Contract, ExecutionFilter, Order, Trade
 from ib_async.ib import StartupFetchNONE
 from ib_async.util import UNSET_DOUBLE
 
 from config.settings import Settings
-from domain.model import OptionContract, Position, WorkingOrder
+from domain.book import over_close
+from domain.model import Execution, OptionContract, Position, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from gateways.broker import BrokerError, OrderEvent, OrderRequest
+from gateways.broker import BrokerError, BrokerEvent, OrderRefused, OrderRequest
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
 from gateways.ib.errors import not_connected, not_our_order, not_reconciled, outcome_unknown, unreachable
 from gateways.ib.loop_thread import LoopThread, LoopTimeout
 from gateways.ib.order_tracker import OrderTracker
+from gateways.ib.outbox import Outbox
 from gateways.ib.reconnect import ReconnectPolicy
 from gateways.ib.token_bucket import MessageCounter, TokenBucket
+from gateways.ib.write_access import probe_write_access
 from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
 ConnectionHandler = Callable[[Connectivity, str], None]
+WriteAccessHandler = Callable[[bool, str], None]
+# Checking and queueing an order on the loop takes microseconds; a loop this late may never run it.
+QUEUE_TIMEOUT_SECONDS = 2.0
+WRITE_ACCESS_PROBE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -81,9 +90,19 @@ class IBBroker:
         self._connected_at: datetime | None = None
         self._want_connected = False
         self._reconnecting = False
+        self._symbol = settings.symbol
         self._tracker = OrderTracker(self._client_id, clock)
+        self._tracker.verify = self._verify
+        self._tracker.read_only = lambda message: self._read_only(
+            f"IB Gateway at {self.address} refused an order: its API is read-only ({message})")
+        self._outbox = Outbox(self._bucket)
+        self._read_lock: asyncio.Lock | None = None  # created on the loop
+        self._to_verify: set[int] = set()
+        self._last_read: dict[str, int] = {}  # contract key -> position at the last read, for the last guard
+        self._writable: bool | None = None
         self._qualified: dict[str, OptionContract] = {}
         self._connection_handler: ConnectionHandler = lambda state, message: None
+        self._write_access_handler: WriteAccessHandler = lambda writable, message: None
         self.last_reconciliation: Reconciliation | None = None
         # Market-data generation: bumped on every connect and on IB's "data lost" (1101); market data
         # subscribed in an older generation is gone at IB and must be requested again (prices.py).
@@ -91,12 +110,17 @@ class IBBroker:
 
     # --- handlers ------------------------------------------------------------------------------
 
-    def set_event_handler(self, handler: Callable[[OrderEvent], None]) -> None:
+    def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None:
         self._tracker.handler = handler
 
     def set_connection_handler(self, handler: ConnectionHandler) -> None:
         """Called with the new state and a one-line reason on every change (for status and alerts)."""
         self._connection_handler = handler
+
+    def set_write_access_handler(self, handler: WriteAccessHandler) -> None:
+        """Called with False (and one line) when IB refuses orders from this client: its API is read-only;
+        with True when a connection's what-if order was taken again after that."""
+        self._write_access_handler = handler
 
     # --- connection ----------------------------------------------------------------------------
 
@@ -111,7 +135,7 @@ class IBBroker:
         self._loop.start()
         self._want_connected = True
         try:
-            self._loop.run(self._connect_and_reconcile, self._connect_timeout + 4 * self._request_timeout)
+            self._loop.run(self._connect_and_reconcile, self._connect_timeout + 6 * self._request_timeout)
         except LoopTimeout as error:
             self._want_connected = False
             self._loop.call_soon(self._drop_ib)  # the cancelled attempt may have left the socket up
@@ -187,6 +211,7 @@ class IBBroker:
 
         ib.client.conn.sendMsg = counting_send  # type: ignore[method-assign]
         ib.orderStatusEvent += self._tracker.on_order_status
+        ib.execDetailsEvent += self._tracker.on_execution
         ib.commissionReportEvent += self._tracker.on_commission
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
@@ -271,68 +296,116 @@ class IBBroker:
     # --- reconciliation --------------------------------------------------------------------------
 
     async def _reconcile(self) -> Reconciliation:
+        """After every (re)connect: orders (ours adopted; TWS orders bound when we are client 0), then fills,
+        then positions, then whether IB takes orders at all."""
         ib = self.connected_ib()
-        timeout = self._request_timeout
-        open_trades = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), timeout)
+        if self._client_id == 0:
+            # Only client 0 may bind orders placed by hand in TWS, which then get an order id it can modify
+            # (reqOpenOrders binds those open now, reqAutoOpenOrders those placed later).
+            await self._read(ib.reqOpenOrdersAsync)
+            ib.reqAutoOpenOrders(True)
+        open_trades = await self._read(ib.reqAllOpenOrdersAsync)
         adopted = []
         open_ids = set()
         for trade in open_trades:
+            if trade.order.clientId != self._client_id:
+                continue
             open_ids.add(trade.order.orderId)
-            ours = trade.order.clientId == self._client_id and is_cleanup_ref(trade.order.orderRef)
-            if ours and mapping.is_option(trade.contract):
+            if is_cleanup_ref(trade.order.orderRef) and mapping.is_option(trade.contract):
                 self._tracker.report(trade)
-                adopted.append(mapping.to_working_order(trade))
-        fills = await asyncio.wait_for(ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)), timeout)
+                adopted.append(mapping.to_working_order(trade, self._client_id))
+        fills = await self._read(lambda: ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)))
+        executions = self._tracker.executions(fills)
         self._tracker.settle_vanished(open_ids, fills)
-        positions = await asyncio.wait_for(ib.reqPositionsAsync(), timeout)
-        result = Reconciliation(tuple(adopted), len(fills), tuple(self._to_positions(positions)))
+        for execution in executions:
+            self._tracker.handler(execution)
+        positions = self._to_positions(await self._read(ib.reqPositionsAsync))
+        await self._probe_write_access()
+        if self._writable is False:
+            asyncio.get_running_loop().create_task(self._probe_until_writable(ib))
+        result = Reconciliation(tuple(adopted), len(fills), tuple(positions))
         self.last_reconciliation = result
-        log.info("IB reconciled: %d order(s) adopted, %d execution(s), %d position(s)",
-                 len(result.adopted), result.executions, len(result.positions))
+        log.info("IB reconciled: %d order(s) adopted, %d execution(s), %d position(s), orders %s",
+                 len(result.adopted), result.executions, len(result.positions),
+                 {True: "accepted", False: "REFUSED (read-only API)", None: "not confirmed"}[self._writable])
         return result
+
+    async def _read(self, request: Callable[[], Awaitable[Any]], messages: int = 1) -> Any:
+        """One request at a time: ib_async keeps one pending request per kind (positions, open orders), so two
+        at once would answer one of them with the other's result, or never."""
+        if self._read_lock is None:
+            self._read_lock = asyncio.Lock()
+        async with self._read_lock:
+            await self._outbox.pace(messages)
+            return await asyncio.wait_for(request(), self._request_timeout)
+
+    async def _probe_write_access(self) -> None:
+        was_writable = self._writable
+        self._writable = await probe_write_access(self.connected_ib(), self._symbol, self._account,
+                                                  self._request_timeout)
+        if self._writable is False:
+            self._read_only(f"IB Gateway at {self.address} refused a what-if order: its API is read-only", was_writable)
+        elif self._writable and was_writable is False:
+            self._write_access_handler(True, f"IB Gateway at {self.address} takes orders again")
+
+    async def _probe_until_writable(self, ib: IB) -> None:
+        """Unticking Read-Only API in IB Gateway drops no connection: ask again, once a minute, until it is off."""
+        while self._writable is False and self._ib is ib and ib.isConnected():
+            await asyncio.sleep(WRITE_ACCESS_PROBE_SECONDS)
+            if self._ib is ib and ib.isConnected():
+                await self._probe_write_access()
+
+    def _read_only(self, message: str, was_writable: bool | None = None) -> None:
+        """IB refused an order because its API is read-only: said once until write access comes back."""
+        before = self._writable if was_writable is None else was_writable
+        self._writable = False
+        if before is not False:
+            log.critical("%s", message)
+            self._write_access_handler(False, message)
+
+    def write_access(self) -> bool | None:
+        return self._writable if self.is_connected() else None
 
     # --- reads ---------------------------------------------------------------------------------
 
     def positions(self) -> Sequence[Position]:
         async def read() -> list[Position]:
-            ib = self.connected_ib()
-            return self._to_positions(await asyncio.wait_for(ib.reqPositionsAsync(), self._request_timeout))
+            return self._to_positions(await self._read(self.connected_ib().reqPositionsAsync))
 
-        return self.run_paced(read, "positions not read", messages=1)
+        return self.run_paced(read, "positions not read")
 
     def _to_positions(self, items: list) -> list[Position]:
-        return [mapping.from_ib_position(p) for p in items
-                if p.account == self._account and mapping.is_option(p.contract) and p.position]
+        positions = [mapping.from_ib_position(p) for p in items
+                     if p.account == self._account and mapping.is_option(p.contract) and p.position]
+        self._last_read = {p.contract.key: p.quantity for p in positions}  # for the last guard
+        return positions
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         async def read() -> list[WorkingOrder]:
-            ib = self.connected_ib()
-            trades = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), self._request_timeout)
-            return [mapping.to_working_order(t) for t in trades
+            trades = await self._read(self.connected_ib().reqAllOpenOrdersAsync)
+            return [mapping.to_working_order(t, self._client_id) for t in trades
                     if mapping.is_option(t.contract) and t.orderStatus.status in codes.WORKING_STATES
                     and t.order.account in ("", self._account)]
 
-        return self.run_paced(read, "working orders not read", messages=1)
+        return self.run_paced(read, "working orders not read")
+
+    def executions(self) -> Sequence[Execution]:
+        async def read() -> list[Execution]:
+            ib = self.connected_ib()
+            fills = await self._read(lambda: ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)))
+            return self._tracker.executions(fills)
+
+        return self.run_paced(read, "executions not read")
 
     # --- orders --------------------------------------------------------------------------------
 
-    def qualify(self, contract: OptionContract) -> OptionContract:
-        """The contract with IB's conId filled in (one request the first time, cached after)."""
-        known = self._known(contract)
-        if known is not None:
-            return known  # no request: no token
-        return self.run_paced(lambda: self.qualify_async(contract), "contract not qualified", messages=1)
-
-    def _known(self, contract: OptionContract) -> OptionContract | None:
-        return contract if contract.con_id else self._qualified.get(contract.key)
-
     async def qualify_async(self, contract: OptionContract) -> OptionContract:
-        known = self._known(contract)
+        """The contract with IB's conId filled in (one request the first time, cached after)."""
+        known = contract if contract.con_id else self._qualified.get(contract.key)
         if known is not None:
             return known
         ib = self.connected_ib()
-        ib_contract = mapping.to_ib_option(contract)
-        details = await asyncio.wait_for(ib.reqContractDetailsAsync(ib_contract), self._request_timeout)
+        details = await self._read(lambda: ib.reqContractDetailsAsync(mapping.to_ib_option(contract)))
         if len(details) != 1 or details[0].contract is None:
             raise BrokerError(f"IB does not know one contract {contract.key} ({len(details)} matches)")
         qualified = mapping.from_ib_option(details[0].contract)
@@ -340,71 +413,95 @@ class IBBroker:
         return qualified
 
     def place_order(self, request: OrderRequest) -> str:
+        """Queue the order (the last guard first) and return its id at once; IB's answer arrives as events."""
         if request.quantity <= 0:
             raise BrokerError(f"order quantity must be positive, got {request.quantity}")
-        contract = self.qualify(request.contract)  # a failure here sent no order: a plain BrokerError
 
-        def place() -> str:
+        def queue() -> str:
+            ib = self.connected_ib()
+            self._guard(request)
             order = mapping.to_ib_order(request, self._account)
-            self.connected_ib().placeOrder(mapping.to_ib_option(contract), order)
-            self._tracker.placed(order.orderId, contract, request.side, request.quantity, request.order_ref)
+            order.orderId = ib.client.getReqId()
+            self._tracker.placed(order.orderId, request.contract, request.side, request.quantity, request.order_ref)
+            self._outbox.submit(lambda: self._send_new(order, request))
             return str(order.orderId)
 
-        return self._send_paced(place, f"place {request.order_ref}")
+        return self._queue(queue, f"place {request.order_ref}")
+
+    def _guard(self, request: OrderRequest) -> None:
+        """The last guard (loop thread), on this gateway's own memory: its last read of the position and what
+        the orders it tracks may still fill, ib_async's inferences aside."""
+        working = self._tracker.working(request.contract, request.side)
+        why = over_close(request.side, request.quantity, request.position,
+                         self._last_read.get(request.contract.key, 0), working)
+        if why:
+            raise OrderRefused(f"{request.order_ref} for {request.contract.key} not sent: {why}")
+
+    async def _send_new(self, order: Order, request: OrderRequest) -> None:
+        order_id = order.orderId
+        try:
+            contract = await self.qualify_async(request.contract)
+        except (BrokerError, TimeoutError, ConnectionError) as error:
+            if not self._link_up():
+                self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self.address}")
+            else:
+                self._tracker.refused_before_sending(order_id, f"{request.contract.key}: {error}")
+            return
+        await self._outbox.pace()
+        if not self._link_up():
+            self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self.address}; nothing sent")
+            return
+        self.connected_ib().placeOrder(mapping.to_ib_option(contract), order)
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
         def modify(trade: Trade) -> None:
+            trade.order.orderType = "LMT"
             trade.order.lmtPrice = limit_price
 
-        self._modify(order_id, modify)
+        self._change(order_id, "modify", modify)
 
     def modify_to_market(self, order: WorkingOrder) -> None:
         def to_market(trade: Trade) -> None:
             trade.order.orderType = "MKT"
-            trade.order.lmtPrice = UNSET_DOUBLE
-            trade.order.auxPrice = UNSET_DOUBLE
+            for name in ("lmtPrice", "auxPrice", "trailStopPrice", "trailingPercent", "lmtPriceOffset"):
+                setattr(trade.order, name, UNSET_DOUBLE)
 
-        self._modify(order.order_id, to_market)
-
-    def _modify(self, order_id: str, change: Callable[[Trade], None]) -> None:
-        self._find_trade(order_id, "order not modified")
-
-        def modify() -> None:
-            trade = self._own_trade(int(order_id))
-            if trade.isDone():
-                raise BrokerError(f"order {order_id} is {trade.orderStatus.status}; not modified")
-            change(trade)
-            self._tracker.track(trade)
-            self.connected_ib().placeOrder(trade.contract, trade.order)  # same id: IB treats it as a modification
-
-        self._send_paced(modify, f"modify order {order_id}")
+        self._change(order.order_id, "convert to market", to_market)
 
     def cancel(self, order_id: str) -> None:
-        self._find_trade(order_id, "order not cancelled")
+        self._change(order_id, "cancel", None)
 
-        def cancel() -> None:
-            trade = self._own_trade(int(order_id))
-            self._tracker.track(trade).cancel_requested = True
-            if not trade.isDone():
-                self.connected_ib().cancelOrder(trade.order)
-
-        self._send_paced(cancel, f"cancel order {order_id}")
-
-    def _find_trade(self, order_id: str, what: str) -> None:
-        """Make sure ib_async holds the live Trade for one of our order ids (a refresh if not), or refuse.
-
-        Id 0 is an order placed in TWS that no API client is bound to: ib_async's placeOrder would give
-        it a new id, i.e. send a second, new order while the original keeps working."""
+    def _change(self, order_id: str, what: str, change: Callable[[Trade], None] | None) -> None:
+        """Queue a change to one of this client's orders (``change`` None: cancel it). Refused at once when IB
+        would never take it from this client; IB's own refusal of it arrives later as an event."""
         if int(order_id) == 0:
+            # A TWS order no API client is bound to: ib_async's placeOrder would give it a new id, i.e. send a
+            # second, new order while the original keeps working.
             raise not_our_order(order_id)
 
-        async def find() -> None:
-            ib = self.connected_ib()
-            if not any(t.order.orderId == int(order_id) for t in ib.trades()):
-                await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), self._request_timeout)
-            self._own_trade(int(order_id))
+        def queue() -> None:
+            trade = self._own_trade(int(order_id))
+            tracked = self._tracker.track(trade)
+            if change is None:
+                tracked.cancel_requested = True
+            self._outbox.submit(lambda: self._send_change(trade, what, change))
 
-        self.run_paced(find, what, messages=0)
+        self._queue(queue, f"{what} order {order_id}")
+
+    async def _send_change(self, trade: Trade, what: str, change: Callable[[Trade], None] | None) -> None:
+        await self._outbox.pace()
+        if not self._link_up():
+            return  # the drop reports every unsettled order UNKNOWN; the change is decided again after it
+        if trade.isDone():
+            # ib_async may hold it ended on its own inference (a refused change): IB's open orders say.
+            self._tracker.change_not_sent(trade.order.orderId, f"{what} not sent: ib_async holds order "
+                                          f"{trade.order.orderId} as {trade.orderStatus.status}")
+            return
+        if change is None:
+            self.connected_ib().cancelOrder(trade.order)
+            return
+        change(trade)
+        self.connected_ib().placeOrder(trade.contract, trade.order)  # same id: IB treats it as a modification
 
     def _own_trade(self, order_id: int) -> Trade:
         """Our live Trade for an order id, from what ib_async holds (loop thread, no request).
@@ -419,6 +516,31 @@ class IBBroker:
             raise not_our_order(order_id)
         raise BrokerError(f"order {order_id} is not known to IB Gateway at {self.address}")
 
+    def _verify(self, order_id: int) -> None:
+        """Ask IB's open orders whether an order ib_async holds ended really works (loop thread)."""
+        self._to_verify.add(order_id)
+        if len(self._to_verify) == 1:
+            asyncio.get_running_loop().create_task(self._verify_pending())
+
+    async def _verify_pending(self) -> None:
+        await asyncio.sleep(0)  # refusals that arrive together are settled by one read
+        pending, self._to_verify = self._to_verify, set()
+        try:
+            ib = self.connected_ib()
+            listed = {t.order.orderId: t for t in await self._read(ib.reqAllOpenOrdersAsync)
+                      if t.order.clientId == self._client_id}
+            for order_id in pending & listed.keys():
+                self._tracker.confirmed_working(listed[order_id])
+            gone = pending - listed.keys()
+            if gone:
+                fills = await self._read(lambda: ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)))
+                for execution in self._tracker.executions(fills):
+                    self._tracker.handler(execution)
+                self._tracker.settle_vanished(listed.keys(), fills, only=gone)
+        except (BrokerError, TimeoutError, ConnectionError) as error:
+            # Left UNKNOWN: the next reconnect's reconciliation, or the next poll, settles it.
+            log.warning("could not ask IB about order(s) %s: %s", sorted(pending), error)
+
     # --- plumbing ------------------------------------------------------------------------------
 
     def connected_ib(self) -> IB:
@@ -427,8 +549,12 @@ class IBBroker:
             raise not_connected(self._host, self._port, "request not sent")
         return self._ib
 
-    def run_paced(self, work: Callable[[], Any], what: str, messages: int) -> Any:
-        """Pace (``messages`` tokens), then run ``work`` on the loop thread and return its result.
+    def _link_up(self) -> bool:
+        return self._ib is not None and self._ib.isConnected() and self._state is Connectivity.CONNECTED
+
+    def run_paced(self, work: Callable[[], Any], what: str, messages: int = 0) -> Any:
+        """Pace ``messages`` tokens, then run ``work`` on the loop thread and return its result (reads made
+        through ``_read`` pace themselves on the loop).
 
         For requests that change nothing at IB (reads, market data; the gateways.ib modules use it too):
         every failure becomes one BrokerError line naming ``what``; BrokerUnavailable when not connected."""
@@ -445,20 +571,18 @@ class IBBroker:
         except ConnectionError as error:
             raise not_connected(self._host, self._port, what) from error
 
-    def _send_paced(self, send: Callable[[], Any], what: str) -> Any:
-        """Pace one message, then run ``send`` (synchronous: it hands an order request to ib_async).
+    def _queue(self, queue: Callable[[], Any], what: str) -> Any:
+        """Run ``queue`` (which only checks and queues, on the loop thread) and return its result.
 
-        Raises BrokerUnavailable only when nothing went out: not connected, or ib_async refused to
-        write (its ``send`` raises ConnectionError before writing a byte). A loop that did not run
-        ``send`` in time may still run it: that outcome is unknown, never a failure of the order."""
+        Raises BrokerUnavailable when nothing was queued (not connected). A loop that did not run ``queue``
+        in time may still run it: that outcome is unknown, never a failure of the order."""
         if not self.is_connected():
             raise not_connected(self._host, self._port, f"{what} not sent")
-        self._bucket.take(1)
         try:
-            return self._loop.run(send, self._request_timeout)
+            return self._loop.run(queue, QUEUE_TIMEOUT_SECONDS)
         except BrokerError:
             raise
         except LoopTimeout as error:
-            raise outcome_unknown(self._host, self._port, what, self._request_timeout) from error
+            raise outcome_unknown(self._host, self._port, what, QUEUE_TIMEOUT_SECONDS) from error
         except ConnectionError as error:
             raise not_connected(self._host, self._port, f"{what} not sent") from error

@@ -31,20 +31,20 @@ DATA_LOST_CODES = frozenset({1101})
 # connection LOST on it could leave it LOST for good. A real outage of the server link is 1100.
 SERVER_LINK_WARNINGS = frozenset({2110})
 
-# Error codes that, for one of our orders, mean the order was refused rather than cancelled by us.
-ORDER_REJECT_CODES = frozenset({
-    103,  # duplicate order id
-    104,  # can't modify a filled order
-    110,  # price does not conform to the minimum price variation
-    200,  # no security definition
-    201,  # order rejected
-    203,  # security not available or allowed for this account
-    321,  # error validating request
-    382, 383,  # size / value exceeds limits
-    399,  # order message error
-    10147, 10148,  # order to cancel/modify not found / cannot be cancelled
-})
-# ib_async's order statuses -> ours. Cancelled is settled separately: rejected or cancelled.
+# IB's answer to any order (a whatIf included) while IB Gateway's "Read-Only API" box is ticked:
+# "Error validating request:-'bN' : cause - The API interface is currently in Read-Only mode."
+READ_ONLY = 321
+READ_ONLY_TEXT = "Read-Only"
+# IB's error that goes with the Cancelled status of an order we asked to cancel.
+CANCEL_CONFIRMED_CODES = frozenset({202})
+
+
+def is_read_only(code: int, text: str) -> bool:
+    return code == READ_ONLY and READ_ONLY_TEXT.lower() in text.lower()
+
+
+# ib_async's order statuses -> ours. An IB error on an order reaches us as ib_async's own inference
+# (order_tracker.py settles those with IB's open-order list), never through this table.
 WORKING_STATES = {"PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "PendingCancel"}
 STATUS_TABLE: dict[str, OrderStatus] = {
     **{state: OrderStatus.SUBMITTED for state in WORKING_STATES},
@@ -52,16 +52,12 @@ STATUS_TABLE: dict[str, OrderStatus] = {
     "Cancelled": OrderStatus.CANCELLED,
     "ApiCancelled": OrderStatus.CANCELLED,
     "Inactive": OrderStatus.REJECTED,  # IB parks refused orders as Inactive
-    "ValidationError": OrderStatus.SUBMITTED,  # a warning on a modify: the order still works
 }
 
 
-def order_status(ib_status: str, filled: float, remaining: float, error_codes: set[int],
-                 cancel_requested: bool) -> OrderStatus:
-    """Our status for one IB order, from its IB status and the error codes IB sent for it."""
+def order_status(ib_status: str, filled: float, remaining: float) -> OrderStatus:
+    """Our status for one IB order, from the status IB sent for it."""
     status = STATUS_TABLE.get(ib_status, OrderStatus.UNKNOWN)
     if status is OrderStatus.SUBMITTED and filled > 0 and remaining > 0:
         return OrderStatus.PARTIALLY_FILLED
-    if status is OrderStatus.CANCELLED and not cancel_requested and error_codes & ORDER_REJECT_CODES:
-        return OrderStatus.REJECTED
     return status

@@ -41,16 +41,37 @@ def _price(value: float | Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def to_working_order(trade: Trade) -> WorkingOrder:
+def to_working_order(trade: Trade, client_id: int) -> WorkingOrder:
+    """The order as this client (``client_id``) may treat it: IB lets only the placing client change an order,
+    and a TWS order only once client 0 has bound it (it then has an order id other than 0)."""
     order = trade.order
-    order_type = ORDER_TYPES.get(order.orderType, OrderType.LIMIT)
+    order_type = ORDER_TYPES.get(order.orderType, OrderType.OTHER)
     limit = _price(order.lmtPrice) if order.lmtPrice != UNSET_DOUBLE and order_type in (
-        OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-    stop = _price(order.auxPrice) if order.auxPrice != UNSET_DOUBLE and order_type in (
-        OrderType.STOP, OrderType.STOP_LIMIT) else None
+        OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP_LIMIT) else None
+    stop = _stop_price(order, order_type)
+    modifiable = order.orderId != 0 and order.clientId == client_id
     return WorkingOrder(str(order.orderId), from_ib_option(trade.contract), Side(order.action), order_type,
                         int(order.totalQuantity), int(trade.orderStatus.filled), limit, stop,
-                        order.orderRef or None)
+                        order.orderRef or None, broker_type=order.orderType, client_id=order.clientId,
+                        perm_id=order.permId or None, modifiable=modifiable,
+                        owner=_owner(order.orderId, order.clientId, client_id))
+
+
+def _stop_price(order: Order, order_type: OrderType) -> float | None:
+    if order_type in (OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT):
+        trail = order.trailStopPrice
+        return _price(trail) if trail not in (None, UNSET_DOUBLE) else None
+    if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and order.auxPrice != UNSET_DOUBLE:
+        return _price(order.auxPrice)
+    return None
+
+
+def _owner(order_id: int, placed_by: int, client_id: int) -> str:
+    if order_id == 0:
+        return "TWS (placed by hand, not bound to an API client)"
+    if placed_by == client_id:
+        return "this service's client id" if placed_by else "TWS, bound to client id 0"
+    return "TWS" if placed_by == 0 else f"API client {placed_by}"
 
 
 def to_ib_order(request: OrderRequest, account: str) -> Order:

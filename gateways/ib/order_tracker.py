@@ -1,8 +1,13 @@
-"""The orders IBBroker placed or adopted, and the OrderEvents it reports about them.
+"""The orders IBBroker placed or took over, and the events it reports about them.
 
-Kept apart from the connection because it outlives it: across a drop every unsettled order is
-reported UNKNOWN (never REJECTED), and after the reconnect an order IB no longer lists is settled
-from the executions (filled while away) or as cancelled. Runs on the broker's loop thread only.
+Kept apart from the connection because it outlives it. Two truths, never ib_async's inferences:
+- what filled comes from executions (one ``Execution`` per IB execId, live or from reqExecutions);
+- when an order ended comes from IB itself: its orderStatus, or its absence from IB's open-order
+  list. ib_async marks a Trade Cancelled on its own when IB refuses a *change* to it (a new price:
+  201, 104, 161, ...), although the order keeps working at its old price; such an inference is
+  reported UNKNOWN with the refusal, and the broker asks IB's open orders (``verify``) to settle it.
+A new order IB refuses before acknowledging it is REJECTED. Across a drop every unsettled order is
+UNKNOWN; after the reconnect one IB no longer lists is settled from the executions. Loop thread only.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import logging
 import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ib_async import CommissionReport, Fill, Trade
 from ib_async.util import UNSET_DOUBLE
 
-from domain.model import OptionContract, Side
-from gateways.broker import OrderEvent, OrderStatus
+from domain.model import Execution, OptionContract, Side
+from domain.order_refs import is_cleanup_ref
+from gateways.broker import BrokerEvent, OrderEvent, OrderStatus
 from gateways.ib import codes, mapping
 from runtime.clock import Clock
 
@@ -33,8 +40,15 @@ class TrackedOrder:
     quantity: int
     order_ref: str | None
     cancel_requested: bool = False
+    acknowledged: bool = False  # IB itself reported it working: a later refusal is of a change, not of it
     last_status: OrderStatus = OrderStatus.SUBMITTED
+    executed: dict[str, int] = field(default_factory=dict)  # exec id -> contracts
     commission: dict[str, float] = field(default_factory=dict)  # exec id -> commission
+
+    @property
+    def unexecuted(self) -> int:
+        """Contracts that may still fill (or have filled without their execution reported yet)."""
+        return max(self.quantity - sum(self.executed.values()), 0)
 
 
 class OrderTracker:
@@ -42,7 +56,9 @@ class OrderTracker:
         self._client_id = client_id
         self._clock = clock
         self._orders: dict[int, TrackedOrder] = {}
-        self.handler: Callable[[OrderEvent], None] = lambda event: None
+        self.handler: Callable[[BrokerEvent], None] = lambda event: None
+        self.verify: Callable[[int], None] = lambda order_id: None  # ask IB's open orders about this one
+        self.read_only: Callable[[str], None] = lambda message: None  # IB said its API is read-only
 
     def placed(self, order_id: int, contract: OptionContract, side: Side, quantity: int,
                order_ref: str | None) -> None:
@@ -54,7 +70,8 @@ class OrderTracker:
         tracked = self._orders.get(order_id)
         if tracked is None:
             tracked = TrackedOrder(order_id, mapping.from_ib_option(trade.contract), Side(trade.order.action),
-                                   int(trade.order.totalQuantity), trade.order.orderRef or None)
+                                   int(trade.order.totalQuantity), trade.order.orderRef or None,
+                                   acknowledged=trade.orderStatus.status in codes.WORKING_STATES)
             self._orders[order_id] = tracked
         tracked.quantity = int(trade.order.totalQuantity)
         return tracked
@@ -63,6 +80,38 @@ class OrderTracker:
         """An OrderEvent for the Trade's current state (an adopted order announces itself this way)."""
         self._emit_trade(self.track(trade), trade)
 
+    def working(self, contract: OptionContract, side: Side) -> int:
+        """Contracts our tracked orders on this contract and side may still fill: the broker's own view for
+        its last guard, counting every order not known to have ended (an UNKNOWN one included)."""
+        return sum(t.unexecuted for t in self._orders.values()
+                   if t.contract == contract and t.side is side and not t.last_status.is_final)
+
+    def not_sent(self, order_id: int, reason: str) -> None:
+        tracked = self._orders.get(order_id)
+        if tracked is not None:
+            self._emit(tracked, OrderStatus.NOT_SENT, 0, 0, reason)
+
+    def refused_before_sending(self, order_id: int, reason: str) -> None:
+        """Refused by this gateway before it reached IB (a contract IB does not know): a reject, nothing sent."""
+        tracked = self._orders.get(order_id)
+        if tracked is not None:
+            self._emit(tracked, OrderStatus.REJECTED, 0, tracked.quantity, reason)
+
+    def confirmed_working(self, trade: Trade) -> None:
+        """IB's own open-order list shows it working, whatever ib_async inferred before."""
+        tracked = self.track(trade)
+        tracked.acknowledged = True
+        filled = int(trade.orderStatus.filled)
+        status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.SUBMITTED
+        self._emit(tracked, status, filled, tracked.quantity - filled, "working at IB (its open orders)")
+
+    def change_not_sent(self, order_id: int, reason: str) -> None:
+        """A change that could not be sent because ib_async holds the order as ended: IB settles whether it is."""
+        tracked = self._orders.get(order_id)
+        if tracked is not None:
+            self._emit(tracked, OrderStatus.UNKNOWN, None, None, "", refusal=reason)
+            self.verify(order_id)
+
     # --- ib_async events -------------------------------------------------------------------------
 
     def on_order_status(self, trade: Trade) -> None:
@@ -70,9 +119,16 @@ class OrderTracker:
         if tracked is not None:
             self._emit_trade(tracked, trade)
 
+    def on_execution(self, trade: Trade, fill: Fill) -> None:
+        """A live execution of one of ours: reported at once, on our clock (its IB time may be another day's
+        clock in a test, and the book compares it with the times of our own reads)."""
+        tracked = self._tracked(trade)
+        if tracked is not None:
+            self._execution(tracked, fill, self._clock.now())
+
     def on_commission(self, trade: Trade, fill: Fill, report: CommissionReport) -> None:
-        """IB reports an execution's commission after its fill's order status: one more event, with the
-        order's cumulative commission, so the receiver can audit it even when no new fill came with it."""
+        """IB reports an execution's commission after its fill: one more event, with the order's cumulative
+        commission, so the receiver can audit it even when no new fill came with it."""
         tracked = self._tracked(trade)
         if tracked is None or not _is_amount(report.commission):
             return
@@ -85,55 +141,116 @@ class OrderTracker:
             return None
         return self._orders.get(trade.order.orderId)
 
-    # --- connection life -------------------------------------------------------------------------
+    # --- reads and connection life -----------------------------------------------------------------
+
+    def executions(self, fills: Sequence[Fill]) -> list[Execution]:
+        """Our executions among today's ``fills`` (from reqExecutions), as the Executor takes them in; the
+        tracked orders learn of them too, so a later live report of one is not a second fill."""
+        found = []
+        for fill in fills:
+            execution = fill.execution
+            if execution.clientId != self._client_id:
+                continue
+            tracked = self._orders.get(execution.orderId)
+            if tracked is None and not is_cleanup_ref(execution.orderRef):
+                continue
+            at = min(fill.time, self._clock.now()) if fill.time else self._clock.now()
+            if tracked is not None:
+                tracked.executed[execution.execId] = int(execution.shares)
+            found.append(_to_execution(fill, at, tracked))
+        return found
 
     def connection_lost(self) -> None:
         for tracked in self._orders.values():
             if not tracked.last_status.is_final:
-                self._emit(tracked, OrderStatus.UNKNOWN, None, None, None,
+                self._emit(tracked, OrderStatus.UNKNOWN, None, None,
                            "connection to IB Gateway lost; outcome settled after reconnect")
 
-    def settle_vanished(self, open_ids: Collection[int], fills: Sequence[Fill]) -> None:
-        """After a reconnect: an unsettled order IB no longer lists filled (by ``fills``) or was cancelled."""
+    def settle_vanished(self, open_ids: Collection[int], fills: Sequence[Fill],
+                        only: Collection[int] | None = None) -> None:
+        """An unsettled order IB no longer lists filled (by ``fills``) or was cancelled."""
         for tracked in self._orders.values():
             if tracked.order_id in open_ids or tracked.last_status.is_final:
+                continue
+            if only is not None and tracked.order_id not in only:
                 continue
             own = [f for f in fills
                    if f.execution.orderId == tracked.order_id and f.execution.clientId == self._client_id]
             filled = sum(int(f.execution.shares) for f in own)
-            tracked.commission.update({f.execution.execId: f.commissionReport.commission for f in own})
-            average = sum(f.execution.shares * f.execution.price for f in own) / filled if filled else None
+            tracked.commission.update({f.execution.execId: f.commissionReport.commission for f in own
+                                       if _is_amount(f.commissionReport.commission)})
             status = OrderStatus.FILLED if filled >= tracked.quantity else OrderStatus.CANCELLED
-            message = "filled while disconnected" if status is OrderStatus.FILLED else \
-                "no longer working at IB after reconnect"
-            self._emit(tracked, status, filled, tracked.quantity - filled, average, message)
+            message = "filled while IB's status was not seen" if status is OrderStatus.FILLED else \
+                "no longer working at IB"
+            self._emit(tracked, status, filled, tracked.quantity - filled, message)
 
     # --- events ----------------------------------------------------------------------------------
 
+    def _execution(self, tracked: TrackedOrder, fill: Fill, at: datetime) -> None:
+        if fill.execution.execId in tracked.executed:
+            return
+        tracked.executed[fill.execution.execId] = int(fill.execution.shares)
+        self._deliver(_to_execution(fill, at, tracked))
+
     def _emit_trade(self, tracked: TrackedOrder, trade: Trade) -> None:
         status_ = trade.orderStatus
-        errors = {entry.errorCode for entry in trade.log if entry.errorCode}
-        status = codes.order_status(status_.status, status_.filled, status_.remaining, errors,
-                                    tracked.cancel_requested)
-        messages = [entry.message for entry in trade.log if entry.message]
-        average = status_.avgFillPrice if status_.filled else None
-        self._emit(tracked, status, int(status_.filled), int(status_.remaining), average,
-                   messages[-1] if messages and status is OrderStatus.REJECTED else "")
+        inferred = _inferred_by_ib_async(trade)
+        if inferred is not None and not (tracked.cancel_requested and inferred[0] in codes.CANCEL_CONFIRMED_CODES):
+            code, text = inferred
+            read_only = codes.is_read_only(code, text)
+            if read_only:
+                self.read_only(text)
+            if not tracked.acknowledged and (status_.status == "Cancelled" or read_only):
+                self._emit(tracked, OrderStatus.REJECTED, 0, tracked.quantity, f"IB {code}: {text}")
+                return
+            # A change refused, or a warning; the order itself may well be working still (ib_async marks it
+            # Cancelled, or ValidationError, on its own). IB's open-order list settles it.
+            refusal = f"IB {code}: {text}" if tracked.acknowledged else ""
+            self._emit(tracked, OrderStatus.UNKNOWN, int(status_.filled), None, "", refusal=refusal)
+            self.verify(tracked.order_id)
+            return
+        status = codes.order_status(status_.status, status_.filled, status_.remaining)
+        if status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED):
+            tracked.acknowledged = True
+        self._emit(tracked, status, int(status_.filled), int(status_.remaining), "")
 
     def _emit(self, tracked: TrackedOrder, status: OrderStatus, filled: int | None, remaining: int | None,
-              average: float | None, message: str) -> None:
+              message: str, refusal: str = "") -> None:
         tracked.last_status = status
-        event = OrderEvent(
+        self._deliver(OrderEvent(
             order_id=str(tracked.order_id), order_ref=tracked.order_ref, contract=tracked.contract,
             side=tracked.side, status=status, filled=filled or 0,
-            remaining=remaining if remaining is not None else tracked.quantity, avg_fill_price=average,
-            at=self._clock.now(),
+            remaining=remaining if remaining is not None else tracked.quantity, at=self._clock.now(),
             commission=round(sum(tracked.commission.values()), 4) if tracked.commission else None,
-            message=message)
+            message=message, refusal=refusal))
+
+    def _deliver(self, event: BrokerEvent) -> None:
         try:
             self.handler(event)
         except Exception:  # a receiver's bug must not kill ib_async's event dispatch
             log.exception("order event handler failed for %s", event)
+
+
+def _inferred_by_ib_async(trade: Trade) -> tuple[int, str] | None:
+    """(code, text) when the Trade's current status is ib_async's own inference from an IB error message
+    (its wrapper.error sets Cancelled, or ValidationError for the codes it calls warnings) rather than a
+    status IB sent; None when IB itself said it."""
+    if not trade.log or not trade.log[-1].errorCode:
+        return None
+    entry = trade.log[-1]
+    if trade.orderStatus.status not in ("Cancelled", "ValidationError"):
+        return None
+    return entry.errorCode, entry.message
+
+
+def _to_execution(fill: Fill, at: datetime, tracked: TrackedOrder | None) -> Execution:
+    execution = fill.execution
+    commission = fill.commissionReport.commission if _is_amount(fill.commissionReport.commission) \
+        and fill.commissionReport.execId == execution.execId else None
+    contract = tracked.contract if tracked is not None else mapping.from_ib_option(fill.contract)
+    side = tracked.side if tracked is not None else (Side.BUY if execution.side == "BOT" else Side.SELL)
+    return Execution(execution.execId, str(execution.orderId), execution.orderRef or None, contract, side,
+                     int(execution.shares), float(execution.price), at, commission)
 
 
 def _is_amount(value: float) -> bool:
