@@ -92,6 +92,9 @@ class ExecutorState:
             unsettled_handled=dict(self.unsettled_handled),
             finished={k: replace(v) for k, v in self.finished.items()}, foreign_ours=set(self.foreign_ours))
 
+    def own_orders(self) -> tuple[WorkingOrder, ...]:
+        return tuple(own.order for own in self.own.values())
+
     def find(self, order_id: str, order_ref: str | None) -> OwnOrder | None:
         """Ours by id, or by our orderRef (an order adopted or re-read under an id we did not know)."""
         found = self.own.get(order_id) or self.finished.get(order_id)

@@ -137,7 +137,8 @@ class Settings(BaseModel):
 
     @field_validator("attempt_interval_seconds", "breaker_window_seconds", "restart_window_seconds",
                      "position_lag_seconds", "quote_max_age_seconds", "option_quote_max_age_seconds",
-                     "thetadata_timeout_seconds", "assessment_sample_seconds", "alert_throttle_seconds", "feed_crosscheck_tolerance")
+                     "thetadata_timeout_seconds", "assessment_sample_seconds", "alert_throttle_seconds",
+                     "feed_crosscheck_tolerance")
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if value <= 0:

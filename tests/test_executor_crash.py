@@ -9,6 +9,7 @@ and no reject trips anything.
 from pathlib import Path
 
 from actors.executor import Executor
+from actors.executor_reports import BrokerReports
 from config import load_settings
 from domain.audit import ActionKind
 from domain.messages import PositionsSnapshot
@@ -25,10 +26,10 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "simulation" / "scenarios"
 
 
 def test_a_crash_while_handling_a_fill_loses_nothing_and_sends_nothing_twice(tmp_path, monkeypatch):
-    handle = Executor._execution
+    handle = BrokerReports.execution
     crashes: list[str] = []
 
-    def half_way_then_crash(self: Executor, execution: Execution) -> None:
+    def half_way_then_crash(self: BrokerReports, execution: Execution) -> None:
         if not crashes:
             crashes.append(execution.exec_id)
             for own in self.state.own.values():  # half-written: the order looks filled, the fill is not in
@@ -36,7 +37,7 @@ def test_a_crash_while_handling_a_fill_loses_nothing_and_sends_nothing_twice(tmp
             raise RuntimeError("crash in the middle of a fill")
         handle(self, execution)
 
-    monkeypatch.setattr(Executor, "_execution", half_way_then_crash)
+    monkeypatch.setattr(BrokerReports, "execution", half_way_then_crash)
     scenario = load_scenario(SCENARIOS / "itm_long_call.json")
     settings = load_settings(flags={"data_dir": str(tmp_path)}, environ={}).settings
     result = runner.run_simulation(scenario, runner.simulation_settings(settings, scenario, None))
@@ -54,11 +55,11 @@ def test_the_state_kept_for_a_replacement_is_the_one_before_the_message_that_cra
         desk.send(PositionsSnapshot((Position(CALL, 2, 1.8),), (), desk.clock.now(), ()))
         before = desk.state()
 
-        def half_way_then_crash(self: Executor, execution: Execution) -> None:
+        def half_way_then_crash(self: BrokerReports, execution: Execution) -> None:
             self.state.attempts[CALL] = 99  # half-written
             raise RuntimeError("crash in the middle of a fill")
 
-        monkeypatch.setattr(Executor, "_execution", half_way_then_crash)
+        monkeypatch.setattr(BrokerReports, "execution", half_way_then_crash)
         desk.actor.tell(Execution("e1", "1", None, CALL, Side.SELL, 2, 3.0, desk.clock.now()))
         assert desk.actor.actor_stopped.wait(5)
         kept = desk.state()

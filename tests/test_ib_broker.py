@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from ib_async import IB, Option, StopOrder
 
-from domain.model import OptionContract, OrderType, Right, Side
+from domain.model import Execution, OptionContract, OrderType, Right, Side
 from domain.order_refs import make_order_ref
 from gateways.broker import BrokerError, BrokerUnavailable, OrderEvent, OrderOutcomeUnknown, OrderRequest, OrderStatus
 from gateways.ib import Connectivity, IBBroker, ReconnectPolicy
@@ -49,9 +49,10 @@ def holding(*positions: tuple[str, int], orders: list[FakeOrder] | None = None, 
                          open_orders=orders or [], **kwargs)
 
 
-def sell_to_close(quantity: int = 1, limit: float | None = 2.50, sequence: int = 1) -> OrderRequest:
+def sell_to_close(quantity: int = 1, limit: float | None = 2.50, sequence: int = 1, position: int = 3) -> OrderRequest:
+    """A close sized against a long ``position`` (what the Executor would send: the broker's last guard checks)."""
     order_type = OrderType.LIMIT if limit is not None else OrderType.MARKET
-    return OrderRequest(CALL, Side.SELL, quantity, order_type, limit, make_order_ref(CALL, sequence))
+    return OrderRequest(CALL, Side.SELL, quantity, order_type, limit, make_order_ref(CALL, sequence), position)
 
 
 def test_connect_reads_account_positions_and_open_orders_with_their_ref():
@@ -86,9 +87,11 @@ def test_connect_reads_account_positions_and_open_orders_with_their_ref():
 def test_sell_to_close_limit_is_sent_with_ref_and_account_and_reported_filled_with_commission(session):
     gateway, broker, events, _ = session
     order_id = broker.place_order(sell_to_close(3, 2.50))
-    filled = events.wait_for(lambda e: e.order_id == order_id and e.status is OrderStatus.FILLED
-                             and e.commission is not None)
-    assert (filled.filled, filled.remaining, filled.avg_fill_price) == (3, 0, 2.55)
+    filled = events.wait_for(lambda e: isinstance(e, OrderEvent) and e.order_id == order_id
+                             and e.status is OrderStatus.FILLED and e.commission is not None)
+    assert (filled.filled, filled.remaining) == (3, 0)
+    [execution] = [e for e in events.events if isinstance(e, Execution)]
+    assert (execution.order_id, execution.quantity, execution.price) == (order_id, 3, 2.55)
     assert filled.commission == pytest.approx(1.95) and filled.order_ref == "CLN-20261127-SPY-635C-1"
     assert filled.side is Side.SELL and filled.contract.key == CALL_KEY
     [placed] = gateway.received("placeOrder")
@@ -110,7 +113,7 @@ def test_a_stop_is_modified_into_a_market_order_keeping_its_id(session):
     assert stop.is_stop
     broker.modify_to_market(stop)
     filled = events.wait_status("11", OrderStatus.FILLED)
-    assert filled.avg_fill_price == 4.1 and filled.filled == 2
+    assert filled.filled == 2
     [modify] = gateway.received("placeOrder")
     assert (modify.fields[1], modify.fields[18]) == ("11", "MKT")
     assert gateway.orders()[11].order_type == "MKT" and len(gateway.orders()) == 1
@@ -152,7 +155,8 @@ def test_a_partial_fill_is_reported_then_the_rest(session):
     assert (audited.status, audited.filled, audited.commission) == (OrderStatus.PARTIALLY_FILLED, 1, 0.65)
     gateway.fill(int(order_id), 2.45)
     done = events.wait_status(order_id, OrderStatus.FILLED)
-    assert done.filled == 3 and done.avg_fill_price == pytest.approx((2.5 + 2 * 2.45) / 3)
+    assert done.filled == 3
+    assert [(e.quantity, e.price) for e in events.events if isinstance(e, Execution)] == [(1, 2.5), (2, 2.45)]
     total = events.wait_for(lambda e: e.order_id == order_id and e.commission == pytest.approx(1.95))
     assert (total.status, total.filled) == (OrderStatus.FILLED, 3)
 
@@ -235,7 +239,7 @@ def test_a_restored_code_while_connecting_never_declares_connected_before_the_co
 @pytest.mark.parametrize("session", [holding((CALL_KEY, 300))], indirect=True)
 def test_a_burst_of_requests_never_exceeds_50_messages_in_any_second(session):
     gateway, broker, events, _ = session
-    order_id = broker.place_order(sell_to_close(300, 9.00))
+    order_id = broker.place_order(sell_to_close(300, 9.00, position=300))
     before = broker.messages_sent()
     for step in range(90):  # an emergency-style burst: walk a limit 90 times as fast as possible
         broker.modify_limit(order_id, round(9.00 - step * 0.01, 2))

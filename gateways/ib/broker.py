@@ -29,21 +29,20 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from ib_async import IB, Contract, ExecutionFilter, Order, Trade
+from ib_async import IB, Contract, ExecutionFilter
 from ib_async.ib import StartupFetchNONE
-from ib_async.util import UNSET_DOUBLE
 
 from config.settings import Settings
-from domain.book import over_close
 from domain.model import Execution, OptionContract, Position, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from gateways.broker import BrokerError, BrokerEvent, OrderRefused, OrderRequest
+from gateways.broker import BrokerError, BrokerEvent, OrderRequest
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
-from gateways.ib.errors import not_connected, not_our_order, not_reconciled, outcome_unknown, unreachable
+from gateways.ib.errors import not_connected, not_reconciled, outcome_unknown, unreachable
 from gateways.ib.loop_thread import LoopThread, LoopTimeout
+from gateways.ib.order_desk import OrderDesk
 from gateways.ib.order_tracker import OrderTracker
 from gateways.ib.outbox import Outbox
 from gateways.ib.reconnect import ReconnectPolicy
@@ -52,6 +51,7 @@ from gateways.ib.write_access import probe_write_access
 from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ConnectionHandler = Callable[[Connectivity, str], None]
 WriteAccessHandler = Callable[[bool, str], None]
@@ -92,12 +92,11 @@ class IBBroker:
         self._reconnecting = False
         self._symbol = settings.symbol
         self._tracker = OrderTracker(self._client_id, clock)
-        self._tracker.verify = self._verify
         self._tracker.read_only = lambda message: self._read_only(
             f"IB Gateway at {self.address} refused an order: its API is read-only ({message})")
         self._outbox = Outbox(self._bucket)
         self._read_lock: asyncio.Lock | None = None  # created on the loop
-        self._to_verify: set[int] = set()
+        self._desk = OrderDesk(self, self._tracker, self._outbox, self._read, self._client_id, self.account)
         self._last_read: dict[str, int] = {}  # contract key -> position at the last read, for the last guard
         self._writable: bool | None = None
         self._qualified: dict[str, OptionContract] = {}
@@ -413,133 +412,16 @@ class IBBroker:
         return qualified
 
     def place_order(self, request: OrderRequest) -> str:
-        """Queue the order (the last guard first) and return its id at once; IB's answer arrives as events."""
-        if request.quantity <= 0:
-            raise BrokerError(f"order quantity must be positive, got {request.quantity}")
-
-        def queue() -> str:
-            ib = self.connected_ib()
-            self._guard(request)
-            order = mapping.to_ib_order(request, self._account)
-            order.orderId = ib.client.getReqId()
-            self._tracker.placed(order.orderId, request.contract, request.side, request.quantity, request.order_ref)
-            self._outbox.submit(lambda: self._send_new(order, request))
-            return str(order.orderId)
-
-        return self._queue(queue, f"place {request.order_ref}")
-
-    def _guard(self, request: OrderRequest) -> None:
-        """The last guard (loop thread), on this gateway's own memory: its last read of the position and what
-        the orders it tracks may still fill, ib_async's inferences aside."""
-        working = self._tracker.working(request.contract, request.side)
-        why = over_close(request.side, request.quantity, request.position,
-                         self._last_read.get(request.contract.key, 0), working)
-        if why:
-            raise OrderRefused(f"{request.order_ref} for {request.contract.key} not sent: {why}")
-
-    async def _send_new(self, order: Order, request: OrderRequest) -> None:
-        order_id = order.orderId
-        try:
-            contract = await self.qualify_async(request.contract)
-        except (BrokerError, TimeoutError, ConnectionError) as error:
-            if not self._link_up():
-                self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self.address}")
-            else:
-                self._tracker.refused_before_sending(order_id, f"{request.contract.key}: {error}")
-            return
-        await self._outbox.pace()
-        if not self._link_up():
-            self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self.address}; nothing sent")
-            return
-        self.connected_ib().placeOrder(mapping.to_ib_option(contract), order)
+        return self._desk.place(request)
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
-        def modify(trade: Trade) -> None:
-            trade.order.orderType = "LMT"
-            trade.order.lmtPrice = limit_price
-
-        self._change(order_id, "modify", modify)
+        self._desk.modify_limit(order_id, limit_price)
 
     def modify_to_market(self, order: WorkingOrder) -> None:
-        def to_market(trade: Trade) -> None:
-            trade.order.orderType = "MKT"
-            for name in ("lmtPrice", "auxPrice", "trailStopPrice", "trailingPercent", "lmtPriceOffset"):
-                setattr(trade.order, name, UNSET_DOUBLE)
-
-        self._change(order.order_id, "convert to market", to_market)
+        self._desk.modify_to_market(order.order_id)
 
     def cancel(self, order_id: str) -> None:
-        self._change(order_id, "cancel", None)
-
-    def _change(self, order_id: str, what: str, change: Callable[[Trade], None] | None) -> None:
-        """Queue a change to one of this client's orders (``change`` None: cancel it). Refused at once when IB
-        would never take it from this client; IB's own refusal of it arrives later as an event."""
-        if int(order_id) == 0:
-            # A TWS order no API client is bound to: ib_async's placeOrder would give it a new id, i.e. send a
-            # second, new order while the original keeps working.
-            raise not_our_order(order_id)
-
-        def queue() -> None:
-            trade = self._own_trade(int(order_id))
-            tracked = self._tracker.track(trade)
-            if change is None:
-                tracked.cancel_requested = True
-            self._outbox.submit(lambda: self._send_change(trade, what, change))
-
-        self._queue(queue, f"{what} order {order_id}")
-
-    async def _send_change(self, trade: Trade, what: str, change: Callable[[Trade], None] | None) -> None:
-        await self._outbox.pace()
-        if not self._link_up():
-            return  # the drop reports every unsettled order UNKNOWN; the change is decided again after it
-        if trade.isDone():
-            # ib_async may hold it ended on its own inference (a refused change): IB's open orders say.
-            self._tracker.change_not_sent(trade.order.orderId, f"{what} not sent: ib_async holds order "
-                                          f"{trade.order.orderId} as {trade.orderStatus.status}")
-            return
-        if change is None:
-            self.connected_ib().cancelOrder(trade.order)
-            return
-        change(trade)
-        self.connected_ib().placeOrder(trade.contract, trade.order)  # same id: IB treats it as a modification
-
-    def _own_trade(self, order_id: int) -> Trade:
-        """Our live Trade for an order id, from what ib_async holds (loop thread, no request).
-
-        IB order ids are per client: the same id from another client is another order, which IB only
-        lets that client modify, so it is refused rather than sent under our client id."""
-        matches = [t for t in self.connected_ib().trades() if t.order.orderId == order_id]
-        for trade in matches:
-            if trade.order.clientId == self._client_id:
-                return trade
-        if matches:
-            raise not_our_order(order_id)
-        raise BrokerError(f"order {order_id} is not known to IB Gateway at {self.address}")
-
-    def _verify(self, order_id: int) -> None:
-        """Ask IB's open orders whether an order ib_async holds ended really works (loop thread)."""
-        self._to_verify.add(order_id)
-        if len(self._to_verify) == 1:
-            asyncio.get_running_loop().create_task(self._verify_pending())
-
-    async def _verify_pending(self) -> None:
-        await asyncio.sleep(0)  # refusals that arrive together are settled by one read
-        pending, self._to_verify = self._to_verify, set()
-        try:
-            ib = self.connected_ib()
-            listed = {t.order.orderId: t for t in await self._read(ib.reqAllOpenOrdersAsync)
-                      if t.order.clientId == self._client_id}
-            for order_id in pending & listed.keys():
-                self._tracker.confirmed_working(listed[order_id])
-            gone = pending - listed.keys()
-            if gone:
-                fills = await self._read(lambda: ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)))
-                for execution in self._tracker.executions(fills):
-                    self._tracker.handler(execution)
-                self._tracker.settle_vanished(listed.keys(), fills, only=gone)
-        except (BrokerError, TimeoutError, ConnectionError) as error:
-            # Left UNKNOWN: the next reconnect's reconciliation, or the next poll, settles it.
-            log.warning("could not ask IB about order(s) %s: %s", sorted(pending), error)
+        self._desk.cancel(order_id)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -549,8 +431,13 @@ class IBBroker:
             raise not_connected(self._host, self._port, "request not sent")
         return self._ib
 
-    def _link_up(self) -> bool:
+    def link_up(self) -> bool:
+        """Connected and reconciled, with IB Gateway's own link to IB up: orders may go out."""
         return self._ib is not None and self._ib.isConnected() and self._state is Connectivity.CONNECTED
+
+    def last_read(self, contract: OptionContract) -> int:
+        """The position in ``contract`` at this gateway's last read (loop thread), for the last guard."""
+        return self._last_read.get(contract.key, 0)
 
     def run_paced(self, work: Callable[[], Any], what: str, messages: int = 0) -> Any:
         """Pace ``messages`` tokens, then run ``work`` on the loop thread and return its result (reads made
@@ -571,7 +458,7 @@ class IBBroker:
         except ConnectionError as error:
             raise not_connected(self._host, self._port, what) from error
 
-    def _queue(self, queue: Callable[[], Any], what: str) -> Any:
+    def queue(self, queue: Callable[[], T], what: str) -> T:
         """Run ``queue`` (which only checks and queues, on the loop thread) and return its result.
 
         Raises BrokerUnavailable when nothing was queued (not connected). A loop that did not run ``queue``
