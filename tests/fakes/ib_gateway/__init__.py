@@ -5,8 +5,16 @@
 """
 
 from tests.fakes.ib_gateway.contracts import FakeContract
-from tests.fakes.ib_gateway.script import FakeOrder, FakePosition, Fill, GatewayScript, OrderBehaviour, QuoteStep
+from tests.fakes.ib_gateway.script import (
+    FakeOrder,
+    FakePosition,
+    Fill,
+    GatewayScript,
+    OrderBehaviour,
+    QuoteStep,
+    Refusal,
+)
 from tests.fakes.ib_gateway.server import FakeIBGateway, Received
 
 __all__ = ["FakeContract", "FakeIBGateway", "FakeOrder", "FakePosition", "Fill", "GatewayScript",
-           "OrderBehaviour", "QuoteStep", "Received"]
+           "OrderBehaviour", "QuoteStep", "Received", "Refusal"]

@@ -1,11 +1,18 @@
-"""The fake gateway's instruments: SPY and SPY options, with the conIds the gateway hands out."""
+"""The fake gateway's instruments: a few underlyings (stocks and an index) and options on them."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 
-SPY_CON_ID = 756733  # SPY's real conId; options get ids from a counter
+# The underlyings the fake knows, with their real IB conIds, security type and listing exchange.
+UNDERLYINGS: dict[str, tuple[int, str, str]] = {
+    "SPY": (756733, "STK", "ARCA"),
+    "QQQ": (320227571, "STK", "NASDAQ"),
+    "IWM": (9579970, "STK", "ARCA"),
+    "SPX": (416904, "IND", "CBOE"),
+}
+SPY_CON_ID = UNDERLYINGS["SPY"][0]
 _option_ids = itertools.count(700_000_001)
 
 
@@ -22,8 +29,18 @@ class FakeContract:
     currency: str = "USD"
 
     @classmethod
-    def stock(cls, symbol: str = "SPY", con_id: int = SPY_CON_ID) -> FakeContract:
-        return cls(symbol, "STK", con_id=con_id, multiplier="")
+    def stock(cls, symbol: str = "SPY", con_id: int | None = None) -> FakeContract:
+        return cls(symbol, "STK", con_id=con_id or UNDERLYINGS[symbol][0], multiplier="")
+
+    @classmethod
+    def index(cls, symbol: str = "SPX") -> FakeContract:
+        con_id, _, exchange = UNDERLYINGS[symbol]
+        return cls(symbol, "IND", con_id=con_id, multiplier="", exchange=exchange)
+
+    @classmethod
+    def underlying(cls, symbol: str) -> FakeContract:
+        """The stock or index ``symbol`` names (one of ``UNDERLYINGS``)."""
+        return cls.index(symbol) if UNDERLYINGS[symbol][1] == "IND" else cls.stock(symbol)
 
     @classmethod
     def option(cls, key: str, con_id: int | None = None) -> FakeContract:
@@ -31,6 +48,11 @@ class FakeContract:
         symbol, expiry, strike_right = key.split()
         return cls(symbol, "OPT", expiry, float(strike_right[:-1]), strike_right[-1],
                    con_id if con_id is not None else next(_option_ids))
+
+    @classmethod
+    def from_key(cls, key: str) -> FakeContract:
+        """An underlying by its symbol (``QQQ``), else an option by its key."""
+        return cls.underlying(key) if key in UNDERLYINGS else cls.option(key)
 
     @property
     def key(self) -> str:
@@ -48,6 +70,11 @@ class FakeContract:
     @property
     def trading_class(self) -> str:
         return self.symbol
+
+    @property
+    def under_con_id(self) -> int:
+        """The conId of the underlying (IB's ``underConId``); 0 for an underlying itself."""
+        return UNDERLYINGS[self.symbol][0] if self.sec_type == "OPT" and self.symbol in UNDERLYINGS else 0
 
     def matches(self, symbol: str, sec_type: str, expiry: str, strike: str, right: str, con_id: str) -> bool:
         """Does a request's contract description (as sent on the wire) name this contract?"""

@@ -8,6 +8,9 @@ Every function is pure: it returns the fields; ``wire.frame`` turns them into by
 from __future__ import annotations
 
 from tests.fakes.ib_gateway.contracts import FakeContract
+from tests.fakes.ib_gateway.executions import EXCHANGE, Execution
+from tests.fakes.ib_gateway.script import FakeOrder
+from tests.fakes.ib_gateway.whatif import WhatIfState
 
 SERVER_VERSION = 176
 
@@ -23,6 +26,9 @@ REQUEST_NAMES = {
 
 TICK_BID, TICK_ASK, TICK_LAST = 1, 2, 4
 TICK_MODEL_OPTION = 13  # model option computation: implied vol and greeks
+# The same ticks when the line is delayed (marketDataType 3 / 4): IB's delayed tick types.
+DELAYED_TICKS = {TICK_BID: 66, TICK_ASK: 67, TICK_LAST: 68, TICK_MODEL_OPTION: 83}
+LIVE, FROZEN, DELAYED, DELAYED_FROZEN = 1, 2, 3, 4  # marketDataType
 
 
 def contract_fields(c: FakeContract) -> list[object]:
@@ -96,12 +102,12 @@ def completed_orders_end() -> list[object]:
     return [102]
 
 
-def contract_details(req_id: int, c: FakeContract, under_con_id: int) -> list[object]:
+def contract_details(req_id: int, c: FakeContract) -> list[object]:
     return [
         10, req_id, c.symbol, c.sec_type, c.expiry, c.strike, c.right, c.exchange, c.currency,
         c.local_symbol, c.trading_class,  # marketName
         c.trading_class, c.con_id, 0.01,  # minTick
-        c.multiplier, "LMT,MKT,STP,STP LMT", "SMART,CBOE,AMEX", 1, under_con_id,
+        c.multiplier, ORDER_TYPES, "SMART,CBOE,AMEX", 1, c.under_con_id,
         f"{c.symbol} option" if c.sec_type == "OPT" else c.symbol,
         "", c.expiry[:6], "", "", "",  # primaryExchange, contractMonth, industry, category, subcategory
         "US/Eastern", "", "", "", "",  # timeZoneId, tradingHours, liquidHours, evRule, evMultiplier
@@ -109,6 +115,9 @@ def contract_details(req_id: int, c: FakeContract, under_con_id: int) -> list[ob
         "", c.symbol, "STK", "", c.expiry, "",  # aggGroup .. stockType
         1, 1, 1,  # minSize, sizeIncrement, suggestedSizeIncrement (server >= 164)
     ]
+
+
+ORDER_TYPES = "LMT,MKT,STP,STP LMT,TRAIL,TRAIL LIMIT,MIT,LIT,REL"
 
 
 def contract_details_end(req_id: int) -> list[object]:
@@ -125,7 +134,7 @@ def tick_option_computation(req_id: int, implied_vol: float, option_price: float
     return [21, req_id, tick_type, 0, implied_vol, -2, option_price, -1, -2, -2, -2, underlying]
 
 
-def market_data_type(req_id: int, data_type: int = 1) -> list[object]:
+def market_data_type(req_id: int, data_type: int = LIVE) -> list[object]:
     return [58, 1, req_id, data_type]
 
 
@@ -139,11 +148,10 @@ def open_order_end() -> list[object]:
     return [53, 1]
 
 
-def exec_details(req_id: int, order_id: int, contract: FakeContract, exec_id: str, time_text: str,
-                 account: str, side: str, shares: float, price: float, perm_id: int, client_id: int,
-                 cum_qty: float, avg_price: float, order_ref: str) -> list[object]:
-    return [11, req_id, order_id, *contract_fields(contract), exec_id, time_text, account, "CBOE",
-            side, shares, price, perm_id, client_id, 0, cum_qty, avg_price, order_ref, "", "", "", 2]
+def exec_details(req_id: int, e: Execution) -> list[object]:
+    """execDetails, live (req_id -1) or answering reqExecutions."""
+    return [11, req_id, e.order_id, *contract_fields(e.contract), e.exec_id, e.time_text, e.account, EXCHANGE,
+            e.side, e.shares, e.price, e.perm_id, e.client_id, 0, e.cum_qty, e.avg_price, e.order_ref, "", "", "", 2]
 
 
 def exec_details_end(req_id: int) -> list[object]:
@@ -154,23 +162,45 @@ def commission_report(exec_id: str, commission: float, realized_pnl: float) -> l
     return [59, 1, exec_id, commission, "USD", realized_pnl, "", ""]
 
 
-def open_order(order_id: int, contract: FakeContract, *, action: str, quantity: float, order_type: str,
-               limit_price: float | None, aux_price: float | None, tif: str, account: str, order_ref: str,
-               client_id: int, perm_id: int, status: str) -> list[object]:
-    """openOrder: a long fixed layout; everything we do not model is sent empty (the decoder's default)."""
-    head = [5, order_id, *contract_fields(contract), action, quantity, order_type, limit_price, aux_price,
-            tif, "", account, "C", 0, order_ref, client_id, perm_id, 0, 0, 0, "", "", "", "", ""]
-    fa_profile = [""]  # present below server version 177
-    middle = [""] * 29  # modelCode .. deltaNeutralAuxPrice; deltaNeutralOrderType empty: no dn block
-    middle += [""] * 7  # continuousUpdate .. comboLegsDescrip
+def order_bound(perm_id: int, client_id: int, order_id: int) -> list[object]:
+    """IB binding a TWS order to an API client: permId -> (clientId, orderId). No version field."""
+    return [100, perm_id, client_id, order_id]
+
+
+def open_order(order_id: int, order: FakeOrder, what_if: WhatIfState | None = None) -> list[object]:
+    """openOrder: a long fixed layout; everything we do not model is sent empty (the decoder's default).
+
+    trailStopPrice appears twice (IB sends it in both places; the decoder keeps the second)."""
+    c = order.contract
+    head: list[object] = [
+        5, order_id, *contract_fields(c), order.action, order.quantity, order.order_type, order.limit_price,
+        order.aux_price, order.tif, "", order.account, "C", 0, order.order_ref, order.client_id, order.perm_id,
+        0, 0, 0, "", "", "", "", ""]
+    fa_profile: list[object] = [""]  # present below server version 177
+    middle: list[object] = [""] * 29  # modelCode .. deltaNeutralAuxPrice; deltaNeutralOrderType empty: no dn block
+    middle += ["", "", order.trail_stop_price, order.trailing_percent, "", "", ""]  # .. comboLegsDescrip
     middle += [0, 0, 0]  # combo legs, order combo legs, smart combo routing params
     middle += ["", "", ""]  # scale init/subs level size, price increment (empty: no scale block)
     middle += [""]  # hedgeType (empty: no hedgeParam)
     middle += [0, "", "", 0, 0]  # optOutSmartRouting, clearing account/intent, notHeld, no delta-neutral
     middle += [""]  # algoStrategy (empty: no params)
-    state = [0, 0, status] + [""] * 14 + [0, 0]  # solicited, whatIf, status, margins .. randomize
-    tail = [0]  # no conditions
-    tail += [""] * 16  # adjustedOrderType .. usePriceMgmtAlgo
+    margins: list[object] = what_if.margin_fields() if what_if else [""] * 9
+    costs: list[object] = [what_if.commission, what_if.commission, what_if.commission, what_if.currency] if what_if \
+        else ["", "", "", ""]
+    # solicited, whatIf, status, margins, commissions, warningText, randomizeSize / Price
+    state: list[object] = [0, int(what_if is not None), order.status, *margins, *costs, "", 0, 0]
+    tail: list[object] = [0]  # no conditions
+    tail += ["", "", order.trail_stop_price, order.limit_offset] + [""] * 12  # adjustedOrderType .. usePriceMgmtAlgo
     tail += ["", "", ""]  # duration (>=159), postToAts (>=160), autoCancelParent (>=162)
     tail += [""] * 5  # minTradeQty .. midOffsetAtHalf (>=170)
     return head + fa_profile + middle + state + tail
+
+
+def order_status_of(order: FakeOrder, last_fill_price: float = 0.0) -> list[object]:
+    return order_status(order.api_id, order.status, order.filled, order.remaining, order.avg_fill_price,
+                        order.perm_id, last_fill_price, order.client_id)
+
+
+def order_snapshot(order: FakeOrder) -> list[list[object]]:
+    """openOrder and orderStatus for one order, as every client sees it (a TWS order: id 0 until bound)."""
+    return [open_order(order.api_id, order), order_status_of(order)]

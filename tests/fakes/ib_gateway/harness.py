@@ -1,10 +1,14 @@
-"""Test helpers around the fake gateway: settings pointing at it, an order-event recorder."""
+"""Test helpers around the fake gateway: settings pointing at it, an order-event recorder, a bare client."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from ib_async import IB
 
 from config.settings import Settings, load_settings
 from gateways.broker import OrderEvent, OrderStatus
@@ -46,3 +50,37 @@ class EventRecorder:
     def statuses(self, order_id: str | None = None) -> list[str]:
         with self._changed:
             return [f"{e.order_id}:{e.status.value}" for e in self.events if order_id in (None, e.order_id)]
+
+
+@dataclass(frozen=True)
+class ErrorSeen:
+    req_id: int
+    code: int
+    message: str
+
+
+@contextmanager
+def ib_client(gateway: FakeIBGateway, client_id: int = 17,
+              readonly: bool = False) -> Iterator[tuple[IB, list[ErrorSeen]]]:
+    """A real ib_async client connected to the gateway, and every error it receives (from the handshake on).
+
+    ``TimezoneTWS`` is UTC, the zone of the gateway's execution times (see ``executions``)."""
+    ib = IB()
+    ib.TimezoneTWS = "UTC"
+    errors: list[ErrorSeen] = []
+    ib.errorEvent += lambda req_id, code, message, contract: errors.append(ErrorSeen(req_id, code, message))
+    ib.connect("127.0.0.1", gateway.port, clientId=client_id, timeout=3, readonly=readonly)
+    try:
+        yield ib, errors
+    finally:
+        ib.disconnect()
+
+
+def settle(ib: IB, predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """Run the client's loop (so it reads what the gateway sent) until ``predicate`` holds or time is up."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        ib.sleep(0.02)
+    return True

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from tests.fakes.ib_gateway import codes
 from tests.fakes.ib_gateway.contracts import FakeContract
 
 
@@ -16,12 +17,40 @@ class Fill(StrEnum):
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """IB refuses a change to a working order with error(orderId, code, message); the order keeps working as it was.
+
+    ``message`` None: IB's text for the code. ``times`` None: every request is refused; else that many,
+    then they go through."""
+
+    code: int
+    message: str | None = None
+    times: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.message is None and not codes.has_order_text(self.code):
+            raise ValueError(f"no IB text known for code {self.code}: give the refusal a message")
+
+
+@dataclass(frozen=True)
 class OrderBehaviour:
     kind: Fill = Fill.REST
     price: float | None = None  # fill price; default: the limit, or the quote for market orders
     quantity: int | None = None  # for PARTIAL
-    error_code: int = 201
-    error_message: str = "Order rejected - reason:The contract is not available for trading"
+    error_code: int = codes.ORDER_REJECTED
+    error_message: str = codes.text(codes.ORDER_REJECTED)
+    modify_refusal: Refusal | None = None  # placeOrder for this working order (a modification)
+    cancel_refusal: Refusal | None = None  # cancelOrder for it
+
+    def refusing_modifications(self, code: int = codes.ORDER_REJECTED, message: str | None = None,
+                               times: int | None = None) -> OrderBehaviour:
+        """This behaviour, and modifications are refused (201, 104, 161, ...) while the order keeps working."""
+        return replace(self, modify_refusal=Refusal(code, message, times))
+
+    def refusing_cancels(self, code: int = codes.NOT_CANCELLABLE, message: str | None = None,
+                         times: int | None = None) -> OrderBehaviour:
+        """This behaviour, and cancels are refused (161, ...) while the order keeps working."""
+        return replace(self, cancel_refusal=Refusal(code, message, times))
 
     @classmethod
     def rest(cls) -> OrderBehaviour:
@@ -55,7 +84,7 @@ class FakeOrder:
     quantity: int
     order_type: str  # LMT, MKT, STP, STP LMT
     limit_price: float | None = None
-    aux_price: float | None = None  # the stop price of STP orders
+    aux_price: float | None = None  # the stop price of STP orders; the trailing amount of TRAIL orders
     order_ref: str = ""
     client_id: int = 17
     perm_id: int = 0
@@ -64,10 +93,22 @@ class FakeOrder:
     status: str = "Submitted"
     filled: int = 0
     avg_fill_price: float = 0.0
+    trail_stop_price: float | None = None  # TRAIL / TRAIL LIMIT: the current stop
+    trailing_percent: float | None = None  # TRAIL: the trail as a percentage, instead of aux_price
+    limit_offset: float | None = None  # TRAIL LIMIT: lmtPriceOffset
+    # Client 0's API id for it: set when client 0 places it, or when IB binds a TWS order to client 0.
+    bound_id: int | None = None
 
     @property
     def remaining(self) -> int:
         return self.quantity - self.filled
+
+    @property
+    def api_id(self) -> int:
+        """The order id IB shows for it: its client's id; for a TWS order, 0 until bound (then negative)."""
+        if self.client_id != 0:
+            return self.order_id
+        return self.bound_id or 0
 
     @property
     def is_working(self) -> bool:
@@ -79,7 +120,7 @@ class QuoteStep:
     """One point of a price path: ``at`` seconds after the gateway starts, ``key`` gets these prices."""
 
     at: float
-    key: str  # "SPY" or an option key like "SPY 20261127 635C"
+    key: str  # an underlying ("SPY", "QQQ", "IWM", "SPX") or an option key like "SPY 20261127 635C"
     bid: float
     ask: float
     last: float | None = None
@@ -108,3 +149,16 @@ class GatewayScript:
     tick_every: float | None = 0.05
     commission_per_contract: float = 0.65
     next_order_id: int = 1
+    # A fill moves the true position at once; reqPositions answers (and pushed position updates)
+    # show it only this many seconds later, by the gateway's clock (``FakeIBGateway.use_clock``).
+    position_lag_seconds: float = 0.0
+    # IB's "Read-Only API" setting: every placeOrder (whatIf too), cancelOrder and client 0's
+    # reqAutoOpenOrders is refused with 321 and changes nothing; reads keep working.
+    read_only: bool = False
+    # reqMktData for these instruments (by key) is answered with error(reqId, code, text) instead of
+    # ticks; 10167 is followed by delayed ticks (marketDataType 3). See ``codes`` for IB's texts.
+    market_data_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # IB's limit on messages from one client in any sliding second (None: off). Excess messages are
+    # answered with error(-1, 100, ...) and dropped; after this many the socket is closed (None: never).
+    max_messages_per_second: int | None = None
+    rate_limit_disconnect_after: int | None = None

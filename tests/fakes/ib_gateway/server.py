@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tests.fakes.ib_gateway import encoders as enc
-from tests.fakes.ib_gateway.book import Book, QuoteState
-from tests.fakes.ib_gateway.script import GatewayScript
+from tests.fakes.ib_gateway.book import Book
+from tests.fakes.ib_gateway.market_data import Quote
+from tests.fakes.ib_gateway.orders import OrderDesk
+from tests.fakes.ib_gateway.script import FakeOrder, GatewayScript, OrderBehaviour
 from tests.fakes.ib_gateway.session import Session
 
 T = TypeVar("T")
+POSITION_CHECK_SECONDS = 0.02  # how often (wall) lagging position updates are checked against the clock
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,14 @@ class Received:
     client_id: int | None
     name: str
     fields: tuple[str, ...]
+    dropped: bool = False  # over IB's message rate limit: answered with error 100, not handled
 
 
 class FakeIBGateway:
     def __init__(self, script: GatewayScript | None = None) -> None:
         self.script = script or GatewayScript()
         self.book = Book(self.script, self._send_to_client, self._send_positions)
+        self.desk = OrderDesk(self.script, self.book, self._send_to_client)
         self.sessions: set[Session] = set()
         self.port = 0
         self._received: list[Received] = []
@@ -65,6 +70,8 @@ class FakeIBGateway:
                                   step.implied_vol)
         if self.script.tick_every is not None:
             self._loop.call_later(self.script.tick_every, self._tick_again)
+        if self.script.position_lag_seconds > 0:
+            self._loop.call_later(POSITION_CHECK_SECONDS, self._push_due_positions)
         ready.set()
         self._loop.run_forever()
         self._loop.close()
@@ -118,19 +125,27 @@ class FakeIBGateway:
             if session.wants_positions:
                 session.send(fields)
 
-    def record(self, session: Session, name: str, fields: list[str]) -> None:
+    def record(self, session: Session, name: str, fields: list[str], dropped: bool = False) -> None:
         with self._lock:
             self._received.append(Received(time.monotonic(), session.number, session.client_id, name,
-                                           tuple(fields)))
+                                           tuple(fields), dropped))
+
+    def close_soon(self, session: Session) -> None:
+        """Drop the client's socket once what was written reached it: IB drops after replying, not before."""
+        assert self._loop is not None
+        self._loop.call_later(0.05, session.close)
+
+    def _push_due_positions(self) -> None:
+        self.book.push_due_positions()
+        assert self._loop is not None
+        self._loop.call_later(POSITION_CHECK_SECONDS, self._push_due_positions)
 
     def after_message(self, session: Session, name: str) -> None:
         if name != self.script.disconnect_after:
             return
         self._seen[name] = self._seen.get(name, 0) + 1
         if self._seen[name] == self.script.disconnect_after_count:
-            # Let what was written reach the client first: IB drops after replying, not before.
-            assert self._loop is not None
-            self._loop.call_later(0.05, session.close)
+            self.close_soon(session)
 
     # --- scripting from the test thread ------------------------------------------------------------
 
@@ -139,9 +154,8 @@ class FakeIBGateway:
         self._call(self._set_quote, key, bid, ask, last, implied_vol)
 
     def _set_quote(self, key: str, bid: float, ask: float, last: float | None, implied_vol: float | None) -> None:
-        self.book.quotes[key] = QuoteState(bid, ask, last, implied_vol)
-        if key != "SPY":
-            self.book.contract_by_key(key)
+        self.book.instruments.by_key(key)
+        self.book.quotes[key] = Quote(bid, ask, last, implied_vol)
         for session in list(self.sessions):
             session.push_quote(key)
 
@@ -153,7 +167,33 @@ class FakeIBGateway:
         self._loop.call_later(self.script.tick_every, self._tick_again)
 
     def fill(self, order_id: int, price: float | None = None, quantity: int | None = None) -> None:
-        self._call(lambda: self.book.fill(self.book.find(order_id), price, quantity))
+        """Fill the order with this handle (its ``order_id``), wholly or ``quantity`` of it."""
+        self._call(lambda: self.book.fill(self.desk.find(order_id), price, quantity))
+
+    def use_clock(self, now: Callable[[], float]) -> None:
+        """Take time (epoch seconds) from ``now``: execution times, position-read lag, reqCurrentTime."""
+        self.book.clock.use(now)
+
+    def place_order_as(self, client_id: int, key: str, action: str, quantity: int, order_type: str,
+                       limit: float | None = None, aux: float | None = None, order_ref: str = "", tif: str = "DAY",
+                       trail_stop: float | None = None, trailing_percent: float | None = None,
+                       limit_offset: float | None = None, behaviour: OrderBehaviour | None = None) -> FakeOrder:
+        """A working order placed now by another API client (``client_id`` > 0) or in TWS (0).
+
+        Pushed (openOrder, orderStatus) only to the clients that see it at IB: its owner's sessions
+        (for a TWS order: client 0, which auto-binds it at once after reqAutoOpenOrders(True));
+        others see it when they ask. Its ``order_id`` is the test's handle (``fill``, ``orders``);
+        a TWS order's API id is 0 until bound. ``behaviour`` (default: rest) decides how it works."""
+
+        def add() -> FakeOrder:
+            order = FakeOrder(self.desk.next_order_id, self.book.instruments.by_key(key), action, quantity,
+                              order_type, limit, aux, order_ref, client_id, tif=tif, trail_stop_price=trail_stop,
+                              trailing_percent=trailing_percent, limit_offset=limit_offset)
+            bind = any(s.client_id == 0 and s.auto_bind for s in self.sessions)
+            self.desk.add(order, behaviour or OrderBehaviour.rest(), bind)
+            return order
+
+        return self._call(add)
 
     def send_connectivity(self, code: int) -> None:
         """IB Gateway's word on its own link to IB's servers, to every client, as error(-1, code).
@@ -191,14 +231,20 @@ class FakeIBGateway:
         return self._call(lambda: sum(1 for s in self.sessions if s.client_id is not None))
 
     def orders(self) -> dict[int, Any]:
-        """Every order by its id (the ids a test scripts are unique across clients)."""
-        return self._call(lambda: {order_id: order for (_, order_id), order in self.book.orders.items()})
+        """Every order by its handle (its ``order_id``: the ids a test scripts are unique across clients)."""
+        return self._call(lambda: {order_id: order for (_, order_id), order in self.desk.orders.items()})
 
     def position(self, key: str) -> int:
-        return self._call(lambda: sum(p.quantity for p in self.book.positions.values() if p.contract.key == key))
+        """The true position: every fill counted at once."""
+        return self._call(lambda: sum(p.quantity for p in self.book.positions.true.values() if p.contract.key == key))
+
+    def reported_position(self, key: str) -> int:
+        """What a position read shows now: fills of the last ``position_lag_seconds`` left out."""
+        return self._call(lambda: sum(self.book.positions.reported(p.contract.con_id, self.book.clock())
+                                      for p in self.book.positions.true.values() if p.contract.key == key))
 
     def con_id(self, key: str) -> int:
-        return self._call(self.book.contract_by_key, key).con_id
+        return self._call(self.book.instruments.by_key, key).con_id
 
     # --- what the client sent ------------------------------------------------------------------------
 

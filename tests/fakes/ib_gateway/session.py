@@ -7,48 +7,47 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tests.fakes.ib_gateway import codes, requests
 from tests.fakes.ib_gateway import encoders as enc
+from tests.fakes.ib_gateway.market_data import MarketDataLines
+from tests.fakes.ib_gateway.rate_limit import MessageRateLimit
+from tests.fakes.ib_gateway.requests import CONTRACT_AT, ContractArgs
 from tests.fakes.ib_gateway.wire import FrameReader, frame, parse_version_range
 
 if TYPE_CHECKING:
     from tests.fakes.ib_gateway.server import FakeIBGateway
 
-# Offsets of the contract block inside requests (after msg id, version, request id, ...).
-CONTRACT_AT = {"reqMktData": 3, "reqContractDetails": 3, "placeOrder": 2}
-
-
-def _contract_args(fields: list[str], at: int) -> tuple[str, str, str, str, str, str]:
-    """(symbol, secType, expiry, strike, right, conId) from the 12-field contract block the client sends."""
-    con_id, symbol, sec_type, expiry, strike, right = fields[at:at + 6]
-    return symbol, sec_type, expiry, strike, right, con_id
-
-
-def _price(text: str) -> float | None:
-    return float(text) if text not in ("", "1.7976931348623157e+308") else None
-
 
 class Session(asyncio.Protocol):
     def __init__(self, gateway: FakeIBGateway, number: int) -> None:
         self.gateway = gateway
+        self.script = gateway.script
         self.book = gateway.book
+        self.desk = gateway.desk
         self.number = number
         self.client_id: int | None = None
         self.transport: asyncio.Transport | None = None
         self.reader = FrameReader()
         self.handshaken = False
         self.wants_positions = False
-        self.market_data: dict[int, str] = {}  # request id -> instrument key
+        self.auto_bind = False  # client 0 after reqAutoOpenOrders(True)
+        self.market_data = MarketDataLines(self.script.market_data_errors)
+        limit = self.script.max_messages_per_second
+        self.rate_limit = MessageRateLimit(limit) if limit else None
         self.handlers: dict[str, Callable[[list[str]], None]] = {
             "startApi": self._start_api, "reqPositions": self._positions, "cancelPositions": self._no_positions,
             "reqOpenOrders": self._open_orders, "reqAllOpenOrders": self._all_open_orders,
+            "reqAutoOpenOrders": self._auto_open_orders,
             "reqCompletedOrders": lambda f: self.send(enc.completed_orders_end()),
-            "reqExecutions": self._executions, "reqAccountUpdates": self._account_updates,
+            "reqExecutions": lambda f: self.send_all(self.book.execution_messages(requests.execution_filter(f))),
+            "reqAccountUpdates": self._account_updates,
             "reqAccountUpdatesMulti": lambda f: self.send(enc.account_update_multi_end(int(f[2]))),
             "reqAccountSummary": self._account_summary, "reqContractDetails": self._contract_details,
-            "reqMktData": self._market_data, "cancelMktData": lambda f: self.market_data.pop(int(f[2]), None),
-            "placeOrder": self._place_order, "cancelOrder": lambda f: self.book.cancel(self.client_id or 0, int(f[2])),
-            "reqIds": lambda f: self.send(enc.next_valid_id(self.book.next_order_id)),
-            "reqCurrentTime": lambda f: self.send(enc.current_time(int(time.time()))),
+            "reqMarketDataType": self._market_data_type, "reqMktData": self._market_data,
+            "cancelMktData": lambda f: self.market_data.cancel(int(f[2])),
+            "placeOrder": self._place_order, "cancelOrder": lambda f: self.desk.cancel(self.client_id or 0, int(f[2])),
+            "reqIds": lambda f: self.send(enc.next_valid_id(self.desk.next_order_id)),
+            "reqCurrentTime": lambda f: self.send(enc.current_time(int(self.book.clock()))),
             "reqManagedAccts": lambda f: self.send(enc.managed_accounts([self.book.account])),
         }
 
@@ -77,6 +76,10 @@ class Session(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(frame(fields))
 
+    def send_all(self, messages: list[list[object]]) -> None:
+        for fields in messages:
+            self.send(fields)
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
@@ -90,48 +93,64 @@ class Session(asyncio.Protocol):
             self.gateway.record(self, "handshake", fields)
             parse_version_range(fields)
             self.handshaken = True
-            self.send(enc.handshake_reply(time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime())))
+            self.send(enc.handshake_reply(time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime(self.book.clock()))))
             return
         name = enc.REQUEST_NAMES.get(int(fields[0]), f"msg{fields[0]}")
+        if not self._within_rate(name, fields):
+            return
         self.gateway.record(self, name, fields)
         handler = self.handlers.get(name)
-        if handler is not None and name not in self.gateway.script.unanswered:
+        if handler is not None and name not in self.script.unanswered:
             handler(fields)
         self.gateway.after_message(self, name)
 
+    def _within_rate(self, name: str, fields: list[str]) -> bool:
+        """IB's message rate limit: a message over it is answered with error 100 and dropped."""
+        if self.rate_limit is None:
+            return True
+        verdict = self.rate_limit.check(time.monotonic())
+        if verdict.admitted:
+            return True
+        self.gateway.record(self, name, fields, dropped=True)
+        self.send(enc.error(-1, codes.MAX_MESSAGE_RATE,
+                            codes.max_message_rate(self.rate_limit.limit, verdict.received_in_second)))
+        disconnect_after = self.script.rate_limit_disconnect_after
+        if disconnect_after is not None and self.rate_limit.violations == disconnect_after:
+            self.gateway.close_soon(self)
+        return False
+
     def _start_api(self, fields: list[str]) -> None:
         self.client_id = int(fields[2])
-        self.send(enc.next_valid_id(self.book.next_order_id))
+        self.send(enc.next_valid_id(self.desk.next_order_id))
         self.send(enc.managed_accounts([self.book.account]))
-        for code in self.gateway.script.codes_on_connect:
+        for code in self.script.codes_on_connect:
             self.send(enc.connectivity(code))
 
     def _positions(self, fields: list[str]) -> None:
         self.wants_positions = True
-        for p in self.book.positions.values():
-            if p.quantity:
-                self.send(enc.position(self.book.account, p.contract, p.quantity, p.avg_cost))
-        self.send(enc.position_end())
+        self.send_all(self.book.position_messages())
 
     def _no_positions(self, fields: list[str]) -> None:
         self.wants_positions = False
 
     def _open_orders(self, fields: list[str], everyone: bool = False) -> None:
-        for order in self.book.orders.values():
+        if self.client_id == 0 and not everyone and not self.script.read_only:
+            self.desk.bind_tws_orders()  # reqOpenOrders from client 0 binds TWS orders; reqAllOpenOrders never
+        for order in self.desk.orders.values():
             if order.is_working and (everyone or order.client_id == self.client_id):
-                for message in self.book.open_order_messages(order, self.client_id or 0):
-                    self.send(message)
+                self.send_all(enc.order_snapshot(order))
         self.send(enc.open_order_end())
 
     def _all_open_orders(self, fields: list[str]) -> None:
         self._open_orders(fields, everyone=True)
 
-    def _executions(self, fields: list[str]) -> None:
-        req_id = int(fields[2])
-        for execution in self.book.executions:
-            self.send(self.book.exec_message(req_id, execution))
-            self.send(enc.commission_report(execution.exec_id, execution.commission, 0.0))
-        self.send(enc.exec_details_end(req_id))
+    def _auto_open_orders(self, fields: list[str]) -> None:
+        if self.client_id != 0:
+            self.send(enc.error(-1, codes.AUTO_BIND_NOT_CLIENT_ZERO, codes.text(codes.AUTO_BIND_NOT_CLIENT_ZERO)))
+        elif self.script.read_only:
+            self.send(enc.error(codes.NO_REQUEST_ID, codes.READ_ONLY, codes.read_only("bY")))
+        else:
+            self.auto_bind = fields[2] == "1"
 
     def _account_updates(self, fields: list[str]) -> None:
         if fields[2] not in ("1", "True"):
@@ -147,46 +166,38 @@ class Session(asyncio.Protocol):
 
     def _contract_details(self, fields: list[str]) -> None:
         req_id = int(fields[2])
-        contract = self.book.find_contract(*_contract_args(fields, CONTRACT_AT["reqContractDetails"]))
+        contract = self.book.instruments.find(ContractArgs.at(fields, CONTRACT_AT["reqContractDetails"]))
         if contract is None:
-            self.send(enc.error(req_id, 200, "No security definition has been found for the request"))
+            self.send(enc.error(req_id, codes.NO_SECURITY_DEFINITION, codes.text(codes.NO_SECURITY_DEFINITION)))
             return
-        self.send(enc.contract_details(req_id, contract, under_con_id=756733))
+        self.send(enc.contract_details(req_id, contract))
         self.send(enc.contract_details_end(req_id))
+
+    def _market_data_type(self, fields: list[str]) -> None:
+        self.market_data.requested_type = int(fields[2])
 
     def _market_data(self, fields: list[str]) -> None:
         req_id = int(fields[2])
-        contract = self.book.find_contract(*_contract_args(fields, CONTRACT_AT["reqMktData"]))
+        contract = self.book.instruments.find(ContractArgs.at(fields, CONTRACT_AT["reqMktData"]))
         if contract is None:
-            self.send(enc.error(req_id, 200, "No security definition has been found for the request"))
+            self.send(enc.error(req_id, codes.NO_SECURITY_DEFINITION, codes.text(codes.NO_SECURITY_DEFINITION)))
             return
-        self.market_data[req_id] = contract.key
-        self.send(enc.market_data_type(req_id))
+        self.send_all(self.market_data.subscribe(req_id, contract.key))
         self.push_quote(contract.key)
 
     def push_quote(self, key: str) -> None:
         quote = self.book.quotes.get(key)
         if quote is None:
             return
-        underlying = self.book.quotes.get("SPY")
-        for req_id, subscribed in self.market_data.items():
-            if subscribed != key:
-                continue
-            self.send(enc.tick_price(req_id, enc.TICK_BID, quote.bid))
-            self.send(enc.tick_price(req_id, enc.TICK_ASK, quote.ask))
-            if quote.last is not None:
-                self.send(enc.tick_price(req_id, enc.TICK_LAST, quote.last))
-            if quote.implied_vol is not None and key != "SPY":
-                self.send(enc.tick_option_computation(req_id, quote.implied_vol, (quote.bid + quote.ask) / 2,
-                                                      underlying.last or underlying.bid if underlying else -1))
+        contract = self.book.instruments.by_key(key)
+        self.send_all(self.market_data.ticks(key, quote, self.book.underlying_price(contract),
+                                             contract.sec_type == "OPT"))
 
     def _place_order(self, fields: list[str]) -> None:
-        order_id = int(fields[1])
-        contract = self.book.find_contract(*_contract_args(fields, CONTRACT_AT["placeOrder"]))
+        request = requests.place_order(fields)
+        contract = self.book.instruments.find(request.contract)
         if contract is None:
-            self.send(enc.error(order_id, 200, "No security definition has been found for the request"))
+            self.send(enc.error(request.order_id, codes.NO_SECURITY_DEFINITION,
+                                codes.text(codes.NO_SECURITY_DEFINITION)))
             return
-        action, quantity, order_type, limit, aux, tif = fields[16:22]
-        account, order_ref = fields[23], fields[26]
-        self.book.place(self.client_id or 0, order_id, contract, action, int(float(quantity)), order_type,
-                        _price(limit), _price(aux), tif, account, order_ref)
+        self.desk.place(self.client_id or 0, request, contract)
