@@ -101,4 +101,4 @@ def audited_commission(tmp_path) -> float:
 
 
 def placed(gateway: FakeIBGateway):
-    return gateway.received("placeOrder")
+    return gateway.orders_sent()

@@ -10,7 +10,15 @@ from ib_async import IB, Option, StopOrder
 
 from domain.model import Execution, OptionContract, OrderType, Right, Side
 from domain.order_refs import make_order_ref
-from gateways.broker import BrokerError, BrokerUnavailable, OrderEvent, OrderOutcomeUnknown, OrderRequest, OrderStatus
+from gateways.broker import (
+    BrokerError,
+    BrokerUnavailable,
+    OrderEvent,
+    OrderOutcomeUnknown,
+    OrderRefused,
+    OrderRequest,
+    OrderStatus,
+)
 from gateways.ib import Connectivity, IBBroker, ReconnectPolicy
 from runtime.clock import VirtualClock
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
@@ -94,7 +102,7 @@ def test_sell_to_close_limit_is_sent_with_ref_and_account_and_reported_filled_wi
     assert (execution.order_id, execution.quantity, execution.price) == (order_id, 3, 2.55)
     assert filled.commission == pytest.approx(1.95) and filled.order_ref == "CLN-20261127-SPY-635C-1"
     assert filled.side is Side.SELL and filled.contract.key == CALL_KEY
-    [placed] = gateway.received("placeOrder")
+    [placed] = gateway.orders_sent()
     fields = placed.fields
     assert (fields[16], fields[17], fields[18], fields[19], fields[21], fields[23], fields[26]) == \
         ("SELL", "3", "LMT", "2.5", "DAY", "DU1234567", "CLN-20261127-SPY-635C-1")
@@ -114,7 +122,7 @@ def test_a_stop_is_modified_into_a_market_order_keeping_its_id(session):
     broker.modify_to_market(stop)
     filled = events.wait_status("11", OrderStatus.FILLED)
     assert filled.filled == 2
-    [modify] = gateway.received("placeOrder")
+    [modify] = gateway.orders_sent()
     assert (modify.fields[1], modify.fields[18]) == ("11", "MKT")
     assert gateway.orders()[11].order_type == "MKT" and len(gateway.orders()) == 1
     assert gateway.position(PUT_KEY) == 0
@@ -175,7 +183,7 @@ def test_disconnect_right_after_placing_then_reconnect_adopts_the_order_and_neve
     adopted = broker.last_reconciliation.adopted
     assert [o.order_id for o in adopted] == [order_id] and adopted[0].order_ref == "CLN-20261127-SPY-635C-1"
     assert [p.quantity for p in broker.last_reconciliation.positions] == [3]  # positions re-read
-    assert gateway.count("placeOrder") == 1  # never duplicated
+    assert len(gateway.orders_sent()) == 1  # never duplicated
     assert [s for s, _ in states][-2:] == [Connectivity.DISCONNECTED, Connectivity.CONNECTED]
     gateway.fill(int(order_id), 2.50)  # the adopted order still reports to us
     events.wait_status(order_id, OrderStatus.FILLED)
@@ -197,7 +205,7 @@ def test_a_fill_while_disconnected_is_reported_after_reconnect(session):
     filled = events.wait_status(order_id, OrderStatus.FILLED, timeout=8)
     assert filled.filled == 3 and filled.commission == pytest.approx(1.95)
     assert gateway.wait_for(broker.is_connected)  # connected is declared only after reconciliation
-    assert broker.last_reconciliation.positions == () and gateway.count("placeOrder") == 1
+    assert broker.last_reconciliation.positions == () and len(gateway.orders_sent()) == 1
 
 
 @pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
@@ -210,7 +218,7 @@ def test_ib_connectivity_codes_mark_the_connection_lost_then_restored(session):
     gateway.send_connectivity(1102)
     assert gateway.wait_for(broker.is_connected)
     assert [s for s, _ in states][-2:] == [Connectivity.LOST, Connectivity.CONNECTED]
-    assert gateway.count("placeOrder") == 0
+    assert len(gateway.orders_sent()) == 0
 
 
 @pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
@@ -243,7 +251,7 @@ def test_a_burst_of_requests_never_exceeds_50_messages_in_any_second(session):
     before = broker.messages_sent()
     for step in range(90):  # an emergency-style burst: walk a limit 90 times as fast as possible
         broker.modify_limit(order_id, round(9.00 - step * 0.01, 2))
-    assert gateway.wait_for(lambda: gateway.count("placeOrder") == 91)
+    assert gateway.wait_for(lambda: len(gateway.orders_sent()) == 91)
     worst = gateway.max_messages_in_any_second()
     print(f"\nIB API messages sent: {broker.messages_sent()} (burst {broker.messages_sent() - before}); "
           f"gateway received {len(gateway.received())}; most in any one second: {worst}")
@@ -295,12 +303,23 @@ def test_an_order_the_loop_could_not_send_in_time_is_outcome_unknown_not_a_failu
         gateway.stop()
 
 
-def test_a_contract_ib_does_not_know_is_a_plain_broker_error_and_nothing_is_sent(session):
+def test_an_order_for_a_position_the_gateway_never_read_is_held_back_by_the_last_guard(session):
     gateway, broker, _, _ = session
     unknown = OptionContract("QQQX", Right.CALL, 1, date(2026, 11, 27))
-    with pytest.raises(BrokerError, match="IB does not know one contract") as error:
-        broker.place_order(OrderRequest(unknown, Side.SELL, 1, OrderType.LIMIT, 1.0, make_order_ref(unknown, 1)))
-    assert type(error.value) is BrokerError and gateway.count("placeOrder") == 0
+    with pytest.raises(OrderRefused, match="no position to close") as error:
+        broker.place_order(OrderRequest(unknown, Side.SELL, 1, OrderType.LIMIT, 1.0, make_order_ref(unknown, 1),
+                                        position=1))
+    assert "\n" not in str(error.value) and len(gateway.orders_sent()) == 0
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
+def test_the_last_guard_counts_our_orders_that_may_still_work(session):
+    gateway, broker, events, _ = session
+    first = broker.place_order(sell_to_close(2, 2.50))
+    events.wait_status(first, OrderStatus.SUBMITTED)
+    with pytest.raises(OrderRefused, match="with 2 of ours still working"):
+        broker.place_order(sell_to_close(2, 2.50, sequence=2))  # 2 + 2 would sell more than the 3 held
+    assert len(gateway.orders_sent()) == 1
 
 
 PUT = FakeContract.option(PUT_KEY)
@@ -320,7 +339,7 @@ def test_a_stop_placed_by_tws_or_another_client_is_never_modified_nor_sent_again
             "convert it by hand or run with ib_client_id 0, see docs/ib.md")
         with pytest.raises(BrokerError, match="another API client"):
             broker.cancel(seen_id)
-        assert gateway.count("placeOrder") == 0 and gateway.count("cancelOrder") == 0  # no second order
+        assert len(gateway.orders_sent()) == 0 and gateway.count("cancelOrder") == 0  # no second order
         assert gateway.orders()[11].order_type == "STP" and gateway.position(PUT_KEY) == -2
     finally:
         broker.disconnect()

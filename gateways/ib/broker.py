@@ -201,6 +201,10 @@ class IBBroker:
 
     def _new_ib(self) -> IB:
         ib = IB()
+        # IB sends some times (executions below server version 200) as YYYYMMDD-HH:MM:SS without a zone, in
+        # UTC; ib_async 2.1.0 reads such a time in the host's zone (ib_async issue #230). Times with a zone
+        # are unaffected. The Book compares execution times with its reads: hours off would be dangerous.
+        ib.TimezoneTWS = "UTC"
         ib.client.MaxRequests = self._rate  # ib_async's sliding one-second window, under IB's limit
         send = ib.client.conn.sendMsg
 

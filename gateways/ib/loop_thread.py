@@ -49,6 +49,11 @@ class LoopThread:
         self._loop = loop
         ready.set()
         loop.run_forever()
+        # Tasks still waiting (the order outbox, a reconnect) end with the loop, not with a warning at exit.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 

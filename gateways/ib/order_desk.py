@@ -130,22 +130,28 @@ class OrderDesk:
             raise not_our_order(order_id)
 
         def queue() -> None:
-            trade = self._own_trade(int(order_id))
-            tracked = self._tracker.track(trade)
+            if not self._tracker.knows(int(order_id)):
+                self._tracker.track(self._own_trade(int(order_id)))  # refused at once if not this client's
             if change is None:
-                tracked.cancel_requested = True
-            self._outbox.submit(lambda: self._send_change(trade, what, change))
+                self._tracker.mark_cancel_requested(int(order_id))
+            self._outbox.submit(lambda: self._send_change(int(order_id), what, change))
 
         self._link.queue(queue, f"{what} order {order_id}")
 
-    async def _send_change(self, trade: Trade, what: str, change: Callable[[Trade], None] | None) -> None:
+    async def _send_change(self, order_id: int, what: str, change: Callable[[Trade], None] | None) -> None:
+        """Sent in turn: a change queued right after its order's placement finds the Trade the placement made."""
         await self._outbox.pace()
         if not self._link.link_up():
             return  # the drop reports every unsettled order UNKNOWN; the change is decided again after it
+        try:
+            trade = self._own_trade(order_id)
+        except BrokerError as error:
+            self._tracker.change_not_sent(order_id, f"{what} not sent: {error}")
+            return
         if trade.isDone():
             # ib_async may hold it ended on its own inference (a refused change): IB's open orders say.
-            self._tracker.change_not_sent(trade.order.orderId, f"{what} not sent: ib_async holds order "
-                                          f"{trade.order.orderId} as {trade.orderStatus.status}")
+            self._tracker.change_not_sent(order_id, f"{what} not sent: ib_async holds order {order_id} as "
+                                          f"{trade.orderStatus.status}")
             return
         ib = self._link.connected_ib()
         if change is None:

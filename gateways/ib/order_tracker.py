@@ -76,6 +76,12 @@ class OrderTracker:
         tracked.quantity = int(trade.order.totalQuantity)
         return tracked
 
+    def knows(self, order_id: int) -> bool:
+        return order_id in self._orders
+
+    def mark_cancel_requested(self, order_id: int) -> None:
+        self._orders[order_id].cancel_requested = True
+
     def report(self, trade: Trade) -> None:
         """An OrderEvent for the Trade's current state (an adopted order announces itself this way)."""
         self._emit_trade(self.track(trade), trade)
@@ -210,6 +216,8 @@ class OrderTracker:
             self.verify(tracked.order_id)
             return
         status = codes.order_status(status_.status, status_.filled, status_.remaining)
+        if tracked.last_status.is_final and status is not tracked.last_status:
+            return  # ended once (IB's Cancelled after its reject, say): an end is reported once
         if status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED):
             tracked.acknowledged = True
         self._emit(tracked, status, int(status_.filled), int(status_.remaining), "")

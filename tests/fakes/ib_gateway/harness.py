@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from ib_async import IB
 
 from config.settings import Settings, load_settings
-from gateways.broker import OrderEvent, OrderStatus
+from domain.model import Execution
+from gateways.broker import BrokerEvent, OrderEvent, OrderStatus
 from tests.fakes.ib_gateway.server import FakeIBGateway
 
 
@@ -21,18 +22,19 @@ def settings_for(gateway: FakeIBGateway | None = None, port: int | None = None, 
 
 
 class EventRecorder:
-    """Collects OrderEvents (delivered on the broker's thread) and lets the test wait for one."""
+    """Collects the broker's events (OrderEvents and Executions, delivered on its thread) and lets the test
+    wait for one."""
 
     def __init__(self) -> None:
-        self.events: list[OrderEvent] = []
+        self.events: list[BrokerEvent] = []
         self._changed = threading.Condition()
 
-    def __call__(self, event: OrderEvent) -> None:
+    def __call__(self, event: BrokerEvent) -> None:
         with self._changed:
             self.events.append(event)
             self._changed.notify_all()
 
-    def wait_for(self, predicate: Callable[[OrderEvent], bool], timeout: float = 5.0) -> OrderEvent:
+    def wait_for(self, predicate: Callable[[BrokerEvent], bool], timeout: float = 5.0) -> BrokerEvent:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
@@ -45,11 +47,19 @@ class EventRecorder:
                 self._changed.wait(left)
 
     def wait_status(self, order_id: str, status: OrderStatus, timeout: float = 5.0) -> OrderEvent:
-        return self.wait_for(lambda e: e.order_id == order_id and e.status is status, timeout)
+        event = self.wait_for(lambda e: isinstance(e, OrderEvent) and e.order_id == order_id and e.status is status,
+                              timeout)
+        assert isinstance(event, OrderEvent)
+        return event
+
+    def executions(self, order_id: str | None = None) -> list[Execution]:
+        with self._changed:
+            return [e for e in self.events if isinstance(e, Execution) and order_id in (None, e.order_id)]
 
     def statuses(self, order_id: str | None = None) -> list[str]:
         with self._changed:
-            return [f"{e.order_id}:{e.status.value}" for e in self.events if order_id in (None, e.order_id)]
+            return [f"{e.order_id}:{e.status.value}" for e in self.events
+                    if isinstance(e, OrderEvent) and order_id in (None, e.order_id)]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from tests.fakes.ib_gateway import encoders as enc
 from tests.fakes.ib_gateway.book import Book
 from tests.fakes.ib_gateway.market_data import Quote
 from tests.fakes.ib_gateway.orders import OrderDesk
+from tests.fakes.ib_gateway.requests import place_order
 from tests.fakes.ib_gateway.script import FakeOrder, GatewayScript, OrderBehaviour
 from tests.fakes.ib_gateway.session import Session
 
@@ -263,6 +264,11 @@ class FakeIBGateway:
 
     def count(self, name: str) -> int:
         return len(self.received(name))
+
+    def orders_sent(self, since_mark: bool = False) -> list[Received]:
+        """placeOrder messages that place or change an order: the what-if probes (which never do) left out."""
+        sent = self.received_since_mark("placeOrder") if since_mark else self.received("placeOrder")
+        return [r for r in sent if not place_order(list(r.fields)).what_if]
 
     def max_messages_in_any_second(self) -> int:
         """The most messages the client sent within any sliding one-second window."""
