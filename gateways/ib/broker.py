@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from ib_async import IB, Contract, ExecutionFilter, Trade
+from ib_async import Position as IBPosition
 from ib_async.ib import StartupFetchNONE
 from ib_async.util import UNSET_DOUBLE
 
@@ -301,8 +302,20 @@ class IBBroker:
         return self.run_paced(read, "positions not read", messages=1)
 
     def _to_positions(self, items: list) -> list[Position]:
-        return [mapping.from_ib_position(p) for p in items
-                if p.account == self._account and mapping.is_option(p.contract) and p.position]
+        return [mapping.from_ib_position(p) for p in self._held(items) if mapping.is_option(p.contract)]
+
+    def _held(self, items: list[IBPosition]) -> list[IBPosition]:
+        return [p for p in items if p.account == self._account and p.position]
+
+    def other_positions(self) -> Sequence[IBPosition]:
+        """What the account holds besides options (shares an exercise or assignment left), as IB reports
+        it: for the operator (`run --check`); the service trades options only."""
+        async def read() -> list[IBPosition]:
+            ib = self.connected_ib()
+            items = await asyncio.wait_for(ib.reqPositionsAsync(), self._request_timeout)
+            return [p for p in self._held(items) if not mapping.is_option(p.contract)]
+
+        return self.run_paced(read, "positions not read", messages=1)
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         async def read() -> list[WorkingOrder]:
