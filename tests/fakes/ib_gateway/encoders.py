@@ -22,6 +22,7 @@ REQUEST_NAMES = {
 }
 
 TICK_BID, TICK_ASK, TICK_LAST = 1, 2, 4
+DELAYED_TICKS = {TICK_BID: 66, TICK_ASK: 67, TICK_LAST: 68}  # the tick types delayed data arrives as
 TICK_MODEL_OPTION = 13  # model option computation: implied vol and greeks
 
 
@@ -53,6 +54,17 @@ CONNECTIVITY_MESSAGES = {
     1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
     1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
     2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
+}
+
+
+# IB's texts for market-data errors sent with a request's id (message codes page, IBKR Campus).
+MARKET_DATA_MESSAGES = {
+    101: "Max number of tickers has been reached.",
+    354: "Requested market data is not subscribed. Check API status by selecting the Account menu then under "
+         "Management choose Market Data Subscription Manager and/or availability of delayed data.",
+    10090: "Part of requested market data is not subscribed. Subscription-independent ticks are still active.",
+    10167: "Requested market data is not subscribed. Displaying delayed market data.",
+    10197: "No market data during competing live session",
 }
 
 

@@ -106,5 +106,12 @@ class GatewayScript:
     # A live market keeps ticking (sizes, the same prices again), so IB quotes stay fresh: every
     # quote is sent again this often (wall seconds). None: a frozen market, each quote sent once.
     tick_every: float | None = 0.05
+    # Market data IB will not give live: instrument key -> (code, text), sent as error(reqId, code, text)
+    # on every reqMktData for it. After 10090/10091 (part not subscribed) IB still streams live ticks,
+    # after 10167 delayed ones; after any other code (354, 101, 10197, ...) nothing comes for the request.
+    market_data_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # The data type IB streams an instrument with (default 1, live): 2 frozen, 3 delayed, 4 delayed
+    # frozen, as when live data is not available for the type the session asked for.
+    market_data_types: dict[str, int] = field(default_factory=dict)
     commission_per_contract: float = 0.65
     next_order_id: int = 1

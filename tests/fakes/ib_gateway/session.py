@@ -13,6 +13,9 @@ from tests.fakes.ib_gateway.wire import FrameReader, frame, parse_version_range
 if TYPE_CHECKING:
     from tests.fakes.ib_gateway.server import FakeIBGateway
 
+# Market-data error codes after which IB still streams for the request, and the data type it streams.
+STREAMS_AFTER = {10090: 1, 10091: 1, 10167: 3}
+DELAYED_TYPES = (3, 4)
 # Offsets of the contract block inside requests (after msg id, version, request id, ...).
 CONTRACT_AT = {"reqMktData": 3, "reqContractDetails": 3, "placeOrder": 2}
 
@@ -38,6 +41,7 @@ class Session(asyncio.Protocol):
         self.handshaken = False
         self.wants_positions = False
         self.market_data: dict[int, str] = {}  # request id -> instrument key
+        self.data_types: dict[int, int] = {}  # request id -> the market data type it streams
         self.handlers: dict[str, Callable[[list[str]], None]] = {
             "startApi": self._start_api, "reqPositions": self._positions, "cancelPositions": self._no_positions,
             "reqOpenOrders": self._open_orders, "reqAllOpenOrders": self._all_open_orders,
@@ -45,7 +49,7 @@ class Session(asyncio.Protocol):
             "reqExecutions": self._executions, "reqAccountUpdates": self._account_updates,
             "reqAccountUpdatesMulti": lambda f: self.send(enc.account_update_multi_end(int(f[2]))),
             "reqAccountSummary": self._account_summary, "reqContractDetails": self._contract_details,
-            "reqMktData": self._market_data, "cancelMktData": lambda f: self.market_data.pop(int(f[2]), None),
+            "reqMktData": self._market_data, "cancelMktData": self._cancel_market_data,
             "placeOrder": self._place_order, "cancelOrder": lambda f: self.book.cancel(self.client_id or 0, int(f[2])),
             "reqIds": lambda f: self.send(enc.next_valid_id(self.book.next_order_id)),
             "reqCurrentTime": lambda f: self.send(enc.current_time(int(time.time()))),
@@ -160,9 +164,21 @@ class Session(asyncio.Protocol):
         if contract is None:
             self.send(enc.error(req_id, 200, "No security definition has been found for the request"))
             return
+        refusal = self.gateway.script.market_data_errors.get(contract.key)
+        if refusal is not None:
+            self.send(enc.error(req_id, *refusal))
+            if refusal[0] not in STREAMS_AFTER:
+                return  # refused: IB keeps nothing for this request
         self.market_data[req_id] = contract.key
-        self.send(enc.market_data_type(req_id))
+        data_type = STREAMS_AFTER[refusal[0]] if refusal else self.gateway.script.market_data_types.get(contract.key, 1)
+        self.data_types[req_id] = data_type
+        self.send(enc.market_data_type(req_id, data_type))  # IB announces the type before the first tick
         self.push_quote(contract.key)
+
+    def _cancel_market_data(self, fields: list[str]) -> None:
+        req_id = int(fields[2])
+        if self.market_data.pop(req_id, None) is None:
+            self.send(enc.error(req_id, 300, f"Can't find EId with tickerId:{req_id}"))
 
     def push_quote(self, key: str) -> None:
         quote = self.book.quotes.get(key)
@@ -172,13 +188,17 @@ class Session(asyncio.Protocol):
         for req_id, subscribed in self.market_data.items():
             if subscribed != key:
                 continue
-            self.send(enc.tick_price(req_id, enc.TICK_BID, quote.bid))
-            self.send(enc.tick_price(req_id, enc.TICK_ASK, quote.ask))
+            self._tick(req_id, enc.TICK_BID, quote.bid)
+            self._tick(req_id, enc.TICK_ASK, quote.ask)
             if quote.last is not None:
-                self.send(enc.tick_price(req_id, enc.TICK_LAST, quote.last))
+                self._tick(req_id, enc.TICK_LAST, quote.last)
             if quote.implied_vol is not None and key != "SPY":
                 self.send(enc.tick_option_computation(req_id, quote.implied_vol, (quote.bid + quote.ask) / 2,
                                                       underlying.last or underlying.bid if underlying else -1))
+
+    def _tick(self, req_id: int, tick_type: int, price: float) -> None:
+        delayed = self.data_types.get(req_id, 1) in DELAYED_TYPES
+        self.send(enc.tick_price(req_id, enc.DELAYED_TICKS[tick_type] if delayed else tick_type, price))
 
     def _place_order(self, fields: list[str]) -> None:
         order_id = int(fields[1])
