@@ -131,6 +131,9 @@ def feed_alert(event: FeedEvent) -> alerts.Alert:
     if event.reason == Reason.PERMISSION:  # the operator must act: one alert, with what to buy
         return alerts.Alert(alerts.Severity.CRITICAL, "ThetaData lacks permission: using IB prices", event.detail,
                             "feed:permission")
+    if event.reason == Reason.FALLBACK_PERMISSION:  # no fallback the day ThetaData fails: fix it before then
+        return alerts.Alert(alerts.Severity.WARNING, "IB market data lacks permission: no fallback for ThetaData",
+                            event.detail, "feed:ib_permission")
     if event.kind is EventKind.SWITCHED_TO_FALLBACK:
         return alerts.outage("ThetaData price feed", event.detail, fallback="IB prices")
     if event.kind is EventKind.SWITCHED_BACK:
