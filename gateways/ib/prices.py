@@ -16,9 +16,9 @@ an instrument is asked for again every ``RETRY_AFTER``, so a freed line or a new
 picked up without a restart. Subscriptions nobody asked for in a few polls are cancelled
 (``idle_lines``): IB limits the lines an account may hold.
 
-Threads: the caller (the PriceFeed) owns ``_lines``, ``_idle`` and ``_session``; the loop thread owns
-what ib_async's events write (``_ticked_at``, ``_problems``, ``_requests``, ``_told``) and reads the
-caller's state only inside a hop, while the caller waits for it.
+Threads: the caller (the PriceFeed) owns ``_session``, ``_lines``, ``_idle`` and ``_failing_since``;
+the loop thread owns what ib_async's events write (``_ticked_at``, ``_problems``, ``_requests``,
+``_told``) and reads the caller's state only inside a hop, while the caller waits for it.
 """
 
 from __future__ import annotations
