@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
 import threading
 
-from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
+from cli.common import EXIT_CONFIG, EXIT_UNREACHABLE, add_config_flags, fail, load
 from config.settings import Settings
 from domain import alerts
 from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason
@@ -28,7 +27,7 @@ from runtime.connection_watcher import ConnectionWatcher
 from runtime.control import control_plane
 from runtime.daemon import install_stop_signals, serve
 from runtime.logfiles import setup_logging
-from runtime.metrics import Metrics, start_metrics_server
+from runtime.metrics import Metrics, MetricsEndpointError, start_metrics_server
 from runtime.service import Service
 from runtime.service_window import Action, service_plan
 from runtime.systemd import SystemdNotifier
@@ -66,14 +65,25 @@ def run(args: argparse.Namespace) -> int:
         notifier.ready(plan.reason)
         notifier.stopping(plan.reason)
         return 0
-    return _serve(settings, clock, plan.session, plan.until, notifier)
+    return serve_session(settings, clock, plan.session, plan.until, notifier)
 
 
-def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier) -> int:
+def serve_session(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier) -> int:
+    """The service for one session until ``until``; exits 2 with one line if the metrics endpoint is taken."""
+    metrics = Metrics()
+    # Bound before anything touches IB Gateway: a second instance stops here, having connected nowhere.
+    try:
+        endpoint = start_metrics_server(metrics, settings.metrics_host, settings.metrics_port)
+    except MetricsEndpointError as error:
+        fail(str(error), EXIT_CONFIG)
+    with endpoint:
+        return _serve(settings, clock, session, until, notifier, metrics)
+
+
+def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier, metrics: Metrics) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker = IBBroker(settings, clock)
     sender = AppriseAlertSender.from_settings(settings, clock)
-    metrics = Metrics()
     connection = ConnectionWatcher(broker, metrics, sender)
     broker.set_connection_handler(connection.changed)  # before connecting: no change may go unheard
     broker.set_write_access_handler(connection.write_access)
@@ -93,9 +103,7 @@ def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNo
     install_stop_signals(stop)
     service.start()
     try:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(start_metrics_server(metrics, settings.metrics_host, settings.metrics_port))
-            stack.enter_context(control_plane(service, settings))
+        with control_plane(service, settings):
             code = serve(service, clock, until, stop, notifier)
     finally:
         service.stop()
@@ -124,6 +132,9 @@ def feed_alert(event: FeedEvent) -> alerts.Alert:
     if event.reason == Reason.PERMISSION:  # the operator must act: one alert, with what to buy
         return alerts.Alert(alerts.Severity.CRITICAL, "ThetaData lacks permission: using IB prices", event.detail,
                             "feed:permission")
+    if event.reason == Reason.FALLBACK_PERMISSION:  # no fallback the day ThetaData fails: fix it before then
+        return alerts.Alert(alerts.Severity.WARNING, "IB market data lacks permission: no fallback for ThetaData",
+                            event.detail, "feed:ib_permission")
     if event.kind is EventKind.SWITCHED_TO_FALLBACK:
         return alerts.outage("ThetaData price feed", event.detail, fallback="IB prices")
     if event.kind is EventKind.SWITCHED_BACK:

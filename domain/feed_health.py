@@ -21,6 +21,8 @@ of the FeedError) and the current time; nothing here reads a clock or does I/O. 
   permission event for the life of the machine.
 - when ThetaData is in use but one poll failed without a switch (no data, rate limited), IB's
   quote of the same poll stands in if it is fresh (``stand_in``).
+- an IB permission error while ThetaData is in use is one event for the life of the machine: the
+  fallback would have no prices the day ThetaData fails, so the operator can fix it before then.
 
 Modes ``ib`` and ``sim`` use only that source: no switching, no events.
 """
@@ -51,6 +53,7 @@ class Reason(StrEnum):
     FROZEN = "frozen"
     NO_QUOTE = "no_quote"
     NO_OPTION_QUOTES = "no_option_quotes"
+    FALLBACK_PERMISSION = "fallback_permission"  # IB lacks a market-data subscription
 
 
 class EventKind(StrEnum):
@@ -138,6 +141,7 @@ class FeedHealthState:
     fallback: SourceView = SourceView()
     reason: str = ""  # why the fallback is in use ("" on the primary)
     permission_reported: bool = False
+    fallback_permission_reported: bool = False
     disagreeing: bool = False
 
 
@@ -153,8 +157,10 @@ def observe(state: FeedHealthState, config: FeedHealthConfig, outcome: PollOutco
     if config.mode != "thetadata" or outcome.source not in (PRIMARY, FALLBACK):
         return state, ()
     now = outcome.now
+    told: list[FeedEvent] = []
     if outcome.source == FALLBACK:
         state = replace(state, fallback=_record(state.fallback, outcome, config))
+        state, told = _fallback_permission(state, outcome)
         problem = primary_problem(state, config, now, outcome.market_open)
     else:
         state = replace(state, primary=_record(state.primary, outcome, config))
@@ -162,13 +168,16 @@ def observe(state: FeedHealthState, config: FeedHealthConfig, outcome: PollOutco
                    or primary_problem(state, config, now, outcome.market_open))
     state, events = _decide(state, config, now, problem)
     state, crosscheck = _crosscheck(state, config, now)
-    return state, tuple(events + crosscheck)
+    return state, tuple(told + events + crosscheck)
 
 
 def observe_options(state: FeedHealthState, config: FeedHealthConfig, outcome: OptionsOutcome) -> Step:
     """The state after one poll of ThetaData's option quotes (IB's do not decide the source)."""
-    if config.mode != "thetadata" or outcome.source != PRIMARY:
+    if config.mode != "thetadata" or outcome.source not in (PRIMARY, FALLBACK):
         return state, ()
+    if outcome.source == FALLBACK:
+        state, told = _fallback_permission(state, outcome)
+        return state, tuple(told)
     now = outcome.now
     if outcome.error_kind is None:
         return replace(state, primary=replace(state.primary, options_failing_since=None)), ()
@@ -239,6 +248,15 @@ def _quote_problem(view: SourceView, started_at: datetime, config: FeedHealthCon
     if view.repeated:
         return Reason.FROZEN, f"{name} quote frozen: same exchange time for {max(unchanged, age):.1f} s"
     return Reason.STALE, f"{name} quote is {max(unchanged, age):.1f} s old (max {limit:g} s)"
+
+
+def _fallback_permission(state: FeedHealthState,
+                         outcome: PollOutcome | OptionsOutcome) -> tuple[FeedHealthState, list[FeedEvent]]:
+    """IB's permission error, once, while ThetaData is in use (on IB, the PriceFeed's outage alert says it)."""
+    if outcome.error_kind != PERMISSION_KIND or state.active != PRIMARY or state.fallback_permission_reported:
+        return state, []
+    return replace(state, fallback_permission_reported=True), [FeedEvent(
+        EventKind.PERMISSION_ERROR, outcome.now, state.active, Reason.FALLBACK_PERMISSION.value, outcome.error)]
 
 
 def _error_problem(error_kind: str | None, detail: str) -> tuple[Reason, str] | None:

@@ -78,6 +78,9 @@ class FailoverPriceSource:
         try:
             fallback = self._sources[FALLBACK].option_quotes(contracts)
         except FeedError as error:
+            now = self._clock.now()
+            self._emit(self._health.observe_options(OptionsOutcome(FALLBACK, now, error.kind.value, str(error),
+                                                                   self._market_open(now))))
             if self._health.active == PRIMARY and primary is not None:
                 return primary
             raise (failure if self._health.active == PRIMARY and failure is not None else error) from None

@@ -11,6 +11,7 @@ went away. No actor touches a prometheus-client object; docs/metrics.md describe
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Iterable
@@ -342,8 +343,25 @@ def serve_metrics(metrics: Metrics, host: str = "127.0.0.1", port: int = 0) -> M
     return MetricsServer(host, httpd.server_port, httpd, thread)
 
 
+class MetricsEndpointError(Exception):
+    """The endpoint could not be opened; the message is one line saying what to change."""
+
+
 def start_metrics_server(metrics: Metrics, host: str = "127.0.0.1", port: int = 9478) -> MetricsServer:
-    """The service's endpoint from the settings (metrics_host, metrics_port); port 0 disables it."""
+    """The service's endpoint from the settings (metrics_host, metrics_port); port 0 disables it.
+
+    Raises MetricsEndpointError when the address cannot be bound (e.g. another cleanup-manager holds it)."""
     if port == 0:
         return MetricsServer(host, 0)
-    return serve_metrics(metrics, host, port)
+    try:
+        return serve_metrics(metrics, host, port)
+    except OSError as error:
+        raise MetricsEndpointError(_endpoint_error(host, port, error)) from error
+
+
+def _endpoint_error(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        reason = "is already in use (another cleanup-manager?): stop it or set metrics_port"
+    else:
+        reason = f"cannot be opened ({error.strerror or error}): set metrics_host or metrics_port"
+    return f"metrics endpoint {host}:{port} {reason}; 0 disables the endpoint"

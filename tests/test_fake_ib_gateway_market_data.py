@@ -24,7 +24,7 @@ def subscribe(ib, symbol: str):
     return ib.reqMktData(contract)
 
 
-@pytest.mark.parametrize("code", [354, 10090, 101])
+@pytest.mark.parametrize("code", [354, 101])
 def test_a_refused_subscription_gets_the_error_and_no_ticks(code):
     gateway = quoted({"QQQ": (code, ib_codes.text(code))})
     try:
@@ -35,6 +35,19 @@ def test_a_refused_subscription_gets_the_error_and_no_ticks(code):
             assert [(e.code, e.message) for e in errors] == [(code, ib_codes.text(code))]
             assert errors[0].req_id == ib.wrapper.ticker2ReqId["mktData"][qqq]
             assert math.isnan(qqq.bid) and math.isnan(qqq.last)  # no tick ever came
+    finally:
+        gateway.stop()
+
+
+def test_part_of_the_data_not_subscribed_is_said_and_live_ticks_still_come():
+    # IB's text: "Subscription-independent ticks are still active."
+    code = ib_codes.PART_OF_MARKET_DATA_NOT_SUBSCRIBED
+    gateway = quoted({"QQQ": (code, ib_codes.text(code))})
+    try:
+        with ib_client(gateway) as (ib, errors):
+            qqq = subscribe(ib, "QQQ")
+            assert settle(ib, lambda: not math.isnan(qqq.bid))
+            assert [e.code for e in errors] == [code]
     finally:
         gateway.stop()
 

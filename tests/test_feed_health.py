@@ -181,6 +181,21 @@ def test_permission_while_already_on_ib_is_reported_once(feed):
     assert all(feed.observe(err(s(second), "permission")) == () for second in range(5, 20))
 
 
+def test_ib_lacking_permission_while_thetadata_is_in_use_is_one_event_naming_ib(feed):
+    ib_options = OptionsOutcome(FALLBACK, s(3), "permission", "IB market data for SPY 20261127 636C: IB 354")
+    [event] = feed.observe_options(ib_options)
+    assert (event.kind, event.reason, event.source) == (EventKind.PERMISSION_ERROR, Reason.FALLBACK_PERMISSION,
+                                                        PRIMARY)
+    assert event.detail == "IB market data for SPY 20261127 636C: IB 354" and feed.active == PRIMARY
+    assert feed.observe(err(s(4), "permission", FALLBACK)) == ()  # its SPY too: still the one event
+    assert all(feed.observe_options(ib_options) == () for _ in range(10))
+
+
+def test_ib_lacking_permission_while_on_ib_is_left_to_the_outage_alert(feed):
+    feed.observe(err(s(3), "outage"))
+    assert feed.observe(err(s(4), "permission", FALLBACK)) == ()
+
+
 def options(now: datetime, kind: str | None = None, market_open: bool = True) -> OptionsOutcome:
     return OptionsOutcome(PRIMARY, now, kind, f"{kind} on options" if kind else "", market_open)
 

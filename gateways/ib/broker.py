@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ib_async import IB, Contract, ExecutionFilter
+from ib_async import Position as IBPosition
 from ib_async.ib import StartupFetchNONE
 
 from config.settings import Settings
@@ -378,10 +379,21 @@ class IBBroker:
         return self.run_paced(read, "positions not read")
 
     def _to_positions(self, items: list) -> list[Position]:
-        positions = [mapping.from_ib_position(p) for p in items
-                     if p.account == self._account and mapping.is_option(p.contract) and p.position]
+        positions = [mapping.from_ib_position(p) for p in self._held(items) if mapping.is_option(p.contract)]
         self._last_read = {p.contract.key: p.quantity for p in positions}  # for the last guard
         return positions
+
+    def _held(self, items: list[IBPosition]) -> list[IBPosition]:
+        return [p for p in items if p.account == self._account and p.position]
+
+    def other_positions(self) -> Sequence[IBPosition]:
+        """What the account holds besides options (shares an exercise or assignment left), as IB reports
+        it: for the operator (`run --check`); the service trades options only."""
+        async def read() -> list[IBPosition]:
+            items = await self._read(self.connected_ib().reqPositionsAsync)
+            return [p for p in self._held(items) if not mapping.is_option(p.contract)]
+
+        return self.run_paced(read, "positions not read")
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         async def read() -> list[WorkingOrder]:

@@ -1,13 +1,16 @@
 """IB message codes and order states the gateway acts on, as explicit tables.
 
-Codes: https://interactivebrokers.github.io/tws-api/message_codes.html
+Codes: https://interactivebrokers.github.io/tws-api/message_codes.html (and IBKR Campus, "API error
+codes", which has the later ones such as 10186-10197)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from gateways.broker import OrderStatus
+from gateways.prices import FeedErrorKind
 
 
 class Connectivity(StrEnum):
@@ -61,3 +64,46 @@ def order_status(ib_status: str, filled: float, remaining: float) -> OrderStatus
     if status is OrderStatus.SUBMITTED and filled > 0 and remaining > 0:
         return OrderStatus.PARTIALLY_FILLED
     return status
+
+
+class MarketDataAnswer(StrEnum):
+    """What IB does with a market-data request after sending one of the codes below for it."""
+
+    REFUSED = "refused"  # nothing comes for it: IB dropped the request
+    DELAYED = "delayed"  # IB streams delayed data instead of live: never used as live
+    PARTIAL = "partial"  # live data comes, without some ticks (IB: "other default ticks will be returned")
+
+
+@dataclass(frozen=True)
+class MarketDataCode:
+    kind: FeedErrorKind
+    answer: MarketDataAnswer
+    fix: str  # what the operator does; {product} names the data the instrument needs
+
+
+_K, _A = FeedErrorKind, MarketDataAnswer
+SUBSCRIBE = "subscribe to {product} for API use (Client Portal: Settings > Market Data Subscriptions)"
+# Error codes IB sends with a market-data request's id (ib_async's errorEvent with the ticker's reqId).
+# 162, 165 and 366 are historical-data codes: a streaming reqMktData never gets them.
+MARKET_DATA_CODES: dict[int, MarketDataCode] = {
+    354: MarketDataCode(_K.PERMISSION, _A.REFUSED, SUBSCRIBE),  # requested market data is not subscribed
+    10089: MarketDataCode(_K.PERMISSION, _A.REFUSED, SUBSCRIBE),  # requires additional subscription for API
+    10090: MarketDataCode(_K.PERMISSION, _A.PARTIAL, SUBSCRIBE),  # part of it is not subscribed (e.g. greeks)
+    10091: MarketDataCode(_K.PERMISSION, _A.PARTIAL, SUBSCRIBE),  # part of it requires a subscription for API
+    10167: MarketDataCode(_K.PERMISSION, _A.DELAYED, SUBSCRIBE),  # not subscribed, displaying delayed data
+    10168: MarketDataCode(_K.PERMISSION, _A.REFUSED, SUBSCRIBE),  # not subscribed, delayed data not enabled
+    10186: MarketDataCode(_K.PERMISSION, _A.REFUSED, SUBSCRIBE),  # the same, in IBKR Campus's table
+    # The account's simultaneous market-data lines (100 by default) are used up. Its own kind: not a
+    # missing subscription, and it eases as subscriptions are cancelled (prices.py cancels unused ones).
+    101: MarketDataCode(_K.RATE_LIMITED, _A.REFUSED,
+                        "IB's market-data line limit is reached: close market-data windows or other API programs "
+                        "on this IB login, or add lines (Quote Booster)"),
+    # IB serves live data to one session of a login at a time, and the live account before its paper twin.
+    10197: MarketDataCode(_K.OUTAGE, _A.REFUSED,
+                          "another session of this IB login (TWS, the mobile app, Client Portal, or the live "
+                          "account of this paper account) holds the live data: log it out"),
+    200: MarketDataCode(_K.MALFORMED, _A.REFUSED, "IB does not know this contract: check the position in TWS"),
+}
+# IB's marketDataType answer to a subscription (https://interactivebrokers.github.io/tws-api/market_data_type.html).
+LIVE_DATA = 1
+MARKET_DATA_TYPES = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed frozen"}

@@ -27,6 +27,8 @@ PART_OF_MARKET_DATA_NOT_SUBSCRIBED = 10090
 CANCEL_NOT_FOUND = 10147
 CANCEL_NOT_POSSIBLE = 10148
 DELAYED_MARKET_DATA = 10167
+COMPETING_LIVE_SESSION = 10197
+NO_SUCH_TICKER = 300
 
 TEXTS = {
     MAX_TICKERS: "Max number of tickers has been reached.",
@@ -45,6 +47,8 @@ TEXTS = {
     PART_OF_MARKET_DATA_NOT_SUBSCRIBED: "Part of requested market data is not subscribed. Subscription-independent "
                                         "ticks are still active.Delayed market data is not available.",
     DELAYED_MARKET_DATA: "Requested market data is not subscribed. Displaying delayed market data.",
+    COMPETING_LIVE_SESSION: "No market data during competing live session",
+    NO_SUCH_TICKER: "Can't find EId with tickerId:{req_id}",
 }
 
 

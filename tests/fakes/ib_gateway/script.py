@@ -147,6 +147,9 @@ class GatewayScript:
     # A live market keeps ticking (sizes, the same prices again), so IB quotes stay fresh: every
     # quote is sent again this often (wall seconds). None: a frozen market, each quote sent once.
     tick_every: float | None = 0.05
+    # The data type IB streams an instrument with (default 1, live): 2 frozen, 3 delayed, 4 delayed
+    # frozen, as when live data is not available for the type the session asked for.
+    market_data_types: dict[str, int] = field(default_factory=dict)
     commission_per_contract: float = 0.65
     next_order_id: int = 1
     # A fill moves the true position at once; reqPositions answers (and pushed position updates)
@@ -155,8 +158,10 @@ class GatewayScript:
     # IB's "Read-Only API" setting: every placeOrder (whatIf too), cancelOrder and client 0's
     # reqAutoOpenOrders is refused with 321 and changes nothing; reads keep working.
     read_only: bool = False
-    # reqMktData for these instruments (by key) is answered with error(reqId, code, text) instead of
-    # ticks; 10167 is followed by delayed ticks (marketDataType 3). See ``codes`` for IB's texts.
+    # Market data IB will not give live: instrument key -> (code, text), sent as error(reqId, code, text)
+    # on every reqMktData for it. After 10090/10091 (part not subscribed) IB still streams live ticks,
+    # after 10167 delayed ones; after any other code (354, 101, 10197, ...) nothing comes for the request.
+    # See ``codes`` for IB's texts.
     market_data_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
     # IB's limit on messages from one client in any sliding second (None: off). Excess messages are
     # answered with error(-1, 100, ...) and dropped; after this many the socket is closed (None: never).

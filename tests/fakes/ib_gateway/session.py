@@ -31,7 +31,7 @@ class Session(asyncio.Protocol):
         self.handshaken = False
         self.wants_positions = False
         self.auto_bind = False  # client 0 after reqAutoOpenOrders(True)
-        self.market_data = MarketDataLines(self.script.market_data_errors)
+        self.market_data = MarketDataLines(self.script.market_data_errors, self.script.market_data_types)
         limit = self.script.max_messages_per_second
         self.rate_limit = MessageRateLimit(limit) if limit else None
         self.handlers: dict[str, Callable[[list[str]], None]] = {
@@ -44,7 +44,7 @@ class Session(asyncio.Protocol):
             "reqAccountUpdatesMulti": lambda f: self.send(enc.account_update_multi_end(int(f[2]))),
             "reqAccountSummary": self._account_summary, "reqContractDetails": self._contract_details,
             "reqMarketDataType": self._market_data_type, "reqMktData": self._market_data,
-            "cancelMktData": lambda f: self.market_data.cancel(int(f[2])),
+            "cancelMktData": self._cancel_market_data,
             "placeOrder": self._place_order, "cancelOrder": lambda f: self.desk.cancel(self.client_id or 0, int(f[2])),
             "reqIds": lambda f: self.send(enc.next_valid_id(self.desk.next_order_id)),
             "reqCurrentTime": lambda f: self.send(enc.current_time(int(self.book.clock()))),
@@ -184,6 +184,11 @@ class Session(asyncio.Protocol):
             return
         self.send_all(self.market_data.subscribe(req_id, contract.key))
         self.push_quote(contract.key)
+
+    def _cancel_market_data(self, fields: list[str]) -> None:
+        req_id = int(fields[2])
+        if not self.market_data.cancel(req_id):
+            self.send(enc.error(req_id, codes.NO_SUCH_TICKER, codes.text(codes.NO_SUCH_TICKER).format(req_id=req_id)))
 
     def push_quote(self, key: str) -> None:
         quote = self.book.quotes.get(key)
