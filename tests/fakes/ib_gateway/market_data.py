@@ -59,7 +59,7 @@ class MarketDataLines:
         """Whether the line was held (IB answers a cancel of one it does not hold with error 300)."""
         return self.lines.pop(req_id, None) is not None
 
-    def keys(self) -> list[str]:
+    def instruments(self) -> list[str]:
         """The instruments this client has a line for."""
         return [line.key for line in self.lines.values()]
 
