@@ -308,7 +308,7 @@ def test_a_contract_no_longer_asked_for_is_cancelled_after_a_few_polls_and_subsc
     [cancel] = gateway.received("cancelMktData")
     [_, call_request] = gateway.received("reqMktData")
     assert cancel.fields[2] == call_request.fields[2]  # the call's request, not SPY's
-    assert gateway.wait_for(lambda: all(CALL.key != key for s in gateway.sessions for key in s.market_data.instruments()))
+    assert gateway.wait_for(lambda: all(CALL.key not in s.market_data.instruments() for s in gateway.sessions))
     assert wait_quote(lambda: prices.option_quotes([CALL]))[CALL.key].bid == 5.00  # held again: subscribed again
     assert gateway.count("reqMktData") == 3
 
