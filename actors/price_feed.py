@@ -1,4 +1,10 @@
-"""PriceFeed: polls the price source each tick and publishes the underlying and held options' quotes."""
+"""PriceFeed: polls the price source each tick and publishes the underlyings' and held options' quotes.
+
+It quotes ``settings.symbol`` (the primary, shown in status and metrics) and the underlying of every
+held contract that delivers shares (domain.underlyings), each with its own price. The primary
+failing is the feed failing (outage alert, no option quotes this poll); another underlying failing
+only leaves its positions without a price, with an outage alert of its own.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from actors.context import ActorContext, Roles
 from domain import alerts, feed_outage
 from domain.messages import MarketUpdate, PositionsSnapshot, Tick
 from domain.model import OptionContract, Quote
+from domain.underlyings import watched_underlyings
 from gateways.prices import FeedError, PriceSource
 
 log = logging.getLogger("cleanup.feed")
@@ -21,6 +28,7 @@ class FeedState:
     held: tuple[OptionContract, ...] = ()
     episode: feed_outage.Episode = field(default_factory=feed_outage.Episode)
     options: dict[str, Quote] = field(default_factory=dict)
+    symbol_episodes: dict[str, feed_outage.Episode] = field(default_factory=dict)  # underlyings but the primary
 
 
 class PriceFeed(SupervisedActor):
@@ -42,19 +50,42 @@ class PriceFeed(SupervisedActor):
         return None
 
     def _poll(self, tick: Tick) -> None:
-        symbol = self.ctx.config.settings.symbol
-        spot: Quote | None = None
+        primary, *others = watched_underlyings(self.ctx.config.settings.symbol, self.state.held)
+        spots: dict[str, Quote] = {}
         options: dict[str, Quote] = {}
         try:
-            spot = self.source.underlying_quote(symbol)
+            spots[primary] = self.source.underlying_quote(primary)
+            for symbol in others:
+                quote = self._other_underlying(symbol)
+                if quote is not None:
+                    spots[symbol] = quote
             if self.state.held:
                 options = dict(self.source.option_quotes(self.state.held))
             self._healthy()
         except FeedError as error:
             self._failing(error)
-        source = spot.source if spot else self.source.name  # IB's quote may stand in for one poll
-        self.ctx.metrics.set_price_source(source if spot else None)
-        self.send(Roles.RISK_ASSESSOR, MarketUpdate(spot, options, source, tick.now))
+        answered = primary in spots
+        source = spots[primary].source if answered else self.source.name  # IB's quote may stand in for one poll
+        self.ctx.metrics.set_price_source(source if answered else None)
+        self.send(Roles.RISK_ASSESSOR, MarketUpdate(spots, options, source, tick.now))
+
+    def _other_underlying(self, symbol: str) -> Quote | None:
+        """One more underlying's quote; its failure leaves only its own positions without a price."""
+        episode = self.state.symbol_episodes.get(symbol, feed_outage.Episode())
+        try:
+            quote = self.source.underlying_quote(symbol)
+        except FeedError as error:
+            episode, alert = feed_outage.failed(episode, error.kind.value, self.ctx.clock.now(),
+                                                self.ctx.config.settings.quote_max_age_seconds)
+            self.state.symbol_episodes[symbol] = episode
+            if alert:
+                log.error("price feed %s, %s: %s", self.source.name, symbol, error)
+                self.alert(alerts.outage(f"{symbol} price ({self.source.name})", str(error)))
+            return None
+        self.state.symbol_episodes[symbol], restored = feed_outage.recovered(episode)
+        if restored:
+            self.alert(alerts.outage(f"{symbol} price ({self.source.name})", "quotes flowing again", restored=True))
+        return quote
 
     def _failing(self, error: FeedError) -> None:
         first = self.state.episode.since is None

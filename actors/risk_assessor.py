@@ -13,26 +13,37 @@ from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_
 from domain.book import Book
 from domain.messages import BookUpdate, Decisions, ManualClose, MarketUpdate
 from domain.model import OptionContract, Position, Quote
-from domain.policy import Close, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
-from domain.settlement import SETTLE_AFTER_CLOSE, closed_quantity, closing_spot, settle_at_close
+from domain.policy import Close, Mode, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
+from domain.risk import calculate_moneyness
+from domain.settlement import (
+    SETTLE_AFTER_CLOSE,
+    SETTLE_DEADLINE,
+    bell_outlook,
+    closed_quantity,
+    closing_spot,
+    settle_at_close,
+)
 from domain.stages import Stage
+from domain.underlyings import is_cash_settled
 
 
 @dataclass
 class AssessorState:
     book: Book = field(default_factory=Book)
-    spot: Quote | None = None
+    spots: dict[str, Quote] = field(default_factory=dict)  # the latest quote of each underlying
     options: dict[str, Quote] = field(default_factory=dict)
     source: str = ""
     warned: set[tuple[OptionContract, str]] = field(default_factory=set)
     stages_announced: set[str] = field(default_factory=set)
     sampled_at: dict[OptionContract, datetime] = field(default_factory=dict)
     last_result: PolicyResult | None = None
-    # For the settlement after the bell: the last SPY quote at or before the close, and what our
-    # fills closed today (signed, per contract: the poller's snapshots forget fills they contain).
-    close_spot: Quote | None = None
+    # For the settlement after the bell: each underlying's last quote at or before the close, and what
+    # our fills closed today (signed, per contract: the poller's snapshots forget fills they contain).
+    close_spots: dict[str, Quote] = field(default_factory=dict)
     closed_today: dict[OptionContract, int] = field(default_factory=dict)
     settled: bool = False
+    reported: set[str] = field(default_factory=set)  # alert keys said once: unwatched contracts, blocking orders
+    stale_spells: set[str] = field(default_factory=set)  # underlyings whose current spell without a price was alerted
 
 
 class RiskAssessor(SupervisedActor):
@@ -44,12 +55,7 @@ class RiskAssessor(SupervisedActor):
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, MarketUpdate):
-            if message.spot is not None or not self.state.spot:
-                self.state.spot = message.spot if message.spot is not None else self.state.spot
-            if message.spot is not None:
-                self.ctx.metrics.quote_received(message.spot.at)
-                if message.spot.at <= self.ctx.session.close:
-                    self.state.close_spot = message.spot
+            self._remember_spots(message)
             self.state.options.update(message.options)
             self.state.source = message.source
             self._evaluate(message.at)
@@ -70,12 +76,22 @@ class RiskAssessor(SupervisedActor):
     def latest(self) -> PolicyResult | None:
         return self.state.last_result
 
+    def _remember_spots(self, update: MarketUpdate) -> None:
+        """Each underlying's latest quote; one the poll did not bring keeps its last (it ages)."""
+        for symbol, quote in update.spots.items():
+            self.state.spots[symbol] = quote
+            if quote.at <= self.ctx.session.close:
+                self.state.close_spots[symbol] = quote
+        primary = update.spots.get(self.ctx.config.settings.symbol)
+        if primary is not None:
+            self.ctx.metrics.quote_received(primary.at)
+
     def _inputs(self, now: datetime) -> PolicyInput:
         settings = self.ctx.config.settings
         return PolicyInput(
             positions=self.state.book.effective_positions(),
             working_orders=self.state.book.working_orders(),
-            spot=self.state.spot,
+            spots=self.state.spots,
             option_quotes=self.state.options,
             now=now,
             session=self.ctx.session,
@@ -83,6 +99,7 @@ class RiskAssessor(SupervisedActor):
             thresholds=settings.thresholds,
             max_quote_age_seconds=settings.quote_max_age_seconds,
             max_option_quote_age_seconds=settings.option_quote_max_age_seconds,
+            stale_itm_factor=settings.stale_quote_itm_factor,
         )
 
     def _evaluate(self, now: datetime) -> None:
@@ -97,6 +114,7 @@ class RiskAssessor(SupervisedActor):
         if actionable or quotes:
             self.send(Roles.EXECUTOR, Decisions(actionable, now, self.ctx.config.mode, quotes))
         self._warn(result, now)
+        self._report(result, now)
         self._settle(now)
 
     def _warn(self, result: PolicyResult, now: datetime) -> None:
@@ -121,6 +139,47 @@ class RiskAssessor(SupervisedActor):
                 self.alert(alerts.Alert(alerts.Severity.WARNING, f"Monitor mode: {warning.contract.key}",
                                         warning.reason, f"monitor:{warning.contract.key}:{warning.stage.value}"))
 
+    def _report(self, result: PolicyResult, now: datetime) -> None:
+        """What the policy cannot act on, said once: cash-settled contracts left alone, orders IB will
+        not let us touch, and (from T-5, once per spell) underlyings without a fresh price."""
+        for position in result.unwatched:
+            self._once(alerts.not_watched(position.contract.key, position.quantity), now, position.contract,
+                       position.quantity, result.stage)
+        for blocked in result.untouchable:
+            order = blocked.order
+            self._once(alerts.blocking_order(alerts.BlockingOrder.of(order, blocked.position, blocked.covers)), now,
+                       order.contract, order.remaining, result.stage, order_id=order.order_id)
+        stale = {s.symbol: s for s in result.stale}
+        self.state.stale_spells &= stale.keys()  # a fresh price ends a spell
+        if result.stage not in (Stage.T5, Stage.T2):
+            return
+        settings = self.ctx.config.settings
+        for symbol, spell in stale.items():
+            if symbol in self.state.stale_spells:
+                continue
+            self.state.stale_spells.add(symbol)
+            last = spell.last
+            alert = alerts.stale_underlying(
+                symbol, last.mid if last else None, last.at if last else None, last.age_seconds(now) if last else None,
+                [c.key for c in spell.closing], [c.key for c in spell.unjudged],
+                settings.stale_quote_itm_factor * settings.t2_moneyness, self.ctx.config.mode is not Mode.MONITOR)
+            self.alert(alert)
+            self.audit(ActionRecord(new_action_id(), now, ActionKind.WARN, symbol=symbol, account=self.ctx.account,
+                                    mode=self.ctx.config.mode.value, stage=result.stage.value,
+                                    reason=f"{alert.title}: {alert.body}"))
+
+    def _once(self, alert: alerts.Alert, now: datetime, contract: OptionContract, quantity: int, stage: Stage,
+              order_id: str | None = None) -> None:
+        if alert.key in self.state.reported:
+            return
+        self.state.reported.add(alert.key)
+        self.alert(alert)
+        self.audit(ActionRecord(
+            new_action_id(), now, ActionKind.WARN, symbol=contract.symbol, strike=contract.strike,
+            expiry=contract.expiry, right=contract.right.value, quantity=quantity, account=self.ctx.account,
+            mode=self.ctx.config.mode.value, stage=stage.value, reason=f"{alert.title}: {alert.body}",
+            order_id=order_id))
+
     def _sample(self, result: PolicyResult, now: datetime) -> None:
         every = timedelta(seconds=self.ctx.config.settings.assessment_sample_seconds)
         for a in result.assessments:
@@ -135,7 +194,9 @@ class RiskAssessor(SupervisedActor):
     def _metrics(self, result: PolicyResult) -> None:
         metrics = self.ctx.metrics
         metrics.set_time_to_close(result.minutes_to_close * 60, result.stage)
-        metrics.record_positions(result.stage, [p.contract.key for p in self._expiring()], result.assessments)
+        unwatched = {p.contract for p in result.unwatched}  # never priced by design: not "UNKNOWN" risk
+        watched = [p.contract.key for p in self._expiring() if p.contract not in unwatched]
+        metrics.record_positions(result.stage, watched, result.assessments)
 
     def _expiring(self) -> list[Position]:
         return [p for p in self.state.book.effective_positions() if p.contract.expiry == self.ctx.session.day]
@@ -145,17 +206,42 @@ class RiskAssessor(SupervisedActor):
             self.state.closed_today[contract] = self.state.closed_today.get(contract, 0) + quantity
 
     def _settle(self, now: datetime) -> None:
-        """Once per session, after the bell: the KPI counters from the book and SPY at the close."""
-        session = self.ctx.session
+        """Once per session, after the bell: the KPI counters, each contract settled on its own
+        underlying at the close, and one alert listing what is still open."""
+        session, settings = self.ctx.session, self.ctx.config.settings
         if self.state.settled or now < session.close + SETTLE_AFTER_CLOSE:
             return
-        spot = closing_spot(self.state.close_spot, self.state.spot, session.close, now,
-                            self.ctx.config.settings.quote_max_age_seconds)
-        if spot is None:
-            return  # no usable price yet: settle on a later pass
+        still_open = self._expiring()
         closed = [Position(contract, quantity) for contract, quantity in self.state.closed_today.items()]
+        needed = {p.contract.symbol for p in (*still_open, *closed) if not is_cash_settled(p.contract.symbol)}
+        prices = {}
+        for symbol in needed:
+            price = closing_spot(self.state.close_spots.get(symbol), self.state.spots.get(symbol), session.close,
+                                 now, settings.quote_max_age_seconds)
+            if price is not None:
+                prices[symbol] = price
+        if needed - prices.keys() and now < session.close + SETTLE_DEADLINE:
+            return  # no usable price of every underlying yet: settle on a later pass
         self.state.settled = True
-        self.ctx.metrics.record_settlement(settle_at_close(self._expiring(), closed, spot))
+        self.ctx.metrics.record_settlement(settle_at_close(still_open, closed, prices))
+        if still_open:
+            self._open_at_the_bell(still_open, prices, now)
+
+    def _open_at_the_bell(self, positions: list[Position], prices: dict[str, float], now: datetime) -> None:
+        lines = []
+        for position in positions:
+            contract = position.contract
+            price = prices.get(contract.symbol)
+            moneyness = calculate_moneyness(price, contract.strike, contract.right) if price is not None else None
+            outlook = bell_outlook(position, price, self.ctx.config.settings.t2_moneyness)
+            lines.append(alerts.OpenAtBell(contract.key, position.quantity, price, moneyness, outlook.value))
+            self.audit(ActionRecord(
+                new_action_id(), now, ActionKind.WARN, symbol=contract.symbol, strike=contract.strike,
+                expiry=contract.expiry, right=contract.right.value, quantity=position.quantity,
+                account=self.ctx.account, mode=self.ctx.config.mode.value, stage=Stage.CLOSED.value,
+                reason=f"open at the close: {outlook.value}", moneyness=moneyness, success=not outlook.at_risk,
+                details={"price_at_close": price} if price is not None else {}))
+        self.alert(alerts.open_at_the_bell(self.ctx.session.day, lines))
 
     def _manual_close(self, request: ManualClose) -> str:
         """A person asked to close one position: same guards as the policy's closes."""

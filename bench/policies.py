@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bench.generator import HORIZON_SECONDS, WINDOW_SECONDS, Day
+from bench.generator import HORIZON_SECONDS, SYMBOL, WINDOW_SECONDS, Day
 from bench.market import DayMarket
 from domain.model import Position
 from domain.policy import Close, Mode, PolicyInput, determine_actions
@@ -54,7 +54,7 @@ class _SystemDecider(DayDecider):
             return []
         now = self.market.now(seconds)
         result = determine_actions(PolicyInput(
-            positions=uncovered, working_orders=(), spot=self.market.spot_quote(seconds, now),
+            positions=uncovered, working_orders=(), spots={SYMBOL: self.market.spot_quote(seconds, now)},
             option_quotes=self.market.option_quotes(self.contracts, seconds, now), now=now,
             session=self.day.session, mode=Mode.ACTIVE, thresholds=self.thresholds))
         return [d for d in result.decisions if isinstance(d, Close)]

@@ -125,7 +125,8 @@ def price_source(settings: Settings, broker: IBBroker, clock: Clock, alert,
         return ib_prices
     health = FeedHealth(FeedHealthConfig.from_settings(settings), clock.now())
     return FailoverPriceSource(counted(ThetaDataPriceSource.from_settings(settings)), ib_prices, health, clock,
-                               lambda event: alert(feed_alert(event)), RegularHours(MarketCalendar()))
+                               lambda event: alert(feed_alert(event)), RegularHours(MarketCalendar()),
+                               symbol=settings.symbol)
 
 
 def feed_alert(event: FeedEvent) -> alerts.Alert:

@@ -63,6 +63,7 @@ class Settings(BaseModel):
 
     quote_max_age_seconds: float
     option_quote_max_age_seconds: float
+    stale_quote_itm_factor: float
 
     ib_host: str
     ib_port: int
@@ -118,6 +119,13 @@ class Settings(BaseModel):
     def _threshold_range(cls, value: float) -> float:
         if not 0 < value <= 0.2:
             raise ValueError("must be a fraction in (0, 0.2], e.g. 0.01 for 1%")
+        return value
+
+    @field_validator("stale_quote_itm_factor")
+    @classmethod
+    def _stale_factor(cls, value: float) -> float:
+        if not 1 <= value <= 40:
+            raise ValueError("must be a number of T-2 bands from 1 to 40 (2: beyond twice t2_moneyness)")
         return value
 
     @field_validator("max_slippage")

@@ -12,6 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from domain.model import WorkingOrder
+from domain.session import EASTERN
+
 
 class Severity(StrEnum):
     INFO = "info"
@@ -201,3 +204,104 @@ def session_summary(summary: SessionSummary) -> Alert:
     lines.extend(summary.notes)
     return Alert(Severity.WARNING if trouble else Severity.INFO, f"End of session {summary.day.isoformat()}",
                  "\n".join(lines), f"summary:{summary.day.isoformat()}")
+
+
+def not_watched(contract_key: str, quantity: int) -> Alert:
+    """An expiring cash-settled index option: said once per contract, with why it is left alone."""
+    symbol = contract_key.split()[0]
+    return Alert(Severity.WARNING, f"Not watched: {contract_key} (cash-settled)",
+                 f"{contract_key} qty {quantity:+d}: {symbol} options settle in cash at the index's settlement "
+                 "value, not in shares, so exercise or assignment leaves no stock position. The service neither "
+                 "judges nor closes them, not even in emergency mode: manage this position yourself.",
+                 f"not-watched:{contract_key}")
+
+
+@dataclass(frozen=True)
+class BlockingOrder:
+    """A working order on an expiring contract the service may not modify or cancel, as the alert names it."""
+
+    contract_key: str
+    side: str
+    quantity: int  # remaining
+    order_type: str  # the broker's name, e.g. STP, TRAIL, MIT
+    price: str  # "stop 1.50", "limit 9.00", "" for none
+    owner: str  # "TWS", "API client 23", ...
+    order_id: str
+    identity: str  # "perm 123456", stable across reads
+    held: int  # signed position in the contract; 0 when none
+    covers: int  # contracts of the position it covers; 0 for an order that would open one
+
+    @classmethod
+    def of(cls, order: WorkingOrder, held: int, covers: int) -> BlockingOrder:
+        prices = [f"stop {order.stop_price:.2f}"] if order.stop_price is not None else []
+        prices += [f"limit {order.limit_price:.2f}"] if order.limit_price is not None else []
+        return cls(order.contract.key, order.side.value, order.remaining, order.broker_type or order.order_type.value,
+                   ", ".join(prices), order.owner, order.order_id, order.identity, held, covers)
+
+
+def blocking_order(order: BlockingOrder) -> Alert:
+    """From T-30: an order IB will not let the service convert or cancel, what it leaves at risk, and what to do."""
+    price = f" {order.price}" if order.price else ""
+    owner = order.owner or "another client"
+    named = (f"{order.order_type} {order.side} {order.quantity} {order.contract_key}{price}, placed by {owner}, "
+             f"order id {order.order_id} ({order.identity}): IB does not let this service modify or cancel it.")
+    if order.covers:
+        direction = "long" if order.held > 0 else "short"
+        rest = abs(order.held) - order.covers
+        effect = (f" It covers {order.covers} of the {abs(order.held)} contracts held {direction}; closing never "
+                  f"opens, so the service closes at most the other {rest} and leaves these {order.covers} to the "
+                  "order: if it does not fill by the close, they can be exercised or assigned.")
+        title = f"Order blocks the close: {order.contract_key}"
+    else:
+        effect = (" It would open a position in an expiring contract if it fills, and the service cannot cancel "
+                  "it at T-2.")
+        title = f"Order cannot be cancelled: {order.contract_key}"
+    what = (" What to do: cancel or convert it in TWS yourself, or run the service with ib_client_id = 0 so it "
+            "can (docs/ib.md).")
+    return Alert(Severity.CRITICAL, title, named + effect + what, f"blocking-order:{order.identity}")
+
+
+def stale_underlying(symbol: str, last_price: float | None, last_at: datetime | None, age_seconds: float | None,
+                     closing: Sequence[str], unjudged: Sequence[str], itm_beyond: float, trading: bool) -> Alert:
+    """From T-5, once per spell without a fresh price: what the service does on the last price, and what to do."""
+    if last_price is None or last_at is None or age_seconds is None:
+        happening = f"No {symbol} price at all: its expiring positions cannot be judged."
+        key_since = "never"
+    else:
+        at = last_at.astimezone(EASTERN)
+        happening = (f"No fresh {symbol} price: the last fresh one, {last_price:.2f} at {at:%H:%M:%S} ET, is "
+                     f"stale for {age_seconds:.0f} s. From T-5 the service closes on it only what it put clearly in "
+                     f"the money (beyond {itm_beyond:+.2%}): {', '.join(closing) or 'none'}.")
+        key_since = f"{at:%H%M%S}"
+    left = f" Not judged, left open: {', '.join(unjudged)}." if unjudged else ""
+    mode = "" if trading else " Monitor mode: nothing is traded."
+    what = (" What to do: check the price feeds (cleanup-manager feed --check, IB market data) and close by hand "
+            f"what is at risk: cleanup-manager ctl close \"{(unjudged or closing or [symbol])[0]}\".")
+    return Alert(Severity.CRITICAL, f"No fresh {symbol} price near the close", happening + left + mode + what,
+                 f"stale-price:{symbol}:{key_since}")
+
+
+@dataclass(frozen=True)
+class OpenAtBell:
+    """One line of the after-the-bell alert."""
+
+    contract_key: str
+    quantity: int
+    price: float | None  # its underlying's price at the close
+    moneyness: float | None
+    outlook: str  # domain.settlement.BellOutlook value
+
+
+def open_at_the_bell(day: date, positions: Sequence[OpenAtBell]) -> Alert:
+    """After the close, once: every expiring position still open, and whether exercise or assignment is likely."""
+    lines = [f"{len(positions)} expiring position(s) still open after the close on {day.isoformat()}:"]
+    for p in positions:
+        symbol = p.contract_key.split()[0]
+        at_close = (f"{symbol} {p.price:.2f} at the close, moneyness {_pct(p.moneyness)}: "
+                    if p.price is not None and p.moneyness is not None else "")
+        lines.append(f"- {p.contract_key} qty {p.quantity:+d}: {at_close}{p.outlook}")
+    lines.append("Holders may exercise until 17:30 ET. A long option in the money is exercised by exception unless "
+                 "you send IB a contrary instruction before its cut-off; for a short one, expect the share "
+                 "position at the next session's open.")
+    return Alert(Severity.CRITICAL, f"{len(positions)} expiring position(s) open at the close", "\n".join(lines),
+                 f"open-at-bell:{day.isoformat()}")

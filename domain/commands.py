@@ -130,7 +130,8 @@ def format_status(data: Mapping[str, Any]) -> str:
     """Human-readable status from a target's status() dict; tolerant of missing keys.
 
     Keys read: mode, stage, minutes_to_close, close (ISO instant or text), kill_switch, breaker_tripped,
-    positions_at_risk (list of {contract, quantity, moneyness, action}), positions (count).
+    positions_at_risk (list of {contract, quantity, moneyness, action}, with the underlying and spot it was
+    judged on when known), positions (count).
     """
     lines = [f"mode: {data.get('mode', 'unknown')}"
              + (" | KILL SWITCH ON" if data.get("kill_switch") else "")
@@ -145,6 +146,8 @@ def format_status(data: Mapping[str, Any]) -> str:
     for item in at_risk:
         moneyness = item.get("moneyness")
         shown = f"{moneyness:+.2%}" if isinstance(moneyness, int | float) else "n/a"
+        spot = item.get("spot")
+        on = f" ({item.get('underlying', '?')} {spot:.2f})" if isinstance(spot, int | float) else ""
         action = f" -> {item['action']}" if item.get("action") else ""
-        lines.append(f"  {item.get('contract', '?')} qty {item.get('quantity', '?')} moneyness {shown}{action}")
+        lines.append(f"  {item.get('contract', '?')} qty {item.get('quantity', '?')} moneyness {shown}{on}{action}")
     return "\n".join(lines)

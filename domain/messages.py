@@ -20,7 +20,7 @@ class Tick:
 
 @dataclass(frozen=True)
 class MarketUpdate:
-    spot: Quote | None
+    spots: Mapping[str, Quote]  # the underlyings quoted this poll, by symbol (none when the feed failed)
     options: Mapping[str, Quote]
     source: str
     at: datetime

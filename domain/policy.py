@@ -3,7 +3,13 @@
 ``determine_actions`` is the functional core of the service (cosmicpython's pattern): actors gather
 its inputs, call it, and apply what it returns. It never returns a decision that could open or
 enlarge a position: a close is for at most the position minus the closing orders already working,
-on the side opposite to the position; a stop is converted only when it closes.
+on the side opposite to the position; a stop is converted only when it closes, and only while it
+fits in what every other order left working leaves of the position.
+
+Each position is judged by its own underlying's price (``PolicyInput.spots``, by symbol), never by
+another symbol's; cash-settled index options (``domain.underlyings``) are not judged at all. Orders
+the broker will not let this service change (``WorkingOrder.modifiable`` False) are never converted
+or cancelled; they still count against the position, and are reported from T-30 (``untouchable``).
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from enum import StrEnum
 from domain.model import OptionContract, Position, Quote, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
 from domain.risk import RiskLevel, calculate_moneyness, probability_itm, risk_level, risk_score
-from domain.session import ExpirySession
+from domain.session import EASTERN, ExpirySession
 from domain.stages import Stage, Thresholds
+from domain.underlyings import is_cash_settled
 
 
 class Mode(StrEnum):
@@ -94,7 +101,7 @@ Decision = Warn | Close | ConvertStop | CancelOrder
 class PolicyInput:
     positions: Sequence[Position]
     working_orders: Sequence[WorkingOrder]
-    spot: Quote | None
+    spots: Mapping[str, Quote]  # the latest quote known of each underlying, by symbol
     option_quotes: Mapping[str, Quote]
     now: datetime
     session: ExpirySession
@@ -102,6 +109,37 @@ class PolicyInput:
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_quote_age_seconds: float = 5.0
     max_option_quote_age_seconds: float = 30.0
+    # From T-5 with no fresh price: close on the last one what it put beyond this many T-2 bands in the money
+    stale_itm_factor: float = 2.0
+
+
+@dataclass(frozen=True)
+class StaleUnderlying:
+    """An underlying of expiring positions without a fresh price (not reported in emergency mode,
+    which closes every position without looking at prices)."""
+
+    symbol: str
+    last: Quote | None  # the last quote known; None: never quoted
+    closing: tuple[OptionContract, ...]  # closed on the last price: clearly in the money on it, from T-5
+    unjudged: tuple[OptionContract, ...]  # neither judged nor closed
+
+
+@dataclass(frozen=True)
+class UntouchableOrder:
+    """A working order on an expiring contract that the broker will not let this service modify or
+    cancel (``WorkingOrder.modifiable`` False). It still counts against the position it covers."""
+
+    order: WorkingOrder
+    position: int  # signed quantity held in its contract; 0 when none
+
+    @property
+    def covers(self) -> int:
+        """Contracts of the position this order covers, which the service therefore leaves unclosed;
+        0 for an order that would open a position."""
+        closing_side = Side.SELL if self.position > 0 else Side.BUY
+        if self.position == 0 or self.order.side is not closing_side:
+            return 0
+        return min(self.order.remaining, abs(self.position))
 
 
 @dataclass(frozen=True)
@@ -110,7 +148,9 @@ class PolicyResult:
     minutes_to_close: float
     assessments: tuple[Assessment, ...]
     decisions: tuple[Decision, ...]
-    spot_stale: bool
+    stale: tuple[StaleUnderlying, ...] = ()
+    unwatched: tuple[Position, ...] = ()  # expiring cash-settled index options: never judged nor traded
+    untouchable: tuple[UntouchableOrder, ...] = ()  # from T-30
 
 
 def closing_orders(position: Position, orders: Iterable[WorkingOrder]) -> list[WorkingOrder]:
@@ -174,24 +214,74 @@ def _stage_action(stage: Stage, moneyness: float, mode: Mode, thresholds: Thresh
     return StageAction.NONE
 
 
-def _close_decisions(position: Position, orders: Sequence[WorkingOrder], stage: Stage, reason: str,
-                     option_quote: Quote | None, assessment: Assessment | None) -> list[Decision]:
-    """Close what is not yet covered; make the trader's covering orders closing ones too.
+@dataclass(frozen=True)
+class _Judgement:
+    action: StageAction
+    assessment: Assessment | None
+    fresh: bool  # judged on a fresh price of the position's own underlying
+    on_stale: Quote | None = None  # the last price a close was decided on when no fresh one was left
 
-    Our own working orders are left to the Executor's price walk. A covering stop becomes a market
-    order. Any other covering order of the trader (say a far-away take-profit) is cancelled, and the
-    close for that quantity follows on a later pass, once the cancel is confirmed: never both at once.
+
+def _judge(position: Position, inputs: PolicyInput, stage: Stage, minutes: float,
+           option_quote: Quote | None) -> _Judgement:
+    """What to do with one position, on its own underlying's price: one rule for every caller.
+
+    No fresh price: not judged, except in emergency mode (closes without a price) and from T-5 on,
+    when a position the last price put clearly in the money (beyond ``stale_itm_factor`` T-2 bands)
+    is closed on it: a quote frozen at T-6 must not leave a deep in-the-money call to be exercised.
+    Near or out of the money on an old price, nothing is done: it may have crossed since.
     """
+    latest = inputs.spots.get(position.contract.symbol)
+    fresh = _fresh(latest, inputs.now, inputs.max_quote_age_seconds)
+    contract = position.contract
+    if fresh is not None and fresh.mid is not None:
+        action = _stage_action(stage, calculate_moneyness(fresh.mid, contract.strike, contract.right), inputs.mode,
+                               inputs.thresholds)
+        return _Judgement(action, assess(position, fresh.mid, option_quote, minutes, stage, action), fresh=True)
+    if inputs.mode is Mode.EMERGENCY and stage is not Stage.CLOSED:
+        return _Judgement(StageAction.CLOSE, None, fresh=False)
+    if stage in (Stage.T5, Stage.T2) and latest is not None and latest.mid is not None:
+        moneyness = calculate_moneyness(latest.mid, contract.strike, contract.right)
+        if moneyness > inputs.stale_itm_factor * inputs.thresholds.t2_moneyness:
+            return _Judgement(StageAction.CLOSE,
+                              assess(position, latest.mid, option_quote, minutes, stage, StageAction.CLOSE),
+                              fresh=False, on_stale=latest)
+    return _Judgement(StageAction.NONE, None, fresh=False)
+
+
+def _may_change(order: WorkingOrder) -> bool:
+    """A trader's order this service may convert or cancel: not one of ours (the Executor walks
+    those), and one the broker lets it modify (IB refuses, and retrying used to trip the breaker)."""
+    return not is_cleanup_ref(order.order_ref) and order.modifiable
+
+
+def _position_decisions(position: Position, orders: Sequence[WorkingOrder], stage: Stage, reason: str, *,
+                        close: bool, option_quote: Quote | None = None,
+                        assessment: Assessment | None = None) -> list[Decision]:
+    """The trader's covering orders made closing ones, and (``close``) a close of what is left uncovered.
+
+    A covering stop becomes a market order. When closing, any other covering order of the trader's
+    (a far take-profit, an MIT...) is cancelled, and the close for that quantity follows on a later
+    pass once the cancel is confirmed: never both at once. Every covering order that is not converted
+    now stays working for the moment (ours, the ones we may not touch, those being cancelled), so all
+    of them count: a stop is converted only while it fits in what they leave of the position, and is
+    cancelled otherwise (made marketable it would open the difference).
+    """
+    covering = closing_orders(position, orders)
+    stops = [o for o in covering if _may_change(o) and o.is_stop]
     decisions: list[Decision] = []
-    for order in closing_orders(position, orders):
-        if is_cleanup_ref(order.order_ref):
-            continue
-        if order.is_stop:
-            decisions.append(ConvertStop(order, stage, f"{reason}; protective stop becomes a market order"))
+    if close:
+        decisions += [CancelOrder(o, stage, f"{reason}; trader's resting order replaced by a close")
+                      for o in covering if _may_change(o) and not o.is_stop]
+    room = abs(position.quantity) - sum(o.remaining for o in covering if not any(o is s for s in stops))
+    for stop in stops:
+        if stop.remaining <= room:
+            room -= stop.remaining
+            decisions.append(ConvertStop(stop, stage, f"{reason}; protective stop becomes a market order"))
         else:
-            decisions.append(CancelOrder(order, stage, f"{reason}; trader's resting order replaced by a close"))
+            decisions.append(CancelOrder(stop, stage, "stop larger than the position left to close"))
     quantity = closable_quantity(position, orders)
-    if quantity > 0:
+    if close and quantity > 0:
         decisions.append(Close(
             contract=position.contract,
             side=position.closing_side,
@@ -206,41 +296,30 @@ def _close_decisions(position: Position, orders: Sequence[WorkingOrder], stage: 
     return decisions
 
 
-def _stop_decisions_at_t2(positions: Sequence[Position], orders: Sequence[WorkingOrder],
-                          session: ExpirySession) -> list[Decision]:
-    """At T-2 every stop on an expiring contract becomes a market order, if it closes.
-
-    A stop that would open a position (no position, or the same side as it) is cancelled instead:
-    triggered in the last minutes it would leave a fresh position to be exercised.
-    """
+def _opening_orders(positions: Sequence[Position], orders: Sequence[WorkingOrder],
+                    session: ExpirySession) -> list[Decision]:
+    """The trader's orders that would open a position on an expiring contract (no position, or the
+    same side as it), of any type: cancelled. Filled in the last minutes, they would leave a fresh
+    position to be exercised or assigned."""
     by_contract = {position.contract: position for position in positions if position.quantity}
     decisions: list[Decision] = []
     for order in orders:
-        if not order.is_stop or order.remaining <= 0 or order.contract.expiry != session.day:
+        if (order.remaining <= 0 or order.contract.expiry != session.day or not _may_change(order)
+                or is_cash_settled(order.contract.symbol)):
             continue
         position = by_contract.get(order.contract)
         if position is not None and order.side is position.closing_side:
-            continue  # handled with the position, against its size
-        decisions.append(CancelOrder(order, Stage.T2, "stop on an expiring contract would open a position"))
+            continue  # covers the position: handled with it, against its size
+        decisions.append(CancelOrder(order, Stage.T2, "order on an expiring contract would open a position"))
     return decisions
 
 
-def _limit_to_position(position: Position, decisions: list[Decision], orders: Sequence[WorkingOrder]) -> list[Decision]:
-    """Convert covering stops only while their total stays within the position; cancel the excess."""
-    allowed = abs(position.quantity) - sum(
-        order.remaining for order in closing_orders(position, orders) if not order.is_stop)
-    result: list[Decision] = []
-    for decision in decisions:
-        if isinstance(decision, ConvertStop):
-            if decision.order.remaining <= allowed:
-                allowed -= decision.order.remaining
-                result.append(decision)
-            else:
-                result.append(CancelOrder(decision.order, decision.stage,
-                                          "stop larger than the position left to close"))
-            continue
-        result.append(decision)
-    return result
+def _untouchable(positions: Sequence[Position], orders: Sequence[WorkingOrder],
+                 session: ExpirySession) -> tuple[UntouchableOrder, ...]:
+    held = {position.contract: position.quantity for position in positions}
+    return tuple(UntouchableOrder(order, held.get(order.contract, 0)) for order in orders
+                 if not order.modifiable and order.remaining > 0 and order.contract.expiry == session.day
+                 and not is_cash_settled(order.contract.symbol))
 
 
 def _downgrade_for_monitor(decision: Decision) -> Decision:
@@ -258,44 +337,54 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     now, session, thresholds, mode = inputs.now, inputs.session, inputs.thresholds, inputs.mode
     minutes = session.minutes_to_close(now)
     stage = session.stage(now, thresholds)
-    spot_quote = _fresh(inputs.spot, now, inputs.max_quote_age_seconds)
-    spot = spot_quote.mid if spot_quote else None
-    expiring = [p for p in inputs.positions if p.quantity != 0 and p.contract.expiry == session.day]
+    open_today = [p for p in inputs.positions if p.quantity != 0 and p.contract.expiry == session.day]
+    unwatched = tuple(p for p in open_today if is_cash_settled(p.contract.symbol))
+    expiring = [p for p in open_today if not is_cash_settled(p.contract.symbol)]
 
     assessments: list[Assessment] = []
     decisions: list[Decision] = []
+    unpriced: dict[str, tuple[list[OptionContract], list[OptionContract]]] = {}
     for position in expiring:
         option_quote = _fresh(inputs.option_quotes.get(position.contract.key), now,
                               inputs.max_option_quote_age_seconds)
-        assessment = None
-        action = StageAction.CLOSE if mode is Mode.EMERGENCY and stage is not Stage.CLOSED else StageAction.NONE
-        if spot is not None:
-            moneyness = calculate_moneyness(spot, position.contract.strike, position.contract.right)
-            action = _stage_action(stage, moneyness, mode, thresholds)
-            assessment = assess(position, spot, option_quote, minutes, stage, action)
+        judgement = _judge(position, inputs, stage, minutes, option_quote)
+        assessment = judgement.assessment
+        if assessment is not None:
             assessments.append(assessment)
-        if action is StageAction.CLOSE:
-            reason = _close_reason(stage, mode, assessment)
-            found = _close_decisions(position, inputs.working_orders, stage, reason, option_quote, assessment)
-            decisions.extend(_limit_to_position(position, found, inputs.working_orders))
-        elif action in (StageAction.WARN, StageAction.WATCH) and assessment is not None:
+        if not judgement.fresh and mode is not Mode.EMERGENCY and stage is not Stage.CLOSED:
+            closing, unjudged = unpriced.setdefault(position.contract.symbol, ([], []))
+            (closing if judgement.on_stale is not None else unjudged).append(position.contract)
+        if judgement.action is StageAction.CLOSE:
+            decisions.extend(_position_decisions(
+                position, inputs.working_orders, stage, _close_reason(stage, mode, judgement, now), close=True,
+                option_quote=option_quote, assessment=assessment))
+            continue
+        if judgement.action in (StageAction.WARN, StageAction.WATCH) and assessment is not None:
             decisions.append(Warn(position.contract, stage, _warn_reason(stage, assessment), assessment))
-        if stage is Stage.T2 and action is not StageAction.CLOSE and mode is not Mode.MONITOR:
+        if stage is Stage.T2 and mode is not Mode.MONITOR:
             # Near-the-money rule did not fire (or no price): stops still become market orders at T-2.
-            stops = [o for o in closing_orders(position, inputs.working_orders) if o.is_stop]
-            found = [ConvertStop(o, stage, "T-2: stops on expiring contracts become market orders") for o in stops]
-            decisions.extend(_limit_to_position(position, list(found), inputs.working_orders))
+            decisions.extend(_position_decisions(position, inputs.working_orders, stage,
+                                                 "T-2: stops on expiring contracts become market orders", close=False))
     if stage is Stage.T2 or (mode is Mode.EMERGENCY and stage is not Stage.CLOSED):
-        decisions.extend(_stop_decisions_at_t2(expiring, inputs.working_orders, session))
+        decisions.extend(_opening_orders(expiring, inputs.working_orders, session))
     if mode is Mode.MONITOR:
         decisions = [_downgrade_for_monitor(d) for d in decisions]
-    return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), spot_stale=spot is None)
+    stale = tuple(StaleUnderlying(symbol, inputs.spots.get(symbol), tuple(closing), tuple(unjudged))
+                  for symbol, (closing, unjudged) in unpriced.items())
+    untouchable = _untouchable(expiring, inputs.working_orders, session) \
+        if stage in (Stage.T30, Stage.T5, Stage.T2) else ()
+    return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable)
 
 
-def _close_reason(stage: Stage, mode: Mode, assessment: Assessment | None) -> str:
+def _close_reason(stage: Stage, mode: Mode, judgement: _Judgement, now: datetime) -> str:
     if mode is Mode.EMERGENCY:
         return "emergency mode: close every expiring position"
+    assessment, last = judgement.assessment, judgement.on_stale
     assert assessment is not None
+    if last is not None:
+        return (f"{stage.value}: clearly in the money ({assessment.moneyness:+.2%}) on the last fresh price "
+                f"{assessment.spot:.2f}, {last.at.astimezone(EASTERN):%H:%M:%S} ET, "
+                f"stale for {last.age_seconds(now):.0f} s")
     if stage is Stage.T5:
         return f"T-5: in the money ({assessment.moneyness:+.2%})"
     return f"T-2: near the money ({assessment.moneyness:+.2%})"

@@ -7,17 +7,22 @@ the money (pin risk).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.model import Position, Quote, Right, Side
+from domain.risk import calculate_moneyness
+from domain.underlyings import is_cash_settled
 
 EXERCISE_THRESHOLD = 0.01
 # Fills of orders executed in the last second before the bell can be reported a little after it;
 # the live service waits this long after the close before it settles the session.
 SETTLE_AFTER_CLOSE = timedelta(seconds=30)
+# Until then it waits for a usable closing price of every underlying; after it, it settles with the
+# prices it has (the alert on positions left open must not wait for a feed that may not come back).
+SETTLE_DEADLINE = timedelta(minutes=5)
 
 
 class Outcome(StrEnum):
@@ -81,28 +86,70 @@ def closed_quantity(side: Side, quantity: int) -> int:
 
 
 def settle_at_close(open_at_close: Sequence[Position], closed_by_us: Sequence[Position],
-                    spot_at_close: float) -> SessionCounts:
+                    prices_at_close: Mapping[str, float]) -> SessionCounts:
     """The session's KPI counts as known at the bell, before any after-hours move.
 
-    ``closed_by_us`` holds, per contract, the signed quantity our fills closed that day. A contract
-    still open at the close counts as open (left in the money or not) even if we closed part of it,
-    as the simulation's summary counts it. The after-hours price is unknown at the close, so a short
-    option out of the money at the bell counts as expiring worthless here even if it is assigned
-    later (pin risk): the counterfactual is "exercised by exception at the close".
+    Each position is settled on its own underlying's price at the close (``prices_at_close``, by
+    symbol); one whose underlying has no price there (a cash-settled index option, never quoted, or
+    an underlying no feed priced) is left out of the counts. ``closed_by_us`` holds, per contract,
+    the signed quantity our fills closed that day. A contract still open at the close counts as open
+    (left in the money or not) even if we closed part of it, as the simulation's summary counts it.
+    The after-hours price is unknown at the close, so a short option out of the money at the bell
+    counts as expiring worthless here even if it is assigned later (pin risk): the counterfactual is
+    "exercised by exception at the close".
     """
     def at_the_bell(position: Position) -> Outcome:
-        return settle(position, spot_at_close, spot_at_close)
+        price = prices_at_close[position.contract.symbol]
+        return settle(position, price, price)
+
+    def priced(positions: Sequence[Position]) -> list[Position]:
+        return [p for p in positions if p.quantity and p.contract.symbol in prices_at_close]
 
     still_open = {p.contract for p in open_at_close if p.quantity}
-    results = [PositionResult(p, at_the_bell(p), at_the_bell(p)) for p in open_at_close if p.quantity]
+    results = [PositionResult(p, at_the_bell(p), at_the_bell(p)) for p in priced(open_at_close)]
     results += [PositionResult(p, Outcome.CLOSED, at_the_bell(p), abs(p.quantity))
-                for p in closed_by_us if p.quantity and p.contract not in still_open]
+                for p in priced(closed_by_us) if p.contract not in still_open]
     return session_counts(results)
+
+
+class BellOutlook(StrEnum):
+    """What is likely to happen to a position still open at the bell."""
+
+    EXERCISE_LIKELY = "exercise likely"
+    ASSIGNMENT_LIKELY = "assignment likely"
+    ASSIGNMENT_POSSIBLE = "assignment possible on an after-hours move"
+    EXPIRES = "expires worthless"
+    CASH_SETTLED = "settles in cash, not watched"
+    NO_PRICE = "no price at the close"
+
+    @property
+    def at_risk(self) -> bool:
+        return self in (BellOutlook.EXERCISE_LIKELY, BellOutlook.ASSIGNMENT_LIKELY, BellOutlook.ASSIGNMENT_POSSIBLE,
+                        BellOutlook.NO_PRICE)
+
+
+def bell_outlook(position: Position, price_at_close: float | None, near_band: float) -> BellOutlook:
+    """On its underlying's price at the close: OCC exercises a long option a cent or more in the money;
+    a short one that far in the money is assigned, and one out of the money by less than
+    ``near_band`` (a fraction of the strike) can still be, when an after-hours move to 17:30 ET puts
+    it in the money (its holder may exercise until then)."""
+    contract = position.contract
+    if is_cash_settled(contract.symbol):
+        return BellOutlook.CASH_SETTLED
+    if price_at_close is None:
+        return BellOutlook.NO_PRICE
+    in_the_money = intrinsic(contract.right, contract.strike, price_at_close) >= EXERCISE_THRESHOLD
+    if position.quantity > 0:
+        return BellOutlook.EXERCISE_LIKELY if in_the_money else BellOutlook.EXPIRES
+    if in_the_money:
+        return BellOutlook.ASSIGNMENT_LIKELY
+    near = calculate_moneyness(price_at_close, contract.strike, contract.right) > -near_band
+    return BellOutlook.ASSIGNMENT_POSSIBLE if near else BellOutlook.EXPIRES
 
 
 def closing_spot(last_before_close: Quote | None, latest: Quote | None, close: datetime, now: datetime,
                  max_age_seconds: float) -> float | None:
-    """The SPY price to settle the session with, or None while there is none worth using.
+    """One underlying's price to settle the session with, or None while there is none worth using.
 
     The last quote at or before the close, if it was fresh at the bell; when the feed was out at
     the close, the first fresh quote after it (the best price known, if not exactly the close).

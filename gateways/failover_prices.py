@@ -5,6 +5,10 @@ Both sources are polled on every tick while both are available: the primary so r
 subscriptions are warm the moment they are needed. Which one's quotes are used is decided by the
 pure state machine in domain.feed_health; every event it emits is logged here with its detail
 (the alert built from it carries only a summary).
+
+The machine judges the sources by one underlying, ``symbol`` (settings.symbol). Any other
+underlying (QQQ, IWM... of held positions) follows it: quoted by the source in use, and by the
+other one only when that fails or its quote is stale.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ QUIET_EVENTS = (EventKind.SWITCHED_BACK, EventKind.CROSSCHECK_RESOLVED)  # good 
 
 class FailoverPriceSource:
     def __init__(self, primary: PriceSource, fallback: PriceSource, health: FeedHealth, clock: Clock,
-                 on_event: Callable[[FeedEvent], None], market_open: Callable[[datetime], bool]) -> None:
+                 on_event: Callable[[FeedEvent], None], market_open: Callable[[datetime], bool], *,
+                 symbol: str) -> None:
         self._sources = {PRIMARY: primary, FALLBACK: fallback}
+        self._symbol = symbol
         self._health = health
         self._clock = clock
         self._on_event = on_event
@@ -37,6 +43,8 @@ class FailoverPriceSource:
         return self._health.active
 
     def underlying_quote(self, symbol: str) -> Quote:
+        if symbol != self._symbol:
+            return self._follow(symbol)
         quotes: dict[str, Quote] = {}
         errors: dict[str, FeedError] = {}
         for label, source in self._sources.items():
@@ -60,6 +68,26 @@ class FailoverPriceSource:
             return quotes[used]
         active = self._health.active
         raise errors.get(active) or FeedError(FeedErrorKind.OUTAGE, f"no quote from {active}")
+
+    def _follow(self, symbol: str) -> Quote:
+        """An underlying the health machine does not judge by: the source in use's quote, else the other's."""
+        active = self._health.active
+        stale: Quote | None = None
+        failure: FeedError | None = None
+        for label in (active, FALLBACK if active == PRIMARY else PRIMARY):
+            try:
+                quote = self._sources[label].underlying_quote(symbol)
+            except FeedError as error:
+                failure = failure or error
+                continue
+            now = self._clock.now()
+            if not self._market_open(now) or abs(quote.age_seconds(now)) <= self._health.config.max_age_seconds:
+                return quote
+            stale = stale or quote
+        if stale is not None:
+            return stale  # the policy judges its age
+        assert failure is not None
+        raise failure
 
     def option_quotes(self, contracts: Sequence[OptionContract]) -> Mapping[str, Quote]:
         primary: Mapping[str, Quote] | None = None

@@ -174,12 +174,15 @@ class PaperBroker:
             self._handler(event)
 
     def settle(self) -> dict[str, Outcome]:
-        """OCC at expiration: exercise by exception at the close, assignment on the after-hours move."""
-        close, after = self.market.spot_at(self.market.session.close), self.market.spot_after_hours()
+        """OCC at expiration: exercise by exception at the close, assignment on the after-hours move,
+        each position on its own underlying's prices (the market raises FeedError for one it has no
+        script for: the simulator refuses such scenarios before it starts)."""
+        market, close = self.market, self.market.session.close
         with self._lock:
             self._working.clear()  # day orders expire at the close
-            return {p.contract.key: settle(p, close, after) for p in self._positions.values()
-                    if p.quantity and p.contract.expiry == self.market.session.day}
+            expiring = [p for p in self._positions.values() if p.quantity and p.contract.expiry == market.session.day]
+            return {p.contract.key: settle(p, market.spot_at(p.contract.symbol, close),
+                                           market.spot_after_hours(p.contract.symbol)) for p in expiring}
 
     def inject_rejects(self, count: int) -> None:
         with self._lock:

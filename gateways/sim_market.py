@@ -1,4 +1,5 @@
-"""The simulated market: SPY on a scripted path plus a seeded random walk, options at Black-Scholes.
+"""The simulated market: SPY (and any other underlying given a script) on a scripted path plus a
+seeded random walk, options at Black-Scholes.
 
 Spreads widen toward the close, as they do in the last minutes of an expiration day. Faults
 (feed outages) are injected by the simulator.
@@ -45,22 +46,14 @@ class Spread:
         return base * (1 + self.widening * math.exp(-max(minutes_to_close, 0) / self.widening_minutes))
 
 
-@dataclass
-class SimulatedMarket:
-    script: SpotScript
-    session: ExpirySession
-    clock: Clock
-    start: datetime
-    spread: Spread = field(default_factory=Spread)
-    name: str = "sim"
+class _SpotPath:
+    """One underlying's price: its scripted anchors times a seeded random walk, second by second."""
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._outage_until: datetime | None = None
+    def __init__(self, script: SpotScript, session: ExpirySession, start: datetime) -> None:
+        self.script, self.session, self.start = script, session, start
         self._noise = self._random_walk()
-        self._anchors = sorted(self.script.path)
+        self._anchors = sorted(script.path)
 
-    # --- the price path --------------------------------------------------------------------------
     def _random_walk(self) -> list[float]:
         """Cumulative noise per second from the start to the exercise cut-off, from the seed."""
         rng = random.Random(self.script.seed)
@@ -94,14 +87,45 @@ class SimulatedMarket:
             price += self.script.after_hours
         return round(price, 2)
 
-    def spot_after_hours(self) -> float:
-        return self.spot_at(self.session.exercise_cutoff)
+
+@dataclass
+class SimulatedMarket:
+    """Quotes ``symbol`` on ``script`` and every symbol of ``underlyings`` on its own script; any other
+    symbol has no data (FeedError NO_DATA), as a real feed without it: never another symbol's path."""
+
+    script: SpotScript
+    session: ExpirySession
+    clock: Clock
+    start: datetime
+    spread: Spread = field(default_factory=Spread)
+    name: str = "sim"
+    symbol: str = "SPY"
+    underlyings: Mapping[str, SpotScript] = field(default_factory=dict)  # the other symbols' scripts
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outage_until: datetime | None = None
+        scripts = {**self.underlyings, self.symbol: self.script}
+        self._paths = {symbol: _SpotPath(script, self.session, self.start) for symbol, script in scripts.items()}
+
+    # --- the price paths -------------------------------------------------------------------------
+    @property
+    def symbols(self) -> frozenset[str]:
+        """The underlyings this market has a script for."""
+        return frozenset(self._paths)
+
+    def spot_at(self, symbol: str, at: datetime) -> float:
+        return self._path(symbol).spot_at(at)
+
+    def spot_after_hours(self, symbol: str) -> float:
+        return self.spot_at(symbol, self.session.exercise_cutoff)
 
     def minutes_to_close(self, at: datetime) -> float:
         return self.session.minutes_to_close(at)
 
     def option_mid(self, contract: OptionContract, at: datetime) -> float:
-        value = black_scholes(self.spot_at(at), contract.strike, contract.right, self.script.vol,
+        path = self._path(contract.symbol)
+        value = black_scholes(path.spot_at(at), contract.strike, contract.right, path.script.vol,
                               self.minutes_to_close(at))
         return max(round(value, 2), 0.01)
 
@@ -111,20 +135,30 @@ class SimulatedMarket:
         half = self.spread.half(mid, self.minutes_to_close(at))
         return max(round(mid - half, 2), 0.0), mid, round(mid + half, 2)
 
+    def _path(self, symbol: str) -> _SpotPath:
+        path = self._paths.get(symbol)
+        if path is None:
+            raise FeedError(FeedErrorKind.NO_DATA, f"the simulated market has no price script for {symbol}")
+        return path
+
     # --- PriceSource -----------------------------------------------------------------------------
     def underlying_quote(self, symbol: str) -> Quote:
         now = self.clock.now()
         self._check_outage(now)
-        price = self.spot_at(now)
+        price = self.spot_at(symbol, now)
         return Quote(symbol, price - 0.01, price + 0.01, price, now, self.name)
 
     def option_quotes(self, contracts: Sequence[OptionContract]) -> Mapping[str, Quote]:
+        """Quotes of the contracts on scripted underlyings; one on any other is absent (no data for it)."""
         now = self.clock.now()
         self._check_outage(now)
         quotes = {}
         for contract in contracts:
+            if contract.symbol not in self._paths:
+                continue
             bid, mid, ask = self.option_book(contract, now)
-            quotes[contract.key] = Quote(contract.key, bid, ask, mid, now, self.name, implied_vol=self.script.vol)
+            vol = self._paths[contract.symbol].script.vol
+            quotes[contract.key] = Quote(contract.key, bid, ask, mid, now, self.name, implied_vol=vol)
         return quotes
 
     # --- faults ----------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ class CommandTarget(Protocol):
 
     status() returns plain JSON-able data; format_status reads mode, stage, minutes_to_close, close,
     kill_switch, breaker_tripped, positions (count) and positions_at_risk (list of dicts with
-    contract, quantity, moneyness, action). Methods raise ValueError (or any Exception) with a
-    one-line message to refuse; the message is shown to the person and audited.
+    contract, quantity, moneyness, action, and the underlying and spot it was judged on). Methods raise
+    ValueError (or any Exception) with a one-line message to refuse; the message is shown to the person
+    and audited.
     """
 
     def status(self) -> dict[str, Any]: ...

@@ -136,11 +136,16 @@ class Service:
         state: AssessorState | None = self.keeper.get(Roles.RISK_ASSESSOR)
         result = state.last_result if state else None
         at_risk = [
-            {"contract": a.contract.key, "quantity": a.quantity, "moneyness": a.moneyness,
-             "probability_itm": a.probability_itm, "risk": a.level.value, "action": a.action.value}
+            {"contract": a.contract.key, "quantity": a.quantity, "underlying": a.contract.symbol, "spot": a.spot,
+             "moneyness": a.moneyness, "probability_itm": a.probability_itm, "risk": a.level.value,
+             "action": a.action.value}
             for a in (result.assessments if result else ())
         ]
         settings = self.config.settings
+        held = {p.contract.symbol for p in state.book.effective_positions()} if state else set()
+        spots = {symbol: quote for symbol, quote in (state.spots if state else {}).items()
+                 if symbol == settings.symbol or symbol in held}
+        primary = spots.get(settings.symbol)
         return {
             "mode": self.config.mode.value,
             "now": now.isoformat(),
@@ -152,15 +157,20 @@ class Service:
             "trading_halted": not self.gate.is_open(),
             "broker_connected": self.broker.is_connected(),
             "price_source": state.source if state else "",
-            "quote_age_seconds": round(state.spot.age_seconds(now), 1) if state and state.spot else None,
+            "quote_age_seconds": round(primary.age_seconds(now), 1) if primary else None,
             "positions": len(at_risk),
             "positions_at_risk": at_risk,
             "audit_backlog": self.audit_log.backlog(),
             "restarts": dict(self.supervisor.restarts),
             "thresholds": {"t30_moneyness": settings.t30_moneyness, "t5_moneyness": settings.t5_moneyness,
                            "t2_moneyness": settings.t2_moneyness, "max_slippage": settings.max_slippage},
-            # For the terminal UI: the heat map needs SPY, the action queue the stage instants and orders.
-            "spot": state.spot.mid if state and state.spot else None,  # mid falls back to last
+            # For the terminal UI: the primary's price and every underlying's (mid falls back to last), the
+            # action queue the stage instants and orders. Each position carries the price it was judged on.
+            "symbol": settings.symbol,
+            "spot": primary.mid if primary else None,
+            "spots": {symbol: quote.mid for symbol, quote in spots.items()},
+            "spot_ages_seconds": {symbol: round(quote.age_seconds(now), 1) for symbol, quote in spots.items()},
+            "unwatched": [p.contract.key for p in (result.unwatched if result else ())],
             "trader_tz": settings.trader_tz,
             "stage_times": {stage.value: at.isoformat()
                             for stage, at in self.session.stage_instants(settings.thresholds).items()},

@@ -105,6 +105,7 @@ def run_simulation(
     clock = VirtualClock(start)
     market = SimulatedMarket(scenario.spot_script(), session, clock, start)
     positions = scenario.initial_positions()
+    _check_priced(scenario, market)
     broker = PaperBroker(market, clock, positions, scenario.initial_orders())
     sender = RecordingSender(on_alert)
     metrics = metrics or Metrics(process_collectors=False)
@@ -132,11 +133,13 @@ def run_simulation(
                 time.sleep(STEP_SECONDS / speed)
             clock.advance(STEP_SECONDS)
         outcomes = broker.settle()
-        close_price, after_price = market.spot_at(session.close), market.spot_after_hours()
         for key, outcome in outcomes.items():
+            symbol = key.split()[0]
+            close_price, after_price = market.spot_at(symbol, session.close), market.spot_after_hours(symbol)
             service.registry.tell(Roles.AUDIT_LOGGER, ActionRecord(
-                new_action_id(), session.close, ActionKind.SETTLEMENT, symbol=key.split()[0],
-                reason=f"{key}: {outcome.value} (SPY {close_price:.2f} at the close, {after_price:.2f} at 17:30 ET)",
+                new_action_id(), session.close, ActionKind.SETTLEMENT, symbol=symbol,
+                reason=f"{key}: {outcome.value} ({symbol} {close_price:.2f} at the close, "
+                       f"{after_price:.2f} at 17:30 ET)",
                 success=outcome in (Outcome.EXPIRED_OTM,)))
         service.sync()
     finally:
@@ -152,7 +155,7 @@ def run_simulation(
     finally:
         store.close()
     audit_log.close()
-    results, fills = _position_results(positions, outcomes, actions, close_price, after_price)
+    results, fills = _position_results(positions, outcomes, actions, market)
     # The KPI counters were set by the service itself after the bell (as in `run`); the summary's
     # KPIs also know the after-hours move, so a pinned short put assigned later counts here.
     return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
@@ -177,9 +180,20 @@ def _apply_due_faults(faults: list[Fault], now: datetime, service: Service, brok
     return [f for f in faults if f.at > now]
 
 
+def _check_priced(scenario: Scenario, market: SimulatedMarket) -> None:
+    """Every position and order must be on an underlying the market quotes: one it cannot price could
+    be neither judged, filled nor settled."""
+    held = [("positions", i, p.contract) for i, p in enumerate(scenario.initial_positions())]
+    held += [("orders", i, o.contract) for i, o in enumerate(scenario.initial_orders())]
+    for field_name, index, contract in held:
+        if contract.symbol not in market.symbols:
+            quoted = ", ".join(sorted(market.symbols))
+            raise ScenarioError(f"scenario {scenario.name}: {field_name}[{index}] is on {contract.symbol}, which the "
+                                f"simulated market has no price script for (it quotes {quoted})")
+
+
 def _position_results(positions: Sequence[Position], outcomes: Mapping[str, Outcome], actions: Sequence[ActionRecord],
-                      close_price: float, after_price: float
-                      ) -> tuple[list[PositionResult], dict[str, ActionRecord]]:
+                      market: SimulatedMarket) -> tuple[list[PositionResult], dict[str, ActionRecord]]:
     fills: dict[str, list[ActionRecord]] = {}
     for action in actions:
         if action.action is ActionKind.FILL and action.strike is not None:
@@ -196,7 +210,9 @@ def _position_results(positions: Sequence[Position], outcomes: Mapping[str, Outc
         if own:
             last_fill[key] = own[-1]
         outcome = outcomes.get(key, Outcome.CLOSED if closed >= abs(position.quantity) else Outcome.OPEN)
+        symbol = position.contract.symbol
+        counterfactual = settle(position, market.spot_at(symbol, market.session.close), market.spot_after_hours(symbol))
         results.append(PositionResult(
-            position, outcome, settle(position, close_price, after_price), closed,
+            position, outcome, counterfactual, closed,
             sum(s * q for s, q in slipped) / weight if weight else None))
     return results, last_fill

@@ -1,5 +1,6 @@
 """Small builders for domain values used across tests."""
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 from domain.model import OptionContract, OrderType, Position, Quote, Right, Side, WorkingOrder
@@ -11,16 +12,16 @@ CLOSE = datetime(2026, 11, 25, 16, 0, tzinfo=EASTERN)
 SESSION = ExpirySession(DAY, CLOSE, CLOSE)
 
 
-def contract(strike: float, right: str = "C", expiry: date = DAY) -> OptionContract:
-    return OptionContract("SPY", Right.parse(right), strike, expiry)
+def contract(strike: float, right: str = "C", expiry: date = DAY, symbol: str = "SPY") -> OptionContract:
+    return OptionContract(symbol, Right.parse(right), strike, expiry)
 
 
 def at_minutes(minutes_before_close: float) -> datetime:
     return CLOSE - timedelta(minutes=minutes_before_close)
 
 
-def spot_quote(price: float, now: datetime) -> Quote:
-    return Quote("SPY", price - 0.01, price + 0.01, price, now, "test")
+def spot_quote(price: float, now: datetime, symbol: str = "SPY") -> Quote:
+    return Quote(symbol, price - 0.01, price + 0.01, price, now, "test")
 
 
 def option_quote(c: OptionContract, mid: float, now: datetime, spread: float = 0.04) -> Quote:
@@ -32,18 +33,23 @@ def stop(c: OptionContract, side: Side, quantity: int, order_id: str = "s1", ref
 
 
 def inputs(positions, spot: float, minutes: float, mode: Mode = Mode.ACTIVE, orders=(), quotes=None,
-           spot_age: float = 0.0) -> PolicyInput:
+           spot_age: float = 0.0, others: Mapping[str, tuple[float, float]] | None = None,
+           **settings: float) -> PolicyInput:
+    """SPY at ``spot``, ``spot_age`` seconds old; ``others`` maps more symbols to (price, age)."""
     now = at_minutes(minutes)
     option_quotes = quotes if quotes is not None else {
         p.contract.key: option_quote(p.contract, 1.0, now) for p in positions}
+    prices = {"SPY": (spot, spot_age), **(others or {})}
     return PolicyInput(
         positions=list(positions),
         working_orders=list(orders),
-        spot=spot_quote(spot, now - timedelta(seconds=spot_age)),
+        spots={symbol: spot_quote(price, now - timedelta(seconds=age), symbol)
+               for symbol, (price, age) in prices.items()},
         option_quotes=option_quotes,
         now=now,
         session=SESSION,
         mode=mode,
+        **settings,
     )
 
 

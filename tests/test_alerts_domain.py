@@ -115,3 +115,32 @@ def test_severity_parse():
     assert Severity.parse(" Critical ") is Severity.CRITICAL
     with pytest.raises(ValueError, match="info, warning or critical"):
         Severity.parse("loud")
+
+
+def test_a_cash_settled_contract_is_said_not_watched_and_why():
+    sent = alerts.not_watched("SPXW 20261127 5800C", -2)
+    assert sent.severity is Severity.WARNING and sent.key == "not-watched:SPXW 20261127 5800C"
+    assert "qty -2" in sent.body and "settle in cash" in sent.body and "not even in emergency mode" in sent.body
+
+
+def test_an_opening_order_we_may_not_cancel_says_so_and_what_to_do():
+    order = alerts.BlockingOrder("SPY 20261127 640P", "BUY", 1, "MIT", "", "API client 23", "12", "perm 77", 0, 0)
+    sent = alerts.blocking_order(order)
+    assert sent.severity is Severity.CRITICAL and sent.title == "Order cannot be cancelled: SPY 20261127 640P"
+    assert sent.body.startswith("MIT BUY 1 SPY 20261127 640P, placed by API client 23, order id 12 (perm 77)")
+    assert "would open a position" in sent.body and "ib_client_id = 0" in sent.body
+    assert sent.key == "blocking-order:perm 77"
+
+
+def test_an_underlying_never_quoted_is_said_and_monitor_mode_says_nothing_is_traded():
+    sent = alerts.stale_underlying("IWM", None, None, None, [], ["IWM 20261127 220P"], 0.01, trading=False)
+    assert sent.severity is Severity.CRITICAL and sent.key == "stale-price:IWM:never"
+    assert sent.body.startswith("No IWM price at all") and "Monitor mode: nothing is traded." in sent.body
+    assert 'ctl close "IWM 20261127 220P"' in sent.body
+
+
+def test_each_stale_spell_has_its_own_key_so_the_throttle_cannot_swallow_a_second_one():
+    first = alerts.stale_underlying("SPY", 641.0, T0, 60, ["A"], [], 0.01, trading=True)
+    later = alerts.stale_underlying("SPY", 640.0, T0 + timedelta(minutes=2), 60, ["A"], [], 0.01, trading=True)
+    assert first.key != later.key
+    assert "641.00 at 12:30:00 ET, is stale for 60 s" in first.body and "(beyond +1.00%): A." in first.body

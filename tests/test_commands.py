@@ -131,10 +131,13 @@ def test_format_status_shows_an_iso_close_in_exchange_time_and_skips_positions_n
         "positions_at_risk": [
             {"contract": "SPY 20261127 635C", "quantity": 3, "moneyness": 0.004, "action": "close"},
             {"contract": "SPY 20261127 700C", "quantity": 1, "moneyness": -0.09, "action": "none"},
+            {"contract": "IWM 20261127 222P", "quantity": -2, "moneyness": 0.009, "action": "close",
+             "underlying": "IWM", "spot": 220.0},
         ]})
     assert text.splitlines() == [
-        "mode: active", "time to close: 4.5 min (close 13:00 ET)", "positions at risk: 1 of 2",
-        "  SPY 20261127 635C qty 3 moneyness +0.40% -> close"]
+        "mode: active", "time to close: 4.5 min (close 13:00 ET)", "positions at risk: 2 of 2",
+        "  SPY 20261127 635C qty 3 moneyness +0.40% -> close",
+        "  IWM 20261127 222P qty -2 moneyness +0.90% (IWM 220.00) -> close"]
 
 
 def test_successful_reads_are_not_stored_but_refusals_and_changes_are():

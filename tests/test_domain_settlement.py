@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from domain.model import Position, Side
 from domain.settlement import (
+    BellOutlook,
     Outcome,
     PositionResult,
     SessionCounts,
+    bell_outlook,
     closed_quantity,
     closing_spot,
     session_counts,
@@ -18,13 +20,14 @@ from domain.settlement import (
 from tests.domain_builders import CLOSE, contract, spot_quote
 
 SPOT = 642.50
+PRICES = {"SPY": SPOT}
 
 
 def test_closed_positions_split_into_prevented_and_false_positives() -> None:
     closed = [Position(contract(638), 2),  # long call $4.50 in: would have been exercised
               Position(contract(641, "P"), -3),  # short put $1.50 out at the bell
               Position(contract(630, "P"), -2)]  # far out
-    counts = settle_at_close([], closed, SPOT)
+    counts = settle_at_close([], closed, PRICES)
     assert counts == SessionCounts(prevented=1, left_in_the_money=0, false_positives=2, closed=3)
 
 
@@ -33,18 +36,47 @@ def test_open_positions_in_the_money_at_the_bell_are_left_in_the_money() -> None
                   Position(contract(643, "P"), -1),  # short put 50 cents in: assigned
                   Position(contract(650), 1),  # out
                   Position(contract(642.495), 1)]  # half a cent in: below OCC's $0.01, not exercised
-    counts = settle_at_close(still_open, [], SPOT)
+    counts = settle_at_close(still_open, [], PRICES)
     assert counts == SessionCounts(prevented=0, left_in_the_money=2, false_positives=0, closed=0)
 
 
 def test_a_partly_closed_contract_counts_as_open_only() -> None:
-    counts = settle_at_close([Position(contract(638), 1)], [Position(contract(638), 2)], SPOT)
+    counts = settle_at_close([Position(contract(638), 1)], [Position(contract(638), 2)], PRICES)
     assert counts == SessionCounts(prevented=0, left_in_the_money=1, false_positives=0, closed=0)
 
 
 def test_a_short_otm_at_the_bell_is_not_counted_as_assigned_at_the_bell() -> None:
     # Pin risk: it may still be assigned after hours, which the live service cannot know at 16:00.
-    assert settle_at_close([Position(contract(642, "P"), -1)], [], SPOT).left_in_the_money == 0
+    assert settle_at_close([Position(contract(642, "P"), -1)], [], PRICES).left_in_the_money == 0
+
+
+def test_each_contract_settles_on_its_own_underlying_at_the_close() -> None:
+    prices = {"SPY": SPOT, "IWM": 218.0, "QQQ": 505.0}
+    still_open = [Position(contract(220, "P", symbol="IWM"), -2),  # $2 in on IWM; on SPY's 642.50 far out
+                  Position(contract(510, symbol="QQQ"), 1)]  # $5 out on QQQ; on SPY's price $132 in
+    counts = settle_at_close(still_open, [], prices)
+    assert counts == SessionCounts(prevented=0, left_in_the_money=1, false_positives=0, closed=0)
+    closed = [Position(contract(510, symbol="QQQ"), 1)]  # closed by us, would have expired on QQQ's price
+    assert settle_at_close([], closed, prices) == SessionCounts(0, 0, 1, 1)
+
+
+def test_a_contract_whose_underlying_has_no_closing_price_is_left_out_of_the_counts() -> None:
+    still_open = [Position(contract(5800, symbol="SPX"), 1), Position(contract(642), 1)]
+    assert settle_at_close(still_open, [], PRICES) == SessionCounts(0, 1, 0, 0)
+
+
+def test_the_outlook_at_the_bell_says_exercise_assignment_or_pin_risk() -> None:
+    band = 0.005
+    assert bell_outlook(Position(contract(642), 1), SPOT, band) is BellOutlook.EXERCISE_LIKELY
+    assert bell_outlook(Position(contract(642.495), 1), SPOT, band) is BellOutlook.EXPIRES  # under a cent in
+    assert bell_outlook(Position(contract(643), 1), SPOT, band) is BellOutlook.EXPIRES  # longs are not assigned
+    assert bell_outlook(Position(contract(643, "P"), -1), SPOT, band) is BellOutlook.ASSIGNMENT_LIKELY
+    # 0.39 % out of the money: an after-hours move to 17:30 ET can still put it in
+    assert bell_outlook(Position(contract(640, "P"), -1), SPOT, band) is BellOutlook.ASSIGNMENT_POSSIBLE
+    assert bell_outlook(Position(contract(630, "P"), -1), SPOT, band) is BellOutlook.EXPIRES
+    assert bell_outlook(Position(contract(642, "P"), -1), None, band) is BellOutlook.NO_PRICE
+    assert bell_outlook(Position(contract(5800, symbol="SPXW"), -1), None, band) is BellOutlook.CASH_SETTLED
+    assert [o.at_risk for o in BellOutlook] == [True, True, True, False, False, True]
 
 
 def test_closing_fills_take_away_the_position_they_close() -> None:

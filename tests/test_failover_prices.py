@@ -32,13 +32,27 @@ class Scripted:
         self.delay = 0.0
         self.calls: Counter[str] = Counter()
         self.frozen_at: datetime | None = None
+        # other underlyings: their price, an error, or the exchange time they froze at
+        self.others: dict[str, float] = {"QQQ": 512.0}
+        self.other_errors: dict[str, FeedErrorKind] = {}
+        self.others_frozen_at: dict[str, datetime] = {}
 
     def underlying_quote(self, symbol: str) -> Quote:
+        if symbol != "SPY":
+            return self._other(symbol)
         self.calls["spy"] += 1
         self.clock.advance(self.delay)
         if self.spy_error:
             raise FeedError(self.spy_error, f"{self.name} {self.spy_error.value}")
         return Quote(symbol, self.mid - 0.01, self.mid + 0.01, None, self.frozen_at or self.clock.now(), self.name)
+
+    def _other(self, symbol: str) -> Quote:
+        self.calls[symbol] += 1
+        error = self.other_errors.get(symbol, self.spy_error)
+        if error or symbol not in self.others:
+            raise FeedError(error or FeedErrorKind.NO_DATA, f"{self.name} {symbol} {error}")
+        price, at = self.others[symbol], self.others_frozen_at.get(symbol, self.clock.now())
+        return Quote(symbol, price - 0.01, price + 0.01, None, at, self.name)
 
     def option_quotes(self, contracts):
         self.calls["options"] += 1
@@ -60,7 +74,8 @@ class Rig:
 
         self.health = FeedHealth(CONFIG, T0)
         self.source = FailoverPriceSource(ReportingSource(self.theta, count), ReportingSource(self.ib, count),
-                                          self.health, self.clock, self.events.append, lambda _now: market_open)
+                                          self.health, self.clock, self.events.append, lambda _now: market_open,
+                                          symbol="SPY")
 
     def poll(self, contracts=(CALL,)) -> tuple[Quote | None, dict[str, Quote]]:
         self.clock.advance(1.0)
@@ -166,3 +181,35 @@ def test_every_event_is_logged_with_its_detail(rig, caplog):
     [line] = [record.getMessage() for record in caplog.records]
     assert "crosscheck_disagreement" in line
     assert "ThetaData 636.00" in line and "IB 640.00" in line and "tolerance 0.200%" in line
+
+
+# --- other underlyings follow the source in use; the health machine judges by SPY only ---------------
+
+def test_another_underlying_comes_from_the_source_in_use_without_touching_the_health_machine(rig):
+    state = rig.health.state
+    quote = rig.source.underlying_quote("QQQ")
+    assert (quote.instrument, quote.source, quote.mid) == ("QQQ", PRIMARY, pytest.approx(512.0))
+    assert rig.health.state == state and rig.events == [] and rig.ib.calls["QQQ"] == 0
+    rig.theta.spy_error = FeedErrorKind.OUTAGE
+    rig.poll()  # SPY fails: IB is in use from now on
+    assert rig.source.underlying_quote("QQQ").source == FALLBACK
+
+
+def test_another_underlying_failing_or_stale_on_thetadata_comes_from_ib_and_ib_has_its_own(rig):
+    rig.ib.others = {"QQQ": 512.5}
+    rig.theta.other_errors["QQQ"] = FeedErrorKind.NO_DATA
+    assert rig.source.underlying_quote("QQQ").source == FALLBACK
+    del rig.theta.other_errors["QQQ"]
+    rig.theta.others_frozen_at["QQQ"] = rig.clock.now() - timedelta(seconds=30)
+    assert rig.source.underlying_quote("QQQ").source == FALLBACK
+    rig.ib.others_frozen_at["QQQ"] = rig.clock.now() - timedelta(seconds=60)
+    stale = rig.source.underlying_quote("QQQ")  # both old: the fresher to be judged stale by the policy
+    assert stale.source == PRIMARY and stale.age_seconds(rig.clock.now()) == 30
+    assert rig.health.active == PRIMARY and rig.events == []
+
+
+def test_another_underlying_neither_source_has_raises_the_error_of_the_source_in_use(rig):
+    rig.ib.other_errors["IWM"] = FeedErrorKind.OUTAGE
+    with pytest.raises(FeedError) as raised:
+        rig.source.underlying_quote("IWM")
+    assert raised.value.kind is FeedErrorKind.NO_DATA and "thetadata IWM" in str(raised.value)

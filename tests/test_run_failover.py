@@ -132,3 +132,32 @@ def test_a_thetadata_price_that_disagrees_with_ib_is_alerted_once_and_logged_wit
     assert feed_alerts(alerts) == ["Price feed: crosscheck disagreement"]
     [line] = [record.getMessage() for record in caplog.records if "crosscheck" in record.getMessage()]
     assert "ThetaData 644.00" in line and "IB 641.00" in line and "tolerance 0.200%" in line
+
+
+def test_inside_t5_a_frozen_thetadata_price_still_fails_over_and_the_t2_close_goes_out_on_ibs(tmp_path):
+    """The switch does not depend on the stage: frozen at T-3, the near-the-money short put is bought
+    back at T-2 on IB's price (T-2 and T-5 decisions alike are made on a fresh quote)."""
+    put = "SPY 20261125 639P"  # -0.31 % at 641: closed at T-2 only
+    frozen_at, t_minus_2 = CLOSE - timedelta(minutes=3), CLOSE - timedelta(minutes=2)
+    clock = VirtualClock(frozen_at - timedelta(seconds=5))
+    ib_quotes = [QuoteStep(0, "SPY", SPY - 0.01, SPY + 0.01, SPY), QuoteStep(0, put, 0.40, 0.44, 0.42, 0.15)]
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(put), -2, 50.0)], price_path=ib_quotes,
+                           default_behaviour=OrderBehaviour.fill())
+    timeline = Timeline()
+    with FakeThetaTerminal(clock=clock.now, spy=SPY) as terminal:
+        def watch(gateway, service) -> bool:
+            now = clock.now()
+            timeline.sources.append((now, service.status()["price_source"]))
+            if now == frozen_at:
+                terminal.freeze()
+            if timeline.first_order_at is None and placed(gateway):
+                timeline.first_order_at = now
+            return timeline.first_order_at is not None
+
+        run_tree(tmp_path, script, start=clock.now(), seconds=90, clock=clock, until=watch, pause=0.05,
+                 prices=price_source, price_source="thetadata", thetadata_url=terminal.url_v2,
+                 thetadata_timeout_seconds=TIMEOUT, feed_failback_polls=FAILBACK_POLLS)
+    assert timeline.first(FALLBACK, after=frozen_at) <= frozen_at + timedelta(seconds=6)
+    assert timeline.first_order_at is not None
+    assert t_minus_2 <= timeline.first_order_at <= t_minus_2 + timedelta(seconds=2)
+    assert timeline.source_at(timeline.first_order_at) == FALLBACK

@@ -144,3 +144,14 @@ def test_a_bad_scenario_is_one_clear_line(tmp_path):
     path.write_text(json.dumps({"date": "2026-11-25", "spot": {"start": "high"}}))
     with pytest.raises(ScenarioError, match=r"spot.start must be a number"):
         load_scenario(path)
+
+
+def test_a_position_on_an_underlying_the_market_cannot_price_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "qqq.json"
+    path.write_text(json.dumps({"name": "qqq", "date": "2026-11-25", "spot": {"start": 641.0},
+                                "positions": [{"symbol": "SPY", "right": "C", "strike": 638, "quantity": 1},
+                                              {"symbol": "QQQ", "right": "C", "strike": 510, "quantity": 1}]}))
+    settings = load_settings(flags={"data_dir": str(tmp_path)}, environ={}).settings
+    with pytest.raises(ScenarioError, match=r"^scenario qqq: positions\[1\] is on QQQ, which the simulated market "
+                                            r"has no price script for \(it quotes SPY\)$"):
+        runner.run_simulation(load_scenario(path), settings)

@@ -15,7 +15,7 @@ from domain.session import EASTERN
 from gateways.prices import FeedError, FeedErrorKind
 from gateways.thetadata import ThetaDataPriceSource, ThetaFeedError, V2Client, V3Client, connect
 from runtime.clock import VirtualClock
-from tests.fakes.theta_terminal import FakeThetaTerminal
+from tests.fakes.theta_terminal import FakeThetaTerminal, option_prices
 
 START = datetime(2026, 11, 27, 12, 55, tzinfo=EASTERN)  # T-5 of an early-close day
 EXPIRY = date(2026, 11, 27)
@@ -29,7 +29,8 @@ def clock():
 
 @pytest.fixture
 def terminal(clock):
-    with FakeThetaTerminal(clock=clock.now, spy=636.0, strikes=[630.0, 635.0, 636.0, 640.0]) as fake:
+    with FakeThetaTerminal(clock=clock.now, spy=636.0, strikes=[630.0, 635.0, 636.0, 640.0],
+                           underlyings={"QQQ": 512.5, "IWM": 221.0}) as fake:
         yield fake
 
 
@@ -93,6 +94,24 @@ def test_price_source_merges_iv_and_returns_only_the_held_contracts(client):
     assert quotes["SPY 20261127 635C"].implied_vol == pytest.approx(0.152)
     assert source.name == "thetadata"
     assert source.underlying_quote("SPY").instrument == "SPY"
+
+
+def test_other_underlyings_are_quoted_under_their_own_root(client, terminal, clock):
+    source = ThetaDataPriceSource(client)
+    clock.advance(2.0)
+    qqq, iwm = source.underlying_quote("QQQ"), source.underlying_quote("IWM")
+    assert (qqq.instrument, qqq.mid, qqq.at) == ("QQQ", pytest.approx(512.5), clock.now())
+    assert (iwm.instrument, iwm.mid) == ("IWM", pytest.approx(221.0))
+    _, query = terminal.requests[-1]
+    assert query["root" if client.version == "v2" else "symbol"] == "IWM"
+    held = [OptionContract("IWM", Right.PUT, 222.0, EXPIRY), OptionContract("QQQ", Right.CALL, 510.0, EXPIRY),
+            OptionContract("SPY", Right.CALL, 635.0, EXPIRY)]
+    quotes = source.option_quotes(held)
+    assert set(quotes) == {c.key for c in held}
+    # priced from each root's own price: on SPY's 636 the 222 put would be worth nothing
+    assert quotes["IWM 20261127 222P"].bid == option_prices(221.0, 222.0, "P")[0] > 1.0
+    assert quotes["QQQ 20261127 510C"].bid == option_prices(512.5, 510.0, "C")[0] > 2.5
+    _raises(lambda: client.stock_quote("XYZ"), FeedErrorKind.NO_DATA)
 
 
 def test_price_source_keeps_quotes_when_only_iv_lacks_permission(client, terminal):

@@ -50,7 +50,7 @@ class Loop:
         self.events: list = []
         self.theta = ThetaDataPriceSource(connect(url, timeout=0.3))
         self.source = FailoverPriceSource(self.theta, IBQuotes(clock), self.health, clock, self.events.append,
-                                          lambda _now: True)
+                                          lambda _now: True, symbol="SPY")
 
     def second(self) -> str:
         self.clock.advance(1.0)

@@ -68,6 +68,7 @@ async def _test_status_panel_shows_the_scenario_positions_with_their_moneyness(s
         for position in shown["positions_at_risk"]:
             # the row shows the moneyness the service computed, and that is the seed's formula at SPY's price
             assert str(rows[position["contract"]][2]) == pct(position["moneyness"])
+            assert str(rows[position["contract"]][3]) == f"{position['spot']:.2f}"  # the price it was judged on
             contract = OptionContract.parse_key(position["contract"])
             assert position["moneyness"] == pytest.approx(
                 calculate_moneyness(shown["spot"], contract.strike, contract.right), abs=2e-4)

@@ -97,8 +97,8 @@ CANNED_NOW = datetime(2026, 11, 25, 15, 31, 15, tzinfo=EASTERN)
 def canned_status() -> dict[str, Any]:
     """A T-30 moment of the seed's example: one long call and one short put in the money, a stop working."""
     def position(contract: str, quantity: int, moneyness: float, p_itm: float, risk: str, action: str):
-        return {"contract": contract, "quantity": quantity, "moneyness": moneyness, "probability_itm": p_itm,
-                "risk": risk, "action": action}
+        return {"contract": contract, "quantity": quantity, "underlying": "SPY", "spot": 629.93, "moneyness": moneyness,
+                "probability_itm": p_itm, "risk": risk, "action": action}
 
     return {
         "mode": "active", "now": CANNED_NOW.isoformat(), "stage": "T-30", "minutes_to_close": 28.75,
@@ -113,7 +113,8 @@ def canned_status() -> dict[str, Any]:
         ],
         "audit_backlog": 0, "restarts": {},
         "thresholds": {"t30_moneyness": 0.02, "t5_moneyness": 0.01, "t2_moneyness": 0.005, "max_slippage": 0.1},
-        "spot": 629.93, "trader_tz": "Asia/Hong_Kong",
+        "symbol": "SPY", "spot": 629.93, "spots": {"SPY": 629.93}, "spot_ages_seconds": {"SPY": 0.4}, "unwatched": [],
+        "trader_tz": "Asia/Hong_Kong",
         "stage_times": {"T-30": "2026-11-25T15:30:00-05:00", "T-5": "2026-11-25T15:55:00-05:00",
                         "T-2": "2026-11-25T15:58:00-05:00", "CLOSED": "2026-11-25T16:00:00-05:00"},
         "working_orders": [{"order_id": "7", "contract": "SPY 20261125 635P", "side": "BUY", "type": "STP",

@@ -58,6 +58,10 @@ def pct(value: Any, digits: int = 2) -> str:
     return f"{value:+.{digits}%}" if isinstance(value, int | float) else "n/a"
 
 
+def price(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "n/a"
+
+
 def probability(value: Any) -> str:
     if not isinstance(value, int | float):
         return "n/a"

@@ -1,4 +1,5 @@
-"""Moneyness heat map: the positions ordered by strike with SPY placed among them, coloured by moneyness.
+"""Moneyness heat map: per underlying, the positions ordered by strike with its price placed among them,
+coloured by moneyness.
 
 One cell per position (``638C +0.33% ITM``); the bucket word repeats what the colour says. Cells
 wrap to the width of the terminal without ever splitting one, so it fits 80 columns.
@@ -14,12 +15,18 @@ from textual.widget import Widget
 
 from tui.format import bucket, pct
 
-SPY_STYLE = "bold reverse"
+PRICE_STYLE = "bold reverse"
 
 
-def cells(status: Mapping[str, Any]) -> list[Text]:
+def groups(status: Mapping[str, Any]) -> list[list[Text]]:
+    """One row of cells per underlying, the primary first: its positions by strike with the price they
+    were judged on placed among them (the primary's price is shown even without positions)."""
     thresholds = status.get("thresholds") or {}
-    entries: list[tuple[float, int, Text]] = []
+    primary = str(status.get("symbol") or "SPY")
+    entries: dict[str, list[tuple[float, int, Text]]] = {}
+    prices: dict[str, float] = {}
+    if isinstance(status.get("spot"), int | float):
+        prices[primary] = float(status["spot"])
     for position in status.get("positions_at_risk") or []:
         parts = str(position.get("contract", "")).split()
         moneyness = position.get("moneyness")
@@ -30,12 +37,16 @@ def cells(status: Mapping[str, Any]) -> list[Text]:
         except ValueError:
             continue
         label, style = bucket(moneyness, thresholds)
-        entries.append((strike, 1, Text(f" {parts[2]} {pct(moneyness)} {label} ", style=style)))
-    spot = status.get("spot")
-    if isinstance(spot, int | float):
-        # ties sort SPY first: a strike equal to spot is drawn to its right
-        entries.append((float(spot), 0, Text(f"|SPY {spot:.2f}|", style=SPY_STYLE)))
-    return [text for _, _, text in sorted(entries, key=lambda entry: (entry[0], entry[1]))]
+        entries.setdefault(parts[0], []).append((strike, 1, Text(f" {parts[2]} {pct(moneyness)} {label} ",
+                                                                 style=style)))
+        if isinstance(position.get("spot"), int | float):
+            prices[parts[0]] = float(position["spot"])
+    for symbol, spot in prices.items():
+        # ties sort the price first: a strike equal to it is drawn to its right
+        entries.setdefault(symbol, []).append((spot, 0, Text(f"|{symbol} {spot:.2f}|", style=PRICE_STYLE)))
+    order = sorted(entries, key=lambda symbol: (symbol != primary, symbol))
+    return [[text for _, _, text in sorted(entries[symbol], key=lambda entry: (entry[0], entry[1]))]
+            for symbol in order]
 
 
 def layout(items: list[Text], width: int) -> list[Text]:
@@ -58,16 +69,16 @@ class HeatMap(Widget):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._cells: list[Text] = []
+        self._groups: list[list[Text]] = []
 
     def show(self, status: Mapping[str, Any]) -> None:
-        self._cells = cells(status)
+        self._groups = groups(status)
         self.refresh(layout=True)
 
     def _lines(self, width: int) -> list[Text]:
-        if not self._cells:
-            return [Text("no positions (or no SPY price yet)", style="dim")]
-        return layout(self._cells, max(width, 20))
+        if not self._groups:
+            return [Text("no positions (or no price yet)", style="dim")]
+        return [line for cells in self._groups for line in layout(cells, max(width, 20))]
 
     def get_content_height(self, container, viewport, width: int) -> int:  # noqa: ANN001 (textual's signature)
         return len(self._lines(width))

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from domain.session import EASTERN
-from tui.format import countdown, on_off, parse_instant, pct, probability, risk_style, two_zones, zone
+from tui.format import countdown, on_off, parse_instant, pct, price, probability, risk_style, two_zones, zone
 from tui.heatmap import HeatMap
 from tui.queue import DONE, DUE, HALTED, MONITOR, PENDING, WORKING, action_queue
 from tui.tables import refresh_rows
@@ -19,7 +19,7 @@ from tui.tables import refresh_rows
 MODE_STYLES = {"active": "bold green", "monitor": "bold cyan", "emergency": "bold white on red"}
 STATE_STYLES = {PENDING: "yellow", DUE: "bold red", WORKING: "bold magenta", DONE: "dim",
                 MONITOR: "cyan", HALTED: "bold white on red"}
-COLUMNS = ("Contract", "Qty", "Moneyness", "P(exercise)", "Risk", "Action")
+COLUMNS = ("Contract", "Qty", "Moneyness", "Spot", "P(exercise)", "Risk", "Action")
 
 
 def summary(status: Mapping[str, Any], trader_tz: str | None = None) -> Text:
@@ -34,7 +34,7 @@ def summary(status: Mapping[str, Any], trader_tz: str | None = None) -> Text:
                 f" | Now {two_zones(parse_instant(status.get('now')), trader, with_seconds=True)}")
     spot = status.get("spot")
     age = status.get("quote_age_seconds")
-    text.append("\nSPY " + (f"{spot:.2f}" if isinstance(spot, int | float) else "n/a"))
+    text.append(f"\n{status.get('symbol') or 'SPY'} {price(spot)}")
     source = status.get("price_source") or "no source"
     text.append(f" ({source}, {age:.1f}s old)" if isinstance(age, int | float) else f" ({source}, no quote)")
     text.append(" | Broker: ")
@@ -46,7 +46,25 @@ def summary(status: Mapping[str, Any], trader_tz: str | None = None) -> Text:
     text.append(" | Kill: ")
     killed = bool(status.get("kill_switch"))
     text.append(on_off(killed, "ON", "off"), style="bold white on red" if killed else "")
+    others = other_underlyings(status)
+    if others:
+        text.append("\nAlso: " + " | ".join(others))
+    unwatched = status.get("unwatched") or []
+    if unwatched:
+        text.append("\nNot watched (cash-settled): " + ", ".join(str(key) for key in unwatched), style="yellow")
     return text
+
+
+def other_underlyings(status: Mapping[str, Any]) -> list[str]:
+    """The held positions' underlyings besides the primary, each with its price and its age."""
+    spots = status.get("spots") or {}
+    ages = status.get("spot_ages_seconds") or {}
+    primary = status.get("symbol") or "SPY"
+    shown = []
+    for symbol in sorted(set(spots) - {primary}):
+        shown.append(f"{symbol} {price(spots[symbol])}"
+                     + (f" ({ages[symbol]:.1f}s old)" if isinstance(ages.get(symbol), int | float) else ""))
+    return shown
 
 
 def position_rows(status: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
@@ -58,6 +76,7 @@ def position_rows(status: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
             str(item.get("contract", "?")),
             Text(str(item.get("quantity", "?")), justify="right"),
             Text(pct(item.get("moneyness")), justify="right"),
+            Text(price(item.get("spot")), justify="right"),
             Text(probability(item.get("probability_itm")), justify="right"),
             Text(level, style=risk_style(level)),
             "-" if action == "none" else action.upper(),

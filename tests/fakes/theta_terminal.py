@@ -1,7 +1,9 @@
 """A fake Theta Terminal: an HTTP server on 127.0.0.1 that answers like the real one, v2 and v3.
 
 It serves SPY's quote snapshot, option quotes derived from SPY (bulk and single contract) and
-their implied volatility, in the Terminal's response shapes, with timestamps from the test's clock.
+their implied volatility, in the Terminal's response shapes, with timestamps from the test's clock;
+other roots given in ``underlyings`` (QQQ, IWM...) the same way from their own price, and any other
+root 472 NO_DATA, as the Terminal answers a root it has nothing for.
 Faults are scripted per test, for every endpoint or one (names as the client's: ``stock_quote``,
 ``bulk_option_quote``, ``option_quote``, ``bulk_greeks``):
 
@@ -24,7 +26,7 @@ import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -73,9 +75,11 @@ def option_prices(spot: float, strike: float, right: str) -> tuple[float, float,
 class FakeThetaTerminal:
     def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, symbol: str = "SPY",
                  spy: float = 636.0, spy_path: Callable[[datetime], float] | None = None,
-                 strikes: Iterable[float] | None = None, hang_seconds: float = 30.0) -> None:
+                 strikes: Iterable[float] | None = None, hang_seconds: float = 30.0,
+                 underlyings: Mapping[str, float] | None = None) -> None:
         self.clock = clock
         self.symbol = symbol
+        self._others = dict(underlyings or {})  # root -> price, strikes within $10 of it
         self.spy_path = spy_path or (lambda _now: self._spy)
         self._spy = spy
         self.strikes = sorted(strikes) if strikes is not None else [float(k) for k in range(int(spy) - 10,
@@ -86,7 +90,7 @@ class FakeThetaTerminal:
         self.max_in_flight: Counter[str] = Counter()
         self._in_flight: Counter[str] = Counter()
         self._faults: dict[str, tuple[str, int]] = {}  # endpoint or ALL -> (fault, status)
-        self._frozen: tuple[float, datetime] | None = None
+        self._frozen: tuple[dict[str, float], datetime] | None = None
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -133,7 +137,7 @@ class FakeThetaTerminal:
     def freeze(self) -> None:
         now = self.clock()
         with self._lock:
-            self._frozen = (self.spy_path(now), now)
+            self._frozen = ({**self._others, self.symbol: self.spy_path(now)}, now)
 
     def heal(self) -> None:
         with self._lock:
@@ -171,12 +175,22 @@ class FakeThetaTerminal:
             server.shutdown()
             server.server_close()
 
-    def _market(self) -> tuple[float, datetime]:
+    def set_price(self, root: str, price: float) -> None:
+        """Another root's price (QQQ, IWM...)."""
+        with self._lock:
+            self._others[root] = price
+
+    def _market(self, root: str) -> tuple[float, datetime] | None:
+        """The root's price and its time, None for a root the Terminal has nothing for."""
         with self._lock:
             if self._frozen is not None:
-                return self._frozen
+                prices, at = self._frozen
+                return (prices[root], at) if root in prices else None
+            other = self._others.get(root)
         now = self.clock()
-        return self.spy_path(now), now
+        if root == self.symbol:
+            return self.spy_path(now), now
+        return (other, now) if other is not None else None
 
     def _fault_for(self, endpoint: str) -> tuple[str, int] | None:
         with self._lock:
@@ -196,10 +210,14 @@ class FakeThetaTerminal:
                 return 200, "application/json", '{"header": {"format": ["ms_of_day", "bid"'
             elif kind == "status":
                 return self._error(path, status)
-        spot, now = self._market()
+        root = (query.get("root") or query.get("symbol") or self.symbol).upper()
+        market = self._market(root)
+        if market is None:
+            return self._error(path, 472)
+        spot, now = market
         if path.startswith("/v2/"):
-            return 200, "application/json", json.dumps(self._v2(endpoint, query, spot, now))
-        return 200, "application/json", json.dumps(self._v3(endpoint, query, spot, now))
+            return 200, "application/json", json.dumps(self._v2(endpoint, query, root, spot, now))
+        return 200, "application/json", json.dumps(self._v3(endpoint, query, root, spot, now))
 
     def _error(self, path: str, status: int) -> tuple[int, str, str]:
         name, text = ERROR_NAMES.get(status, "GENERAL"), ERROR_TEXT.get(status, "error")
@@ -209,7 +227,7 @@ class FakeThetaTerminal:
         return status, "application/json", json.dumps({"header": header, "response": []})
 
     # v2 legacy JSON
-    def _v2(self, endpoint: str, query: dict[str, str], spot: float, now: datetime) -> dict:
+    def _v2(self, endpoint: str, query: dict[str, str], root: str, spot: float, now: datetime) -> dict:
         ms, day = _ms_and_day(now)
         if endpoint == "stock_quote":
             bid, ask = round(spot - 0.01, 2), round(spot + 0.01, 2)
@@ -219,25 +237,25 @@ class FakeThetaTerminal:
             bid, ask, _ = option_prices(spot, int(query["strike"]) / 1000, query["right"])
             return _v2_doc(QUOTE_FORMAT, [[ms, 10, 5, bid, 50, 12, 5, ask, 50, day]])
         items = []
-        for strike, right in self._contracts():
+        for strike, right in self._contracts(root, spot):
             bid, ask, vol = option_prices(spot, strike, right)
             row = ([ms, 10, 5, bid, 50, 12, 5, ask, 50, day] if endpoint == "bulk_option_quote" else
                    [ms, bid, ask, 0.5, -0.1, 0.2, 0.01, -0.02, 3.0, vol, 0.0, ms, spot, day])
-            items.append({"ticks": [row], "contract": {"root": self.symbol, "expiration": expiry,
+            items.append({"ticks": [row], "contract": {"root": root, "expiration": expiry,
                                                        "strike": round(strike * 1000), "right": right}})
         return _v2_doc(QUOTE_FORMAT if endpoint == "bulk_option_quote" else GREEKS_FORMAT, items)
 
     # v3 JSON (format=json)
-    def _v3(self, endpoint: str, query: dict[str, str], spot: float, now: datetime) -> dict:
+    def _v3(self, endpoint: str, query: dict[str, str], root: str, spot: float, now: datetime) -> dict:
         stamp = now.astimezone(EASTERN).replace(tzinfo=None).isoformat(timespec="milliseconds")
         if endpoint == "stock_quote":
-            return {"response": [{"symbol": self.symbol, "bid_size": 300, "bid_exchange": 1,
+            return {"response": [{"symbol": root, "bid_size": 300, "bid_exchange": 1,
                                   "bid": round(spot - 0.01, 2), "bid_condition": 0, "ask_size": 200,
                                   "ask_exchange": 1, "ask": round(spot + 0.01, 2), "ask_condition": 0,
                                   "timestamp": stamp}]}
         expiration = query.get("expiration", "")
         expiration = f"{expiration[:4]}-{expiration[4:6]}-{expiration[6:]}" if "-" not in expiration else expiration
-        contracts = self._contracts()
+        contracts = self._contracts(root, spot)
         if endpoint == "option_quote":
             right = "C" if query.get("right", "").lower() == "call" else "P"
             contracts = [(float(query["strike"]), right)]
@@ -249,13 +267,14 @@ class FakeThetaTerminal:
                     if endpoint != "bulk_greeks" else
                     {"bid": bid, "ask": ask, "implied_vol": vol, "iv_error": 0.0, "underlying_timestamp": stamp,
                      "underlying_price": spot, "timestamp": stamp})
-            items.append({"contract": {"symbol": self.symbol, "strike": strike,
+            items.append({"contract": {"symbol": root, "strike": strike,
                                        "right": "CALL" if right == "C" else "PUT", "expiration": expiration},
                           "data": [data]})
         return {"response": items}
 
-    def _contracts(self) -> list[tuple[float, str]]:
-        return [(strike, right) for strike in self.strikes for right in ("C", "P")]
+    def _contracts(self, root: str, spot: float) -> list[tuple[float, str]]:
+        strikes = self.strikes if root == self.symbol else [float(k) for k in range(int(spot) - 10, int(spot) + 11)]
+        return [(strike, right) for strike in strikes for right in ("C", "P")]
 
     def _enter(self, path: str, query: dict[str, str]) -> None:
         with self._lock:
