@@ -123,6 +123,35 @@ def nesting_depth(line: bytes) -> int:
     return deepest
 
 
+def clear_stale_socket(path: Path) -> None:
+    """Make ``path`` free for a new control socket, or raise ControlSocketError saying why it is not.
+
+    A socket file nobody listens on (left by a crashed process) is removed; a live one means another
+    instance is running; anything that is not a socket is never deleted.
+    """
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise ControlSocketError(f"{path} exists and is not a socket; refusing to replace it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except (ConnectionRefusedError, FileNotFoundError):
+        log.info("removing stale control socket %s (nothing listens on it)", path)
+        path.unlink(missing_ok=True)
+        return
+    except BlockingIOError:
+        pass  # its listen queue is full: very much alive
+    except OSError as error:
+        raise ControlSocketError(f"control socket {path} exists and cannot be checked: {error.strerror}") from None
+    finally:
+        probe.close()
+    raise ControlSocketError(f"control socket {path} is in use: another cleanup-manager is running")
+
+
 class ControlSocketServer:
     def __init__(self, path: Path | str, handle: Handle, mode: int = SOCKET_MODE) -> None:
         self.path = Path(path)
@@ -137,7 +166,7 @@ class ControlSocketServer:
     def start(self) -> None:
         """Bind (refusing if another instance is live), set permissions, and serve on a thread."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._remove_stale()
+        clear_stale_socket(self.path)
         # Bind under a temporary name, set the mode, then rename into place: the final path never
         # exists with looser permissions, whatever the process umask is.
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -177,28 +206,6 @@ class ControlSocketServer:
 
     def healthy(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
-
-    def _remove_stale(self) -> None:
-        try:
-            info = self.path.lstat()
-        except FileNotFoundError:
-            return
-        if not stat.S_ISSOCK(info.st_mode):
-            raise ControlSocketError(f"{self.path} exists and is not a socket; refusing to replace it")
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.settimeout(1.0)
-        try:
-            probe.connect(str(self.path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            log.info("removing stale control socket %s (nothing listens on it)", self.path)
-            self.path.unlink(missing_ok=True)
-            return
-        except OSError as error:
-            raise ControlSocketError(f"control socket {self.path} exists and cannot be checked: "
-                                     f"{error.strerror}") from None
-        finally:
-            probe.close()
-        raise ControlSocketError(f"control socket {self.path} is in use: another cleanup-manager is running")
 
     def _serve(self) -> None:
         while not self._stopping.is_set():
