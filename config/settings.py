@@ -126,20 +126,36 @@ class Settings(BaseModel):
     alert_throttle_seconds: float
     telegram_api_url: str
     telegram_allowed_chats: tuple[int, ...]
+    telegram_allowed_users: tuple[int, ...]
     control_socket: Path | None
 
     telegram_bot_token: SecretStr | None = None
     alert_urls: SecretStr | None = None
 
-    @field_validator("telegram_allowed_chats", mode="before")
+    @field_validator("telegram_allowed_chats", "telegram_allowed_users", mode="before")
     @classmethod
-    def _chat_ids(cls, value: object) -> object:
+    def _telegram_ids(cls, value: object) -> object:
         if isinstance(value, str):
             try:
                 return tuple(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
             except ValueError as error:
-                raise ValueError("must be numeric Telegram chat or user ids, comma separated") from error
+                raise ValueError("must be numeric Telegram ids, comma separated") from error
         return value
+
+    @field_validator("telegram_allowed_users")
+    @classmethod
+    def _user_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(user <= 0 for user in value):
+            raise ValueError("must be Telegram user ids, which are positive (negative ids are group chats: "
+                             "they belong in telegram_allowed_chats)")
+        return value
+
+    @property
+    def telegram_users(self) -> tuple[int, ...]:
+        """Who may command over Telegram (in an allowed chat). When ``telegram_allowed_users`` is not set:
+        the positive ids in ``telegram_allowed_chats``, which are private chats, whose id is the user's
+        id. That keeps a configuration from before the two lists existed working, in those chats only."""
+        return self.telegram_allowed_users or tuple(chat for chat in self.telegram_allowed_chats if chat > 0)
 
     @field_validator("control_socket", mode="before")
     @classmethod
