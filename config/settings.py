@@ -368,8 +368,15 @@ def load_settings(
 
 
 def _validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+    settings = _model(data, origins)
+    _check_threshold_order(settings, origins)
+    return settings
+
+
+def _model(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+    """Every key on its own (types, ranges); ConfigError for the first bad one."""
     try:
-        settings = Settings.model_validate(data)
+        return Settings.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "config"
@@ -379,8 +386,6 @@ def _validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
         elif key == "db_dsn":
             shown = mask_dsn(str(shown))
         raise ConfigError(key, shown, _allowed(first), origins.get(key, "")) from None
-    _check_threshold_order(settings, origins)
-    return settings
 
 
 def _allowed(error: Mapping[str, Any]) -> str:
@@ -397,6 +402,18 @@ def _check_threshold_order(settings: Settings, origins: Mapping[str, str]) -> No
                 f"must not exceed {looser}={getattr(settings, looser)} (thresholds narrow toward the close: "
                 "t2_moneyness <= t5_moneyness <= t30_moneyness)",
                 origins.get(tighter, "defaults"))
+
+
+def check_overrides(changes: Mapping[str, Any]) -> None:
+    """Each key a setting and each value valid on its own, e.g. a scenario's config block before it runs.
+
+    How values relate (t2 <= t5 <= t30) depends on the settings they are applied to, so that is
+    checked when they are, by settings_with. Raises ConfigError; the caller says where they came from.
+    """
+    for key, value in changes.items():
+        if key not in Settings.model_fields:
+            raise ConfigError(key, value, "unknown setting; see `cleanup-manager check-config` for the keys")
+    _model({**tomllib.loads(DEFAULTS_FILE.read_text()), **changes}, {})
 
 
 def settings_with(settings: Settings, **changes: Any) -> Settings:
