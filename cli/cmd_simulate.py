@@ -15,6 +15,7 @@ from config import ConfigError
 from domain.alerts import Alert, Severity
 from domain.session import EASTERN
 from runtime.control import control_plane
+from runtime.control_socket import ControlSocketError, clear_stale_socket
 from runtime.metrics import Metrics, start_metrics_server
 from simulation import runner
 from simulation.scenario import ScenarioError, load_scenario
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         fail(str(error), 2)
     except ConfigError as error:
         fail_config(error)
+    try:  # before any actor starts: a run that cannot serve its control socket must not begin
+        clear_stale_socket(settings.control_socket_path)
+    except ControlSocketError as error:
+        fail(f"simulate: {error}; give this run its own --set data_dir=DIR (or control_socket=PATH)", 2)
     if args.tui:  # the UI owns the terminal: the simulation runs on a thread, its logs go to a file
         from tui.attach import simulate_with_tui  # textual is imported only when asked for
 

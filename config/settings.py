@@ -8,6 +8,7 @@ name the layer (and the variable) that supplied the bad value.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tomllib
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from domain.policy import Mode
 from domain.stages import Thresholds
@@ -27,7 +28,48 @@ ENV_PREFIX = "CLEANUP_"
 # Variables that steer the loader itself rather than naming a setting.
 LOADER_VARIABLES = {"CLEANUP_CONFIG", "CLEANUP_CREDENTIALS_DIR"}
 SECRET_KEYS = ("db_password", "telegram_bot_token", "alert_urls")
-THRESHOLD_KEYS = ("t30_moneyness", "t5_moneyness", "t2_moneyness")
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """What a float setting may be: finite, above ``low``, at most ``high``."""
+
+    low: float
+    high: float
+    unit: str  # how the value reads: "a number of seconds", "a fraction", ...
+    hint: str = ""
+
+    def admits(self, value: float) -> bool:
+        # NaN fails every comparison, so it would pass a plain "value <= 0" check; inf passes any
+        # lower bound. Both are refused here, before any comparison is trusted.
+        return math.isfinite(value) and self.low < value <= self.high
+
+    def describe(self) -> str:
+        return f"must be {self.unit} in ({self.low:g}, {self.high:g}]" + (f", {self.hint}" if self.hint else "")
+
+
+_MONEYNESS = FloatRange(0, 0.2, "a fraction", "e.g. 0.01 for 1%")
+# Every float setting and its range: one rule for all (tests/test_config.py checks none is missing).
+# Upper bounds too: a stale-quote limit of a day, or a 10-minute retry interval, is a disabled guard.
+FLOAT_RANGES: dict[str, FloatRange] = {
+    "t30_moneyness": _MONEYNESS,
+    "t5_moneyness": _MONEYNESS,
+    "t2_moneyness": _MONEYNESS,
+    "max_slippage": FloatRange(0, 5, "dollars per share"),
+    # max_attempts (10) attempts must fit between T-5 and the close (300 s)
+    "attempt_interval_seconds": FloatRange(0, 30, "a number of seconds"),
+    "breaker_window_seconds": FloatRange(0, 3600, "a number of seconds"),
+    "restart_window_seconds": FloatRange(0, 3600, "a number of seconds"),
+    "quote_max_age_seconds": FloatRange(0, 60, "a number of seconds"),
+    "option_quote_max_age_seconds": FloatRange(0, 300, "a number of seconds"),
+    "thetadata_timeout_seconds": FloatRange(0, 30, "a number of seconds"),
+    "assessment_sample_seconds": FloatRange(0, 3600, "a number of seconds"),
+    "alert_throttle_seconds": FloatRange(0, 3600, "a number of seconds"),
+    "feed_crosscheck_tolerance": FloatRange(0, 0.05, "a fraction", "e.g. 0.002 for 0.2%"),
+    # how long a fill may be missing from IB's position reads; beyond 10 minutes the reads are not lagging
+    "position_lag_seconds": FloatRange(0, 600, "a number of seconds"),
+    "stale_quote_itm_factor": FloatRange(0, 40, "a number of T-2 bands", "2: beyond twice t2_moneyness"),
+}
 
 
 class ConfigError(Exception):
@@ -90,20 +132,36 @@ class Settings(BaseModel):
     alert_throttle_seconds: float
     telegram_api_url: str
     telegram_allowed_chats: tuple[int, ...]
+    telegram_allowed_users: tuple[int, ...]
     control_socket: Path | None
 
     telegram_bot_token: SecretStr | None = None
     alert_urls: SecretStr | None = None
 
-    @field_validator("telegram_allowed_chats", mode="before")
+    @field_validator("telegram_allowed_chats", "telegram_allowed_users", mode="before")
     @classmethod
-    def _chat_ids(cls, value: object) -> object:
+    def _telegram_ids(cls, value: object) -> object:
         if isinstance(value, str):
             try:
                 return tuple(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
             except ValueError as error:
-                raise ValueError("must be numeric Telegram chat or user ids, comma separated") from error
+                raise ValueError("must be numeric Telegram ids, comma separated") from error
         return value
+
+    @field_validator("telegram_allowed_users")
+    @classmethod
+    def _user_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(user <= 0 for user in value):
+            raise ValueError("must be Telegram user ids, which are positive (negative ids are group chats: "
+                             "they belong in telegram_allowed_chats)")
+        return value
+
+    @property
+    def telegram_users(self) -> tuple[int, ...]:
+        """Who may command over Telegram (in an allowed chat). When ``telegram_allowed_users`` is not set:
+        the positive ids in ``telegram_allowed_chats``, which are private chats, whose id is the user's
+        id. That keeps a configuration from before the two lists existed working, in those chats only."""
+        return self.telegram_allowed_users or tuple(chat for chat in self.telegram_allowed_chats if chat > 0)
 
     @field_validator("control_socket", mode="before")
     @classmethod
@@ -114,25 +172,12 @@ class Settings(BaseModel):
     def control_socket_path(self) -> Path:
         return self.control_socket or self.data_dir / "control.sock"
 
-    @field_validator(*THRESHOLD_KEYS)
+    @field_validator(*FLOAT_RANGES)
     @classmethod
-    def _threshold_range(cls, value: float) -> float:
-        if not 0 < value <= 0.2:
-            raise ValueError("must be a fraction in (0, 0.2], e.g. 0.01 for 1%")
-        return value
-
-    @field_validator("stale_quote_itm_factor")
-    @classmethod
-    def _stale_factor(cls, value: float) -> float:
-        if not 1 <= value <= 40:
-            raise ValueError("must be a number of T-2 bands from 1 to 40 (2: beyond twice t2_moneyness)")
-        return value
-
-    @field_validator("max_slippage")
-    @classmethod
-    def _slippage_range(cls, value: float) -> float:
-        if not 0 < value <= 5:
-            raise ValueError("must be dollars per share in (0, 5]")
+    def _finite_in_range(cls, value: float, info: ValidationInfo) -> float:
+        allowed = FLOAT_RANGES[str(info.field_name)]
+        if not allowed.admits(value):
+            raise ValueError(allowed.describe())
         return value
 
     @field_validator("max_attempts", "breaker_max_failures", "restart_max", "ib_messages_per_second",
@@ -141,16 +186,6 @@ class Settings(BaseModel):
     def _positive_count(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be a whole number of at least 1")
-        return value
-
-    @field_validator("attempt_interval_seconds", "breaker_window_seconds", "restart_window_seconds",
-                     "position_lag_seconds", "quote_max_age_seconds", "option_quote_max_age_seconds",
-                     "thetadata_timeout_seconds", "assessment_sample_seconds", "alert_throttle_seconds",
-                     "feed_crosscheck_tolerance")
-    @classmethod
-    def _positive_seconds(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be a number of seconds above 0")
         return value
 
     @field_validator("ib_port")
@@ -194,6 +229,16 @@ class Settings(BaseModel):
             except Exception as error:
                 raise ValueError("must be a libpq DSN such as 'postgresql://user@127.0.0.1:5432/trading_db' "
                                  "or 'host=127.0.0.1 dbname=trading_db user=trader'") from error
+        return value
+
+    @field_validator("alert_urls")
+    @classmethod
+    def _apprise_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            # Apprise itself judges each URL: what it refuses here would stop `run` later, under systemd.
+            from gateways.alerts import check_alert_urls
+
+            check_alert_urls(value.get_secret_value())
         return value
 
     @field_validator("thetadata_url", "telegram_api_url")
@@ -253,11 +298,19 @@ def mask_dsn(dsn: str) -> str:
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1******", dsn)
 
 
-def _read_user_file(path: Path) -> dict[str, Any]:
+def _read_text(path: Path, key: str) -> str:
+    """A configuration or credential file as UTF-8 text, or one line saying why it cannot be read."""
     try:
-        text = path.read_text()
+        return path.read_bytes().decode("utf-8")
     except OSError as error:
-        raise ConfigError("config", str(path), f"cannot read the file: {error.strerror}") from error
+        raise ConfigError(key, str(path), f"cannot read the file: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(key, str(path), f"not UTF-8 text (at byte offset {error.start}: {error.reason}); "
+                                          "save the file as UTF-8") from None
+
+
+def _read_user_file(path: Path) -> dict[str, Any]:
+    text = _read_text(path, "config")
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:
@@ -284,7 +337,7 @@ def _from_credentials(directory: Path | None) -> dict[str, str]:
     """Secrets as files named after their key, e.g. systemd's ``LoadCredential=db_password:...``."""
     if directory is None or not directory.is_dir():
         return {}
-    found = {key: (directory / key).read_text().strip() for key in SECRET_KEYS if (directory / key).is_file()}
+    found = {key: _read_text(directory / key, key).strip() for key in SECRET_KEYS if (directory / key).is_file()}
     # An empty file means "not set": systemd's LoadCredential= needs every file to exist.
     return {key: value for key, value in found.items() if value}
 
@@ -321,8 +374,15 @@ def load_settings(
 
 
 def _validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+    settings = _model(data, origins)
+    _check_threshold_order(settings, origins)
+    return settings
+
+
+def _model(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+    """Every key on its own (types, ranges); ConfigError for the first bad one."""
     try:
-        settings = Settings.model_validate(data)
+        return Settings.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "config"
@@ -332,8 +392,6 @@ def _validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
         elif key == "db_dsn":
             shown = mask_dsn(str(shown))
         raise ConfigError(key, shown, _allowed(first), origins.get(key, "")) from None
-    _check_threshold_order(settings, origins)
-    return settings
 
 
 def _allowed(error: Mapping[str, Any]) -> str:
@@ -350,6 +408,18 @@ def _check_threshold_order(settings: Settings, origins: Mapping[str, str]) -> No
                 f"must not exceed {looser}={getattr(settings, looser)} (thresholds narrow toward the close: "
                 "t2_moneyness <= t5_moneyness <= t30_moneyness)",
                 origins.get(tighter, "defaults"))
+
+
+def check_overrides(changes: Mapping[str, Any]) -> None:
+    """Each key a setting and each value valid on its own, e.g. a scenario's config block before it runs.
+
+    How values relate (t2 <= t5 <= t30) depends on the settings they are applied to, so that is
+    checked when they are, by settings_with. Raises ConfigError; the caller says where they came from.
+    """
+    for key, value in changes.items():
+        if key not in Settings.model_fields:
+            raise ConfigError(key, value, "unknown setting; see `cleanup-manager check-config` for the keys")
+    _model({**tomllib.loads(DEFAULTS_FILE.read_text()), **changes}, {})
 
 
 def settings_with(settings: Settings, **changes: Any) -> Settings:

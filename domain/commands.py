@@ -66,12 +66,16 @@ class Command:
     value: str | None = None  # validated later, like configuration, by settings_with
 
 
+def verb_of(word: str) -> str:
+    """The command word: Telegram-style "/status" and "/status@SomeBot" are the same as "status"."""
+    return word.lstrip("/").split("@", 1)[0].lower()
+
+
 def parse_command(text: str) -> Command:
     words = text.strip().split()
     if not words:
         raise CommandError("empty command; try 'help'")
-    # Telegram-style "/status" and "/status@SomeBot" are the same command as "status".
-    verb = words[0].lstrip("/").split("@", 1)[0].lower()
+    verb = verb_of(words[0])
     args = words[1:]
     try:
         name = CommandName(verb)

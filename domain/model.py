@@ -6,6 +6,7 @@ Datetimes are always timezone-aware.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -59,6 +60,9 @@ class OrderType(StrEnum):
 
 _STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT})
 
+# SYMBOL YYYYMMDD STRIKE RIGHT: the date may have dashes, the right may stand apart from the strike.
+_CONTRACT_KEY = re.compile(r"([A-Za-z][A-Za-z0-9.]*)\s+(\d{4})-?(\d{2})-?(\d{2})\s+(\d+(?:\.\d+)?)\s*([CPcp])")
+
 
 @dataclass(frozen=True)
 class OptionContract:
@@ -77,19 +81,23 @@ class OptionContract:
 
     @classmethod
     def parse_key(cls, key: str) -> OptionContract:
-        """Inverse of :attr:`key`; also accepts ``SPY 2026-11-27 635 C``-style spacing."""
-        parts = key.replace("-", "").split()
-        if len(parts) == 4:
-            parts = [parts[0], parts[1], parts[2] + parts[3]]
-        if len(parts) != 3 or len(parts[1]) != 8 or not parts[2][:-1]:
+        """Inverse of :attr:`key`; also accepts ``SPY 2026-11-27 635 C``-style spacing.
+
+        The strike is plain decimal digits and above zero: a sign, ``nan``, ``inf`` or an exponent
+        (``1e400`` is infinity to ``float``) is not a strike anyone means.
+        """
+        match = _CONTRACT_KEY.fullmatch(key.strip())
+        if match is None:
             raise ValueError(f"contract must look like 'SPY 20261127 635C', got {key!r}")
-        symbol, expiry_text, strike_right = parts
+        symbol, year, month, day, strike_text, right = match.groups()
         try:
-            expiry = date(int(expiry_text[:4]), int(expiry_text[4:6]), int(expiry_text[6:]))
-            strike = float(strike_right[:-1])
+            expiry = date(int(year), int(month), int(day))
         except ValueError as error:
-            raise ValueError(f"contract must look like 'SPY 20261127 635C', got {key!r}") from error
-        return cls(symbol.upper(), Right.parse(strike_right[-1]), strike, expiry)
+            raise ValueError(f"contract {key!r}: {year}-{month}-{day} is not a date") from error
+        strike = float(strike_text)
+        if strike <= 0:
+            raise ValueError(f"contract {key!r}: the strike must be above 0")
+        return cls(symbol.upper(), Right.parse(right), strike, expiry)
 
     def __str__(self) -> str:
         return self.key

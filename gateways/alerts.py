@@ -121,6 +121,37 @@ def parse_alert_urls(text: str | Sequence[str] | None) -> list[ChannelSpec]:
     return channels
 
 
+def apprise_for(spec: ChannelSpec) -> apprise.Apprise:
+    """An Apprise object for one channel, or ValueError naming the channel (never its URL) and the fault."""
+    made = apprise.Apprise()
+    # Apprise logs the URL it refuses, tokens and all; our one line below says what is wrong instead.
+    apprise_log = logging.getLogger("apprise")
+    was_disabled, apprise_log.disabled = apprise_log.disabled, True
+    try:
+        accepted = made.add(spec.url)
+    finally:
+        apprise_log.disabled = was_disabled
+    if accepted:
+        return made
+    scheme = spec.url.split("://", 1)[0].lower() if "://" in spec.url else ""
+    if not scheme:
+        raise ValueError(f"alert URL {spec.label}: not a URL (Apprise URLs start with a service such as "
+                         "tgram:// or mailto://)")
+    if scheme not in apprise.NotificationManager().schemas():
+        raise ValueError(f"alert URL {spec.label}: Apprise {apprise.__version__} has no service '{scheme}://'; "
+                         "see https://github.com/caronc/apprise/wiki for URL formats")
+    raise ValueError(f"alert URL {spec.label}: Apprise refuses this {scheme}:// URL (a token, host or recipient "
+                     "is missing or malformed); see https://github.com/caronc/apprise/wiki for its format")
+
+
+def check_alert_urls(text: str | None) -> list[ChannelSpec]:
+    """Parse and have Apprise accept every URL now (configuration time), so `run` cannot fail on one later."""
+    specs = parse_alert_urls(text)
+    for spec in specs:
+        apprise_for(spec)
+    return specs
+
+
 @dataclass
 class AlertCounters:
     sent: int = 0  # channel deliveries that succeeded
@@ -137,9 +168,7 @@ class _Channel:
 
     def __init__(self, spec: ChannelSpec, queue_size: int, on_result) -> None:
         self.spec = spec
-        self.apprise = apprise.Apprise()
-        if not self.apprise.add(spec.url):
-            raise ValueError(f"alert URL {spec.label} is not a valid Apprise URL")
+        self.apprise = apprise_for(spec)
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._on_result = on_result
         self.thread = threading.Thread(target=self._run, name=f"alerts-{spec.label}", daemon=True)

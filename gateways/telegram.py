@@ -1,10 +1,12 @@
 """Commands from the trader's Telegram chat: long-polls the Bot API and passes text to the CommandHandler.
 
 Safety rules:
-- Only messages whose chat id or sender's user id is on the allowlist are obeyed. Anything else is
-  refused (the reply names only the sender's own chat id, for setting up the allowlist) and audited.
-- ``/emergency`` (and ``/mode emergency``) answers with a one-time code; ``/confirm CODE`` from the same
-  chat and user within ``confirm_seconds`` (Clock time) switches to emergency mode. One try per code.
+- Only an allowed user in an allowed chat is obeyed (gateways/telegram_access.py). Anything else is
+  refused (the reply names only the sender's own chat and user ids, for setting up the allowlists)
+  and audited, once per stranger per window: a flood costs one row and one reply, not one each.
+- ``/emergency`` (and ``/mode emergency``) answers with a one-time code bound to the chat and the user
+  who asked; ``/confirm CODE`` from that user in that chat within ``confirm_seconds`` (Clock time)
+  switches to emergency mode. One try per code; another member's ``/confirm`` neither uses nor burns it.
 - Messages older than ``max_message_age_seconds`` are not executed: after a restart Telegram
   re-delivers unconfirmed updates, and an hours-old ``/kill`` must not fire now.
 - The bot token is in every request URL; it is scrubbed from our log lines and errors and from
@@ -22,14 +24,15 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 
+from domain.commands import verb_of
 from gateways.alerts import install_redaction
+from gateways.telegram_access import Sender, StrangerThrottle, TelegramAccess
 from runtime.clock import Clock
 from runtime.commands import CommandHandler
 
@@ -40,6 +43,7 @@ MAX_MESSAGE_CHARS = 4000  # Telegram's limit is 4096
 # Commands obeyed from Telegram. close/set are left to the local console: a thumb slip on a phone
 # should not be able to close a position or move a threshold.
 FORWARDED = {"status", "mode", "kill", "resume", "help"}
+CONFIRM_AUDITED = "/confirm ******"
 
 
 class TelegramError(Exception):
@@ -53,14 +57,14 @@ class TelegramError(Exception):
 @dataclass(frozen=True)
 class _Pending:
     code: str
-    user_id: int | None
     expires: datetime
 
 
 class TelegramCommandListener:
-    def __init__(self, token: str, api_url: str, allowed_chats: Iterable[int], handler: CommandHandler,
+    def __init__(self, token: str, api_url: str, access: TelegramAccess, handler: CommandHandler,
                  clock: Clock, *, poll_timeout: int = 30, confirm_seconds: float = 60.0,
                  max_message_age_seconds: float = 120.0, backoff_base: float = 1.0, backoff_max: float = 60.0,
+                 stranger_window_seconds: float = 600.0, strangers_per_window: int = 20,
                  session: requests.Session | None = None, rng: random.Random | None = None,
                  offset: int | None = None) -> None:
         if not token:
@@ -68,7 +72,8 @@ class TelegramCommandListener:
         self._token = token
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self._redactor = install_redaction([token, self._base], ["urllib3.connectionpool", "requests", __name__])
-        self.allowed = frozenset(allowed_chats)
+        self.access = access
+        self.strangers = StrangerThrottle(stranger_window_seconds, strangers_per_window)
         self.handler = handler
         self.clock = clock
         self.poll_timeout = poll_timeout
@@ -80,7 +85,7 @@ class TelegramCommandListener:
         # Carried over by the supervisor when it restarts the listener (``offset`` property), so
         # updates already handled are not handled again.
         self._offset: int | None = offset
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[tuple[int, int], _Pending] = {}  # by (chat, user): whose code it is
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat = time.monotonic()
@@ -89,8 +94,8 @@ class TelegramCommandListener:
 
     @classmethod
     def from_settings(cls, settings, handler: CommandHandler, clock: Clock, **options: Any) -> TelegramCommandListener:
-        return cls(settings.secret("telegram_bot_token"), settings.telegram_api_url, settings.telegram_allowed_chats,
-                   handler, clock, **options)
+        access = TelegramAccess(settings.telegram_allowed_chats, settings.telegram_users)
+        return cls(settings.secret("telegram_bot_token"), settings.telegram_api_url, access, handler, clock, **options)
 
     @property
     def offset(self) -> int | None:
@@ -101,8 +106,9 @@ class TelegramCommandListener:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        if not self.allowed:
-            log.warning("telegram_allowed_chats is empty: every Telegram message will be refused")
+        if not self.access.chats or not self.access.users:
+            log.warning("telegram_allowed_chats or telegram_allowed_users is empty: every Telegram message "
+                        "will be refused")
         self._stop.clear()
         self._heartbeat = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="telegram-listener", daemon=True)
@@ -191,66 +197,87 @@ class TelegramCommandListener:
         if not isinstance(text, str) or not isinstance(chat_id, int):
             return  # photos, joins, edits: nothing to obey
         user = message.get("from") or {}
-        user_id = user.get("id") if isinstance(user.get("id"), int) else None
-        who = f"chat {chat_id} user {user_id}" + (f" @{user['username']}" if user.get("username") else "")
-        if chat_id not in self.allowed and user_id not in self.allowed:
-            self.handler.refuse(text, who, VIA, "sender not on telegram_allowed_chats")
-            self.send_message(chat_id, f"Not authorised. This chat's id is {chat_id}; the service owner can add "
-                                       "it to telegram_allowed_chats.")
+        sender = Sender(chat_id, user.get("id") if isinstance(user.get("id"), int) else None,
+                        str(user.get("username") or ""))
+        refusal = self.access.refusal(sender)
+        if refusal is not None:
+            self._refuse_stranger(text, sender, refusal)
             return
         sent_at = message.get("date")
         age = self.clock.now().timestamp() - sent_at if isinstance(sent_at, int | float) else 0.0
         if age > self.max_message_age:
-            self.handler.refuse(text, who, VIA, f"message is {age:.0f} s old (limit {self.max_message_age:g} s)")
+            self.handler.refuse(_audited(text), sender.label(), VIA, f"message is {age:.0f} s old (limit "
+                                f"{self.max_message_age:g} s)", sender.identity())
             self.send_message(chat_id, f"Ignored '{text[:40]}': sent {age:.0f} s ago. Send it again if you still "
                                        "mean it.")
             return
-        self.send_message(chat_id, self._command(text.strip(), chat_id, user_id, who))
+        self.send_message(chat_id, self._command(text.strip(), sender))
 
-    def _command(self, text: str, chat_id: int, user_id: int | None, who: str) -> str:
+    def _refuse_stranger(self, text: str, sender: Sender, refusal: str) -> None:
+        silenced = self.strangers.admit(sender, self.clock.now())
+        if silenced is None:
+            log.debug("telegram: %s refused again within the window, not answered", sender.label())
+            return
+        if silenced:
+            refusal += f" ({silenced} more refused message(s) from strangers were not answered before this one)"
+        self.handler.refuse(_audited(text), sender.label(), VIA, refusal, sender.identity())
+        self.send_message(sender.chat_id, f"Not authorised. This chat's id is {sender.chat_id} and your user id is "
+                                          f"{sender.user_id}; the service owner can add them to "
+                                          "telegram_allowed_chats and telegram_allowed_users.")
+
+    def _command(self, text: str, sender: Sender) -> str:
         words = text.split()
-        verb = words[0].lstrip("/").split("@", 1)[0].lower() if words else ""
+        verb = verb_of(words[0]) if words else ""
         args = [w.lower() for w in words[1:]]
         if verb == "start":
             verb = "help"
         if verb == "emergency" or (verb == "mode" and args == ["emergency"]):
-            return self._ask_confirmation(text, chat_id, user_id, who)
+            return self._ask_confirmation(text, sender)
         if verb == "confirm":
-            return self._confirm(text, words[1:], chat_id, user_id, who)
+            return self._confirm(words[1:], sender)
         if verb not in FORWARDED:
             why = f"'{verb or text}' is not available over Telegram; commands: /status /mode /emergency /kill " \
                   "/resume /help"
-            return f"Refused: {self.handler.refuse(text, who, VIA, why).text}"
-        reply = self.handler.handle(" ".join([verb, *words[1:]]), who, VIA)
+            return f"Refused: {self.handler.refuse(text, sender.label(), VIA, why, sender.identity()).text}"
+        reply = self.handler.handle(" ".join([verb, *words[1:]]), sender.label(), VIA, sender.identity())
         if verb == "help":
             return reply.text + "\n/emergency - close every expiring position now (asks for a code)"
         return reply.text if reply.ok else f"Refused: {reply.text}"
 
-    def _ask_confirmation(self, text: str, chat_id: int, user_id: int | None, who: str) -> str:
+    def _ask_confirmation(self, text: str, sender: Sender) -> str:
         code = f"{secrets.randbelow(10**6):06d}"
-        self._pending[chat_id] = _Pending(code, user_id, self.clock.now() + self.confirm_window)
-        self.handler.record(text, who, VIA, True, "confirmation code sent")
+        self._pending[self._code_key(sender)] = _Pending(code, self.clock.now() + self.confirm_window)
+        self.handler.record(text, sender.label(), VIA, True, "confirmation code sent", identity=sender.identity())
         seconds = self.confirm_window.total_seconds()
         return (f"EMERGENCY: closes every expiring position now. To confirm send\n/confirm {code}\n"
                 f"within {seconds:g} seconds.")
 
-    def _confirm(self, text: str, args: list[str], chat_id: int, user_id: int | None, who: str) -> str:
-        pending = self._pending.pop(chat_id, None)  # one try per code: a wrong guess burns it
-        shown = "/confirm ******"  # the code is not kept in the audit
+    def _confirm(self, args: list[str], sender: Sender) -> str:
+        # Only the asker's own code is looked at, so nobody else can use or burn it; one try per code.
+        pending = self._pending.pop(self._code_key(sender), None)
         if pending is None:
-            why = "no emergency is waiting for confirmation; send /emergency first"
-        elif pending.user_id != user_id:
-            why = "the code was issued to someone else; send /emergency yourself"
+            why = "no emergency is waiting for your confirmation; send /emergency first"
         elif self.clock.now() > pending.expires:
             why = "the code expired; send /emergency again"
         elif len(args) != 1 or not secrets.compare_digest(args[0], pending.code):
             why = "wrong code; send /emergency again"
         else:
-            reply = self.handler.handle("mode emergency", who, VIA)
+            reply = self.handler.handle("mode emergency", sender.label(), VIA, sender.identity())
             return ("Emergency mode ON: closing every expiring position." if reply.ok
                     else f"Refused: {reply.text}")
-        self.handler.refuse(shown, who, VIA, why)
+        self.handler.refuse(CONFIRM_AUDITED, sender.label(), VIA, why, sender.identity())
         return f"Refused: {why}"
+
+    @staticmethod
+    def _code_key(sender: Sender) -> tuple[int, int]:
+        assert sender.user_id is not None  # only allowed users get this far, and they have an id
+        return (sender.chat_id, sender.user_id)
 
     def _redact(self, text: str) -> str:
         return self._redactor.redact(text.replace(self._token, "***"))
+
+
+def _audited(text: str) -> str:
+    """The message as the audit keeps it: a confirmation code never (a stranger may quote a real one)."""
+    words = text.split()
+    return CONFIRM_AUDITED if words and verb_of(words[0]) == "confirm" else text

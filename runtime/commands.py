@@ -5,7 +5,7 @@ CommandHandler.handle, so every command is parsed, checked and audited the same 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from runtime.clock import Clock
 log = logging.getLogger(__name__)
 
 MAX_AUDITED_TEXT = 200
+MAX_WHO_TEXT = 120
 # Successful reads are logged, not stored; refused ones and every change are audited.
 READ_ONLY = frozenset({CommandName.STATUS, CommandName.HELP})
 
@@ -74,11 +75,14 @@ class CommandHandler:
         self.audit = audit
         self.clock = clock
 
-    def handle(self, text: str, who: str, via: str) -> CommandReply:
+    def handle(self, text: str, who: str, via: str, identity: Mapping[str, Any] | None = None) -> CommandReply:
+        """Parse, execute and audit one command. ``who`` is a one-line label for the sender;
+        ``identity`` holds what the surface knows of it (peer uid/gid/pid, chat and user ids) for the
+        audit record's details."""
         try:
             command = parse_command(text)
         except CommandError as error:
-            return self.refuse(text, who, via, str(error))
+            return self.refuse(text, who, via, str(error), identity)
         try:
             reply = self._execute(command)
         except ConfigError as error:
@@ -90,16 +94,17 @@ class CommandHandler:
             # A terminal UI reads status every second: a store row per read would bury the actions.
             log.debug("%s %s: %s -> accepted", via, who, _one_line(text))
         else:
-            self.record(text, who, via, reply.ok, "" if reply.ok else reply.text, command)
+            self.record(text, who, via, reply.ok, "" if reply.ok else reply.text, command, identity)
         return reply
 
-    def refuse(self, text: str, who: str, via: str, why: str) -> CommandReply:
+    def refuse(self, text: str, who: str, via: str, why: str,
+               identity: Mapping[str, Any] | None = None) -> CommandReply:
         """Refuse without executing (bad syntax, unknown sender, wrong code); audited like any command."""
-        self.record(text, who, via, False, why)
+        self.record(text, who, via, False, why, identity=identity)
         return CommandReply(False, why)
 
     def record(self, text: str, who: str, via: str, accepted: bool, why: str = "",
-               command: Command | None = None) -> None:
+               command: Command | None = None, identity: Mapping[str, Any] | None = None) -> None:
         """Audit one command decision; surfaces use it for steps of their own (e.g. an emergency code sent)."""
         outcome = "accepted" if accepted else "refused"
         if why:
@@ -113,9 +118,10 @@ class CommandHandler:
             strike=contract.strike if contract else None,
             expiry=contract.expiry if contract else None,
             right=contract.right.value if contract else None,
-            reason=f"{via} {_one_line(who, 80)}: {_one_line(text)} -> {outcome}",
+            reason=f"{via} {_one_line(who, MAX_WHO_TEXT)}: {_one_line(text)} -> {outcome}",
             success=accepted,
-            details={"via": via, "who": who, "command": _one_line(text), "accepted": accepted, "why": why},
+            details={"via": via, "who": who, **(identity or {}), "command": _one_line(text), "accepted": accepted,
+                     "why": why},
         )
         try:
             self.audit(record)

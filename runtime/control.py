@@ -46,7 +46,12 @@ def telegram_listener(settings: Settings, handler: CommandHandler, clock: Clock)
         return
     listener = TelegramCommandListener.from_settings(settings, handler, clock)
     listener.start()
-    log.info("Telegram command channel listening for chats %s", list(settings.telegram_allowed_chats))
+    if not settings.telegram_allowed_users and settings.telegram_users:
+        log.warning("telegram_allowed_users is not set: obeying users %s, the positive ids of "
+                    "telegram_allowed_chats (private chats, whose id is the user's); set telegram_allowed_users "
+                    "to say who may command", list(settings.telegram_users))
+    log.info("Telegram command channel listening: users %s in chats %s", list(settings.telegram_users),
+             list(settings.telegram_allowed_chats))
     try:
         yield
     finally:

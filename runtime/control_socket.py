@@ -3,8 +3,16 @@
 Wire format: one JSON object per line each way. Request ``{"command": "status", "who": "alice"}``,
 reply ``{"ok": true, "text": "...", "data": {...}}``. A connection may carry several requests (the
 terminal UI keeps one open). The socket file gets mode 0660 before anyone can reach it: the
-service's user and group may control it, nobody else. The peer's uid (SO_PEERCRED) is what is
-audited; the "who" a client sends is only a label next to it.
+service's user and group may control it, nobody else.
+
+What is audited is what the kernel says about the peer (SO_PEERCRED: uid, gid, pid), never the
+"who" a client sends, which is kept beside it labelled as claimed. Under systemd's PrivateUsers=yes
+the service sees only root and its own user; every other uid reads as the overflow uid 65534, and
+the audit says so ("unmapped") rather than naming a user it cannot know. The pid is the host's.
+
+Limits, each refused in one reply line: a request longer than MAX_REQUEST_BYTES closes the
+connection before anything runs (the rest of the line is never read as a new request); JSON nested
+deeper than MAX_NESTING is refused before parsing; at most MAX_CLIENTS connections are served at once.
 """
 
 from __future__ import annotations
@@ -14,11 +22,13 @@ import json
 import logging
 import os
 import pwd
+import re
 import socket
 import stat
 import struct
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.commands import CommandReply
@@ -27,25 +37,119 @@ log = logging.getLogger(__name__)
 
 SOCKET_MODE = 0o660
 MAX_REQUEST_BYTES = 64 * 1024
+MAX_NESTING = 4  # a request is one flat object of strings
+MAX_CLIENTS = 32  # the terminal UI holds one; ctl one per command
 CLIENT_IDLE_SECONDS = 300.0  # a TUI connection idle longer than this is closed
+REFUSAL_SEND_SECONDS = 1.0
 
-Handle = Callable[[str, str, str], CommandReply]  # CommandHandler.handle(text, who, via)
+Handle = Callable[..., CommandReply]  # CommandHandler.handle(text, who, via, identity=...)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 class ControlSocketError(Exception):
     """One line for the person at the terminal: why the control socket cannot be used."""
 
 
-def _peer_name(conn: socket.socket) -> str:
+@dataclass(frozen=True)
+class Peer:
+    """The other end of a connection as the kernel reports it, and the name the client claims."""
+
+    uid: int | None
+    gid: int | None
+    pid: int | None
+    user: str = ""  # the local account of uid; "" when it has none or the uid is unmapped
+    unmapped: bool = False  # the uid is the overflow uid: the real one is outside our user namespace
+    claimed: str = ""
+
+    def label(self) -> str:
+        """E.g. ``uid 1001 (alice) gid 1001 pid 4242`` or ``uid 65534 (unmapped) ..., claims 'alice'``."""
+        if self.uid is None:
+            who = "unknown peer"
+        else:
+            account = " (unmapped)" if self.unmapped else (f" ({self.user})" if self.user else "")
+            who = f"uid {self.uid}{account} gid {self.gid} pid {self.pid}"
+        if self.claimed and self.claimed != self.user:
+            who += f", claims {self.claimed!r}"
+        return who
+
+    def identity(self) -> dict[str, object]:
+        """For the audit record's details: the kernel's numbers, and the claim named as one."""
+        return {"peer_uid": self.uid, "peer_gid": self.gid, "peer_pid": self.pid,
+                "peer_uid_unmapped": self.unmapped, "claimed_name": self.claimed}
+
+
+def mapped_ids(id_map: str) -> list[range]:
+    """The ids a user namespace maps, from /proc/self/uid_map text ("inside outside count" lines)."""
+    ranges = []
+    for line in id_map.splitlines():
+        fields = line.split()
+        if len(fields) == 3:
+            inside, _outside, count = (int(field) for field in fields)
+            ranges.append(range(inside, inside + count))
+    return ranges
+
+
+def _read_id_map(name: str) -> list[range]:
+    try:
+        return mapped_ids(Path(f"/proc/self/{name}").read_text())
+    except OSError:
+        return [range(0, 2**32)]  # no user namespaces here: every id is real
+
+
+def peer_of(conn: socket.socket, claimed: str = "", uid_map: list[range] | None = None) -> Peer:
+    """The kernel's credentials of the peer (SO_PEERCRED), translated into our user namespace."""
     try:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
+        pid, uid, gid = struct.unpack("3i", creds)
     except OSError:
-        return "unknown user"
+        return Peer(None, None, None, claimed=claimed)
+    uid_map = _read_id_map("uid_map") if uid_map is None else uid_map
+    if not any(uid in ids for ids in uid_map):
+        # The kernel shows a uid from outside the namespace as the overflow uid; "nobody" would be a lie.
+        return Peer(uid, gid, pid, unmapped=True, claimed=claimed)
     try:
-        return f"{pwd.getpwuid(uid).pw_name}(uid {uid})"
+        user = pwd.getpwuid(uid).pw_name
     except KeyError:
-        return f"uid {uid}"
+        user = ""
+    return Peer(uid, gid, pid, user, claimed=claimed)
+
+
+def nesting_depth(line: bytes) -> int:
+    """How deep JSON brackets nest, ignoring brackets inside strings; cheap, no recursion."""
+    depth = deepest = 0
+    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b'""', line)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def clear_stale_socket(path: Path) -> None:
+    """Make ``path`` free for a new control socket, or raise ControlSocketError saying why it is not.
+
+    A socket file nobody listens on (left by a crashed process) is removed; a live one means another
+    instance is running; anything that is not a socket is never deleted.
+    """
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise ControlSocketError(f"{path} exists and is not a socket; refusing to replace it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except (ConnectionRefusedError, FileNotFoundError):
+        log.info("removing stale control socket %s (nothing listens on it)", path)
+        path.unlink(missing_ok=True)
+        return
+    except BlockingIOError:
+        pass  # its listen queue is full: very much alive
+    except OSError as error:
+        raise ControlSocketError(f"control socket {path} exists and cannot be checked: {error.strerror}") from None
+    finally:
+        probe.close()
+    raise ControlSocketError(f"control socket {path} is in use: another cleanup-manager is running")
 
 
 class ControlSocketServer:
@@ -57,11 +161,12 @@ class ControlSocketServer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._inode: int | None = None
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
 
     def start(self) -> None:
         """Bind (refusing if another instance is live), set permissions, and serve on a thread."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._remove_stale()
+        clear_stale_socket(self.path)
         # Bind under a temporary name, set the mode, then rename into place: the final path never
         # exists with looser permissions, whatever the process umask is.
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -71,7 +176,7 @@ class ControlSocketServer:
         try:
             sock.bind(str(temporary))
             os.chmod(temporary, self.mode)
-            sock.listen(16)
+            sock.listen(MAX_CLIENTS * 2)
             os.rename(temporary, self.path)
             self._inode = self.path.stat().st_ino
         except OSError as error:
@@ -102,28 +207,6 @@ class ControlSocketServer:
     def healthy(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
 
-    def _remove_stale(self) -> None:
-        try:
-            info = self.path.lstat()
-        except FileNotFoundError:
-            return
-        if not stat.S_ISSOCK(info.st_mode):
-            raise ControlSocketError(f"{self.path} exists and is not a socket; refusing to replace it")
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.settimeout(1.0)
-        try:
-            probe.connect(str(self.path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            log.info("removing stale control socket %s (nothing listens on it)", self.path)
-            self.path.unlink(missing_ok=True)
-            return
-        except OSError as error:
-            raise ControlSocketError(f"control socket {self.path} exists and cannot be checked: "
-                                     f"{error.strerror}") from None
-        finally:
-            probe.close()
-        raise ControlSocketError(f"control socket {self.path} is in use: another cleanup-manager is running")
-
     def _serve(self) -> None:
         while not self._stopping.is_set():
             sock = self._sock
@@ -137,40 +220,64 @@ class ControlSocketServer:
                 if self._stopping.is_set():
                     return
                 raise
+            if not self._slots.acquire(blocking=False):
+                self._refuse_busy(conn)
+                continue
             threading.Thread(target=self._serve_client, args=(conn,), name="control-client", daemon=True).start()
 
-    def _serve_client(self, conn: socket.socket) -> None:
-        peer = _peer_name(conn)
-        conn.settimeout(CLIENT_IDLE_SECONDS)
-        with conn, conn.makefile("rb") as reader:
-            while not self._stopping.is_set():
-                try:
-                    line = reader.readline(MAX_REQUEST_BYTES + 1)
-                except (TimeoutError, OSError):
-                    return
-                if not line:
-                    return
-                reply = self._answer(line, peer)
-                try:
-                    conn.sendall(json.dumps(reply.to_json_dict()).encode() + b"\n")
-                except OSError:
-                    return
+    def _refuse_busy(self, conn: socket.socket) -> None:
+        log.warning("control socket: %d connections open, refusing one more", MAX_CLIENTS)
+        with conn:
+            conn.settimeout(REFUSAL_SEND_SECONDS)
+            _send(conn, CommandReply(False, f"too many control connections ({MAX_CLIENTS} open): close one "
+                                            "(each terminal UI holds one) or try again shortly"))
 
-    def _answer(self, line: bytes, peer: str) -> CommandReply:
-        if len(line) > MAX_REQUEST_BYTES or not line.endswith(b"\n"):
-            return CommandReply(False, "request too long or not newline-terminated")
+    def _serve_client(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(CLIENT_IDLE_SECONDS)
+            with conn, conn.makefile("rb") as reader:
+                while not self._stopping.is_set():
+                    try:
+                        line = reader.readline(MAX_REQUEST_BYTES + 1)
+                    except (TimeoutError, OSError):
+                        return
+                    if not line:
+                        return
+                    if not line.endswith(b"\n"):
+                        # Longer than the limit, or cut off by the client's end: the line was not read
+                        # whole, so nothing of it (or of what follows on this connection) is a request.
+                        _send(conn, CommandReply(False, f"request longer than {MAX_REQUEST_BYTES} bytes or not "
+                                                        "newline-terminated: nothing done, connection closed"))
+                        return
+                    if not _send(conn, self._answer(line, conn)):
+                        return
+        finally:
+            self._slots.release()
+
+    def _answer(self, line: bytes, conn: socket.socket) -> CommandReply:
+        if nesting_depth(line) > MAX_NESTING:
+            return CommandReply(False, f"request nested deeper than {MAX_NESTING} levels: nothing done")
         try:
             request = json.loads(line)
-            text = str(request["command"])
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
+            request = None
+        text, claimed = (request.get("command"), request.get("who") or "") if isinstance(request, dict) else (None, "")
+        if not isinstance(text, str) or not isinstance(claimed, str):
             return CommandReply(False, 'request must be JSON like {"command": "status"}')
-        claimed = str(request.get("who") or "").strip()
-        who = peer if not claimed or peer.startswith(f"{claimed}(") else f"{peer} as {claimed[:40]}"
+        peer = peer_of(conn, claimed.strip()[:40])
         try:
-            return self.handle(text, who, "socket")
+            return self.handle(text, peer.label(), "socket", identity=peer.identity())
         except Exception as error:  # a handler bug must not drop the connection silently
             log.exception("control command %r failed", text)
             return CommandReply(False, f"internal error: {error}")
+
+
+def _send(conn: socket.socket, reply: CommandReply) -> bool:
+    try:
+        conn.sendall(json.dumps(reply.to_json_dict()).encode() + b"\n")
+        return True
+    except OSError:
+        return False
 
 
 def send_command(path: Path | str, text: str, timeout: float = 10.0, who: str | None = None) -> CommandReply:
@@ -186,9 +293,15 @@ def send_command(path: Path | str, text: str, timeout: float = 10.0, who: str | 
         except PermissionError:
             raise ControlSocketError(f"permission denied on {path}: your user may not control the service "
                                      "(the socket's owner and group may; ask to be added to its group)") from None
+        except BlockingIOError:  # EAGAIN: the listen queue is full (a flood of connections)
+            raise ControlSocketError(f"cleanup-manager on {path} has no room for another connection now; "
+                                     "try again shortly") from None
         request = {"command": text, "who": who or _current_user()}
         try:
-            sock.sendall(json.dumps(request).encode() + b"\n")
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                # A server that refuses at once (too many connections) may close before reading this;
+                # its one-line reason is still waiting to be read below.
+                sock.sendall(json.dumps(request).encode() + b"\n")
             with sock.makefile("rb") as reader:
                 line = reader.readline(16 * 1024 * 1024)
         except TimeoutError:

@@ -207,7 +207,12 @@ class Service:
     def close(self, contract_key: str) -> str:
         if self.config.mode is Mode.MONITOR:
             raise ValueError("monitor mode never trades: switch to active mode first (mode active)")
-        return str(self.registry.ask(Roles.RISK_ASSESSOR, ManualClose(contract_key, self.clock.now())))
+        answer = str(self.registry.ask(Roles.RISK_ASSESSOR, ManualClose(contract_key, self.clock.now())))
+        # The assessor answers "closing N ..." when it sent a close, and otherwise says why it did not
+        # ("no open position in ...", "... closing orders already cover the position"): a refusal.
+        if not answer.startswith("closing "):
+            raise ValueError(answer)
+        return answer
 
     def settings(self) -> Settings:
         return self.config.settings

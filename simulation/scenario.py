@@ -1,21 +1,30 @@
-"""Scenario files: one simulated expiration afternoon (format documented in simulation/README.md)."""
+"""Scenario files: one simulated expiration afternoon (format documented in simulation/README.md).
+
+A file is checked whole against the schema below (pydantic, strict JSON types) before any actor
+starts, and any fault in it is one line: ``scenario FILE: FIELD what is wrong``. How to add a field,
+a fault kind or an order type: simulation/README.md, "Extending the format".
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from actors.context import Roles
+from config.settings import ConfigError, check_overrides
 from domain.model import OptionContract, OrderType, Position, Right, Side, WorkingOrder
+from domain.policy import Mode
 from domain.session import EASTERN, ExpirySession
 from gateways.sim_market import SpotScript
 
-FAULT_KINDS = ("crash_actor", "reject_orders", "feed_outage", "broker_disconnect", "no_fills")
 BUILTIN = "default.json"
+ACTORS = tuple(sorted(value for name, value in vars(Roles).items() if name.isupper()))
 
 
 class ScenarioError(ValueError):
@@ -24,6 +33,8 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault as the runner applies it; a kind's own fields arrive here by name (see _FaultSpec)."""
+
     at: datetime
     kind: str
     actor: str = ""
@@ -31,16 +42,164 @@ class Fault:
     seconds: float = 0.0
 
 
+# --- the schema -----------------------------------------------------------------------------------
+
+class _Spec(BaseModel):
+    # strict: JSON types as written (2.5 is not a quantity, "3" not a number, 55 not a time);
+    # NaN/Infinity (and 1e400, which JSON reads as infinity) are refused for every number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+Positive = Annotated[float, Field(gt=0)]
+Money = Annotated[float, Field(ge=0)]
+
+
+def _path_point(value: Any) -> Any:
+    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
+        raise ValueError('must be ["HH:MM", price], e.g. ["15:45", 641.2]')
+    return tuple(value)
+
+
+# Past a BeforeValidator the entry is a Python tuple, where strict mode takes no text for a time.
+_PathTime = Annotated[time, Field(strict=False)]
+
+
+class SpotSpec(_Spec):
+    start: Positive
+    vol: Annotated[float, Field(gt=0, le=5)] = 0.12
+    seed: int = 7
+    path: list[Annotated[tuple[_PathTime, Positive], BeforeValidator(_path_point)]] = []
+    after_hours: float = 0.0
+
+    @field_validator("path")
+    @classmethod
+    def _increasing(cls, path: list[tuple[time, float]]) -> list[tuple[time, float]]:
+        if any(later <= earlier for (earlier, _), (later, _) in zip(path, path[1:], strict=False)):
+            raise ValueError("times must increase from one entry to the next")
+        return path
+
+
+class ContractSpec(_Spec):
+    symbol: str = "SPY"
+    right: Right
+    strike: Positive
+    expiry: date | None = None  # the scenario's day
+
+    @field_validator("right", mode="before")
+    @classmethod
+    def _right(cls, value: Any) -> Any:
+        try:
+            return Right.parse(value) if isinstance(value, str) else value
+        except ValueError:
+            raise ValueError("must be C, P, CALL or PUT") from None
+
+    def contract(self, day: date) -> OptionContract:
+        return OptionContract(self.symbol.upper(), self.right, self.strike, self.expiry or day)
+
+
+class PositionSpec(ContractSpec):
+    quantity: int  # signed: negative is short
+    avg_cost: Money = 0.0
+
+    @field_validator("quantity")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be 0 (negative is short, positive long)")
+        return value
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+class OrderSpec(ContractSpec):
+    action: Annotated[Literal["BUY", "SELL"], BeforeValidator(_upper)]
+    # Only what the paper broker simulates: a stop triggers on the mid, a limit rests.
+    type: Annotated[Literal["STP", "LMT"], BeforeValidator(_upper)] = "STP"
+    quantity: Annotated[int, Field(ge=1)]
+    stop: Positive | None = None
+    limit: Positive | None = None
+    order_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _price_for_its_type(self) -> OrderSpec:
+        if self.type == "STP" and self.stop is None:
+            raise ValueError("a STP order needs a stop price ('stop')")
+        if self.type == "LMT" and self.limit is None:
+            raise ValueError("a LMT order needs a limit price ('limit')")
+        return self
+
+
+class _FaultSpec(_Spec):
+    """One fault kind: ``kind`` names it; its other fields (besides ``at``) are passed to Fault by name."""
+
+    at: time
+
+    def fault(self, day: date) -> Fault:
+        return Fault(datetime.combine(day, self.at, tzinfo=EASTERN), **self.model_dump(exclude={"at"}))
+
+
+class CrashActor(_FaultSpec):
+    kind: Literal["crash_actor"]
+    actor: str
+
+    @field_validator("actor")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ACTORS:
+            raise ValueError(f"must be one of {', '.join(ACTORS)}")
+        return value
+
+
+class RejectOrders(_FaultSpec):
+    kind: Literal["reject_orders"]
+    count: Annotated[int, Field(ge=1)]
+
+
+class FeedOutage(_FaultSpec):
+    kind: Literal["feed_outage"]
+    seconds: Positive
+
+
+class BrokerDisconnect(_FaultSpec):
+    kind: Literal["broker_disconnect"]
+    seconds: Positive
+
+
+class NoFills(_FaultSpec):
+    kind: Literal["no_fills"]
+    seconds: Positive
+
+
+FaultSpec = Annotated[CrashActor | RejectOrders | FeedOutage | BrokerDisconnect | NoFills, Field(discriminator="kind")]
+
+
+class ScenarioFile(_Spec):
+    name: str | None = None
+    description: str = ""
+    date: date
+    start: time | None = None
+    mode: Mode | None = None
+    spot: SpotSpec
+    positions: list[PositionSpec] = []
+    orders: list[OrderSpec] = []
+    faults: list[FaultSpec] = []
+    config: dict[str, Any] = {}
+
+
+# --- the scenario the runner uses ------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     day: date
     start_time: time | None
     mode: str | None
-    spot: dict[str, Any]
-    positions: tuple[dict[str, Any], ...]
-    orders: tuple[dict[str, Any], ...]
-    faults: tuple[dict[str, Any], ...]
+    spot: SpotScript
+    positions: tuple[Position, ...]
+    orders: tuple[WorkingOrder, ...]
+    faults: tuple[Fault, ...]
     config: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -50,116 +209,118 @@ class Scenario:
         return datetime.combine(self.day, self.start_time, tzinfo=EASTERN)
 
     def spot_script(self) -> SpotScript:
-        path = tuple((self._at(text, f"spot.path[{i}]"), _number(price, f"spot.path[{i}]", self.name))
-                     for i, (text, price) in enumerate(self.spot.get("path", [])))
-        return SpotScript(
-            start=_number(self.spot.get("start"), "spot.start", self.name),
-            vol=_number(self.spot.get("vol", 0.12), "spot.vol", self.name),
-            seed=int(self.spot.get("seed", 7)),
-            path=path,
-            after_hours=_number(self.spot.get("after_hours", 0.0), "spot.after_hours", self.name),
-        )
+        return self.spot
 
     def initial_positions(self) -> list[Position]:
-        return [Position(self._contract(p, f"positions[{i}]"), int(p["quantity"]), float(p.get("avg_cost", 0.0)))
-                for i, p in enumerate(self.positions)]
+        return list(self.positions)
 
     def initial_orders(self) -> list[WorkingOrder]:
-        orders = []
-        for i, o in enumerate(self.orders):
-            where = f"orders[{i}]"
-            kind = OrderType(str(o.get("type", "STP")).upper())
-            side = Side(str(o.get("action", "")).upper()) if str(o.get("action", "")).upper() in ("BUY", "SELL") \
-                else _fail(self.name, f"{where}.action", "must be BUY or SELL")
-            orders.append(WorkingOrder(
-                f"T{i + 1}", self._contract(o, where), side, kind, int(o["quantity"]),
-                limit_price=_optional(o.get("limit")), stop_price=_optional(o.get("stop")),
-                order_ref=o.get("order_ref")))
-        return orders
+        return list(self.orders)
 
     def fault_schedule(self) -> list[Fault]:
-        faults = []
-        for i, f in enumerate(self.faults):
-            kind = f.get("kind")
-            if kind not in FAULT_KINDS:
-                _fail(self.name, f"faults[{i}].kind", f"must be one of {', '.join(FAULT_KINDS)}")
-            faults.append(Fault(self._at(f.get("at", ""), f"faults[{i}].at"), str(kind), str(f.get("actor", "")),
-                                int(f.get("count", 0)), float(f.get("seconds", 0))))
-        return sorted(faults, key=lambda fault: fault.at)
-
-    def _contract(self, data: Mapping[str, Any], where: str) -> OptionContract:
-        try:
-            expiry = date.fromisoformat(str(data.get("expiry", self.day.isoformat())))
-            return OptionContract(str(data.get("symbol", "SPY")).upper(), Right.parse(str(data["right"])),
-                                  float(data["strike"]), expiry)
-        except KeyError as missing:
-            _fail(self.name, f"{where}.{missing.args[0]}", "is required")
-        except ValueError as error:
-            _fail(self.name, where, str(error))
-        raise AssertionError("unreachable")
-
-    def _at(self, text: str, where: str) -> datetime:
-        try:
-            return datetime.combine(self.day, time.fromisoformat(str(text)), tzinfo=EASTERN)
-        except ValueError:
-            _fail(self.name, where, f"must be an ET time like '15:55' or '15:55:30', got {text!r}")
-        raise AssertionError("unreachable")
-
-
-def _fail(name: str, where: str, what: str) -> Any:
-    raise ScenarioError(f"scenario {name}: {where} {what}")
-
-
-def _number(value: Any, where: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(name, where, f"must be a number, got {value!r}")
-    return float(value)
-
-
-def _optional(value: Any) -> float | None:
-    return None if value is None else float(value)
+        return sorted(self.faults, key=lambda fault: fault.at)
 
 
 def load_scenario(path: Path | None, day_override: date | None = None) -> Scenario:
-    """Read and check a scenario file (the built-in one when ``path`` is None)."""
+    """Read and check a scenario file (the built-in one when ``path`` is None); ScenarioError if bad."""
+    name = f"built-in {BUILTIN}" if path is None else str(path)
+    spec = _parse(name, _read(path))
+    day = day_override or spec.date
+    try:
+        check_overrides(spec.config)
+    except ConfigError as error:
+        raise ScenarioError(f"scenario {name}: config.{error.key}={error.value!r}: {error.allowed}") from None
+    positions = tuple(Position(p.contract(day), p.quantity, p.avg_cost) for p in spec.positions)
+    _refuse_duplicates(name, positions)
+    return Scenario(
+        name=spec.name or name, day=day, start_time=spec.start, mode=spec.mode.value if spec.mode else None,
+        spot=SpotScript(spec.spot.start, spec.spot.vol, spec.spot.seed,
+                        tuple((datetime.combine(day, at, tzinfo=EASTERN), price) for at, price in spec.spot.path),
+                        spec.spot.after_hours),
+        positions=positions,
+        orders=tuple(WorkingOrder(f"T{i}", o.contract(day), Side(o.action), OrderType(o.type), o.quantity,
+                                  limit_price=o.limit, stop_price=o.stop, order_ref=o.order_ref)
+                     for i, o in enumerate(spec.orders, start=1)),
+        faults=tuple(f.fault(day) for f in spec.faults),
+        config=spec.config, description=spec.description)
+
+
+def _read(path: Path | None) -> bytes:
     if path is None:
-        name = f"built-in {BUILTIN}"
-        text = resources.files("simulation").joinpath("scenarios", BUILTIN).read_text()
-    else:
-        name = str(path)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise ScenarioError(f"scenario {name}: cannot read the file: {error.strerror}") from error
+        return resources.files("simulation").joinpath("scenarios", BUILTIN).read_bytes()
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ScenarioError(f"scenario {name}: not valid JSON: {error}") from error
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"scenario {name}: must be one JSON object")
-    unknown = set(raw) - {"name", "description", "date", "start", "mode", "spot", "positions", "orders", "faults",
-                          "config"}
-    if unknown:
-        _fail(name, ", ".join(sorted(unknown)), "unknown field(s); see simulation/README.md")
+        return path.read_bytes()
+    except OSError as error:
+        raise ScenarioError(f"scenario {path}: cannot read the file: {error.strerror}") from None
+
+
+def _parse(name: str, data: bytes) -> ScenarioFile:
     try:
-        day = day_override or date.fromisoformat(str(raw.get("date")))
-    except ValueError:
-        _fail(name, "date", f"must be YYYY-MM-DD, got {raw.get('date')!r}")
-    start_text = raw.get("start")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ScenarioError(f"scenario {name}: not UTF-8 text (at byte offset {error.start}: {error.reason}); "
+                            "save the file as UTF-8") from None
     try:
-        start_time = time.fromisoformat(start_text) if start_text else None
-    except ValueError:
-        _fail(name, "start", f"must be an ET time like '15:20', got {start_text!r}")
-    if "spot" not in raw or not isinstance(raw["spot"], dict):
-        _fail(name, "spot", "is required: {\"start\": 640.0, ...}")
-    positions = tuple(raw.get("positions", []))
-    # positions without an expiry expire on the scenario's day, whatever --date says
-    positions = tuple({**p, "expiry": p.get("expiry", day.isoformat())} for p in positions)
-    orders = tuple({**o, "expiry": o.get("expiry", day.isoformat())} for o in raw.get("orders", []))
-    scenario = Scenario(raw.get("name", name), day, start_time, raw.get("mode"), raw["spot"], positions, orders,
-                        tuple(raw.get("faults", [])), raw.get("config", {}), raw.get("description", ""))
-    scenario.spot_script()  # validate everything now, before any actor starts
-    scenario.initial_positions()
-    scenario.initial_orders()
-    scenario.fault_schedule()
-    return scenario
+        return ScenarioFile.model_validate_json(text)
+    except ValidationError as error:
+        raise ScenarioError(f"scenario {name}: {_explain(error.errors(include_url=False)[0])}") from None
+
+
+def _explain(error: Mapping[str, Any]) -> str:
+    """One pydantic error as 'FIELD what is wrong, got VALUE'."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "json_invalid":
+        return f"not valid JSON: {ctx.get('error', error['msg'])}"
+    if kind == "model_type" and not error["loc"]:
+        return "must be one JSON object; see simulation/README.md"
+    where = _where(error["loc"])
+    if kind == "union_tag_invalid":
+        return f"{where}.kind must be one of {ctx['expected_tags']}, got {ctx['tag']!r}"
+    if kind == "union_tag_not_found":
+        return f"{where}.kind is required"
+    if kind == "missing":
+        return f"{where} is required"
+    if kind == "extra_forbidden":
+        return f"{where} is not a field here; see simulation/README.md"
+    what = _WORDING.get(kind) or str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+    shown = error.get("input")
+    got = f", got {shown!r}" if isinstance(shown, str | int | float) and len(repr(shown)) <= 40 else ""
+    return f"{where} {what}{got}"
+
+
+_WORDING = {
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "time_type": "must be an ET time like '15:55' or '15:55:30'",
+    "time_parsing": "must be an ET time like '15:55' or '15:55:30'",
+    "date_type": "must be a date like '2026-11-25'",
+    "date_parsing": "must be a date like '2026-11-25'",
+    "date_from_datetime_parsing": "must be a date like '2026-11-25'",
+    "list_type": "must be a list [...]",
+    "model_type": "must be an object {...}",
+    "dict_type": "must be an object {...}",
+    "string_type": "must be a string",
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """('positions', 2, 'strike') -> positions[2].strike; a fault's kind tag in the path is dropped."""
+    text = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif loc[0] == "faults" and i == 2:
+            continue  # the discriminator's tag, e.g. ('faults', 0, 'crash_actor', 'actor')
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _refuse_duplicates(name: str, positions: tuple[Position, ...]) -> None:
+    seen: dict[OptionContract, int] = {}
+    for i, position in enumerate(positions):
+        if position.contract in seen:
+            raise ScenarioError(f"scenario {name}: positions[{i}] repeats {position.contract.key} of "
+                                f"positions[{seen[position.contract]}]; one entry per contract (quantities are net)")
+        seen[position.contract] = i

@@ -39,6 +39,10 @@ def test_clock_on_a_holiday_names_the_next_session():
         (["check-config", "--mode", "active", "--set", "ib_port=0"], {}, "ib_port"),
         (["clock"], {"CLEANUP_TRADER_TZ": "Nowhere/City"}, "trader_tz"),
         (["check-config", "--set", "nonsense"], {}, "--set"),
+        (["check-config"], {"CLEANUP_ATTEMPT_INTERVAL_SECONDS": "nan"}, "attempt_interval_seconds='nan'"),
+        (["check-config", "--set", "quote_max_age_seconds=inf"], {}, "quote_max_age_seconds='inf'"),
+        (["check-config"], {"CLEANUP_ALERT_URLS": "json://127.0.0.1/x?tag=loud"}, "alert URL json#1"),
+        (["check-config"], {"CLEANUP_ALERT_URLS": "tgram://bad-token/1"}, "Apprise refuses this tgram:// URL"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(args, env, key):
@@ -54,3 +58,13 @@ def test_check_config_shows_origins_and_masks_secrets():
     assert result.returncode == 0, result.stderr
     assert "SECRETTOKEN" not in result.stdout
     assert "environment CLEANUP_MODE" in result.stdout and "command line" in result.stdout
+
+
+def test_a_non_utf8_config_file_exits_2_with_one_line(tmp_path):
+    user = tmp_path / "config.json"
+    user.write_bytes(b'{"mode": "active", "ib_account": "DU\xe9"}')
+    result = run("check-config", "--config", str(user))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"config error: config='{user}': not UTF-8 text (at byte offset 36: invalid "
+        "continuation byte); save the file as UTF-8"]

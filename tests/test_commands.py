@@ -23,6 +23,7 @@ def test_simple_commands_parse(text, name):
 def test_mode_and_close_and_set_parse_their_arguments():
     assert parse_command("mode Emergency").mode is Mode.EMERGENCY
     assert parse_command("close SPY 2026-11-27 635 C").contract.key == "SPY 20261127 635C"
+    assert parse_command("close spy 20261127 635.5p").contract.key == "SPY 20261127 635.5P"
     command = parse_command("set t5 0.008")
     assert (command.key, command.value) == ("t5_moneyness", "0.008")
     assert parse_command("set max_slippage 0.05").key == "max_slippage"
@@ -33,6 +34,10 @@ def test_mode_and_close_and_set_parse_their_arguments():
     ("mode yolo", "unknown mode 'yolo'"), ("kill now", "takes no arguments"), ("close", "usage: close"),
     ("close SPY tomorrow 635C", "contract must look like"), ("set t5", "usage: set"),
     ("set ib_port 4001", "cannot be changed at run time"), ("set mode active", "cannot be changed"),
+    ("close SPY 20261127 -635C", "contract must look like"), ("close SPY 20261127 nanC", "contract must look like"),
+    ("close SPY 20261127 1e400C", "contract must look like"), ("close SPY 20261127 infC", "contract must look like"),
+    ("close SPY 20261127 0C", "the strike must be above 0"), ("close SPY 20261127 0.00 C", "must be above 0"),
+    ("close SPY 20261131 635C", "2026-11-31 is not a date"), ("close SPY 20261127 6_35C", "contract must look like"),
 ])
 def test_bad_commands_explain_themselves(text, says):
     with pytest.raises(CommandError, match=says):
@@ -89,6 +94,11 @@ def test_set_changes_a_threshold_through_configuration_validation(handler, desk)
     ("set t2 0.5", "must be a fraction in (0, 0.2]"),
     ("set t2 0.015", "must not exceed t5_moneyness"),  # thresholds narrow toward the close
     ("set max_slippage -1", "must be dollars per share"),
+    ("set t5 nan", "t5_moneyness='nan' (from command): must be a fraction in (0, 0.2]"),
+    ("set t30 inf", "t30_moneyness='inf' (from command): must be a fraction"),
+    ("set t2 -inf", "t2_moneyness='-inf' (from command)"),
+    ("set max_slippage 1e400", "max_slippage='1e400' (from command): must be dollars per share in (0, 5]"),
+    ("set slippage NaN", "max_slippage='NaN' (from command)"),
 ])
 def test_set_refuses_invalid_values_and_keeps_the_settings(handler, desk, audit, text, explains):
     before = desk.settings()

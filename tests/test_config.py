@@ -3,7 +3,7 @@ import json
 import pytest
 
 from config import ConfigError, load_settings
-from config.settings import mask_dsn, settings_with
+from config.settings import Settings, mask_dsn, settings_with
 from domain.policy import Mode
 
 
@@ -106,3 +106,89 @@ def test_an_empty_credentials_file_means_not_set(tmp_path):
     (tmp_path / "db_password").write_text("\n")
     settings = load({"CLEANUP_CREDENTIALS_DIR": str(tmp_path), "CLEANUP_DB_DSN": "host=127.0.0.1 dbname=x"}).settings
     assert settings.db_password is None and "password" not in settings.database_dsn
+
+
+FLOAT_KEYS = [key for key, field in Settings.model_fields.items() if field.annotation is float]
+
+
+def test_the_float_settings_are_the_ones_expected():
+    # The check below runs for every float setting; this guards against the list silently shrinking.
+    assert {"attempt_interval_seconds", "quote_max_age_seconds", "t2_moneyness", "max_slippage",
+            "feed_crosscheck_tolerance"} <= set(FLOAT_KEYS)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e400", "-1e400"])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_every_float_setting_refuses_nan_and_infinities_in_one_line(key, value):
+    variable = f"CLEANUP_{key.upper()}"
+    with pytest.raises(ConfigError) as raised:
+        load({variable: value})
+    text = str(raised.value)
+    assert text.startswith(f"config error: {key}={value!r} (from environment {variable}): must be ")
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("quote_max_age_seconds", "86400"),  # a day-old quote is never stale: the guard would be off
+    ("option_quote_max_age_seconds", "3600"),
+    ("attempt_interval_seconds", "600"),  # ten attempts would not fit between T-5 and the close
+    ("feed_crosscheck_tolerance", "0.5"),
+    ("alert_throttle_seconds", "86400"),
+])
+def test_float_settings_have_upper_bounds(key, value):
+    with pytest.raises(ConfigError, match=rf"^config error: {key}='{value}' .*: must be .* in \(0, "):
+        load({f"CLEANUP_{key.upper()}": value})
+
+
+def test_json_nan_and_infinity_literals_in_a_user_file_are_refused(tmp_path):
+    user = tmp_path / "user.json"
+    user.write_text('{"quote_max_age_seconds": Infinity}')  # Python's json reads these literals
+    with pytest.raises(ConfigError, match=rf"quote_max_age_seconds=inf \(from file {user}\): must be"):
+        load(path=user)
+    user.write_text('{"attempt_interval_seconds": NaN}')
+    with pytest.raises(ConfigError, match=r"attempt_interval_seconds=nan \(from file"):
+        load(path=user)
+
+
+def test_the_defaults_sit_inside_their_ranges():
+    settings = load().settings
+    for key in FLOAT_KEYS:
+        assert settings_with(settings, **{key: getattr(settings, key)}) == settings
+
+
+def test_a_non_utf8_config_file_is_one_clear_error(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_bytes('mode = "active"  # caf\N{LATIN SMALL LETTER E WITH ACUTE}\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as raised:
+        load(path=user)
+    assert str(raised.value) == (f"config error: config='{user}': not UTF-8 text (at byte offset 22: invalid "
+                                 "continuation byte); save the file as UTF-8")
+
+
+def test_a_non_utf8_credentials_file_is_one_clear_error(tmp_path):
+    (tmp_path / "telegram_bot_token").write_bytes(b"123:\xff\xfe")
+    with pytest.raises(ConfigError, match=r"^config error: telegram_bot_token='.*telegram_bot_token': not UTF-8"):
+        load({"CLEANUP_CREDENTIALS_DIR": str(tmp_path)})
+
+
+GOOD_URLS = "tgram://123456789:AAHabcdefghijklmnopqrstuvwxyz0123456/987654321?tag=info json://127.0.0.1:9/hook"
+
+
+@pytest.mark.parametrize(("urls", "says"), [
+    ("json://127.0.0.1/hook?tag=loud", "alert URL json#1: severity must be info, warning or critical, got 'loud'"),
+    ("tgram://not-a-token/987654321", "alert URL tgram#1: Apprise refuses this tgram:// URL"),
+    (f"{GOOD_URLS} https://hooks.example.com/x", "alert URL https#3: Apprise"),
+    ("slakc://T1/B2/C3", "has no service 'slakc://'"),
+    ("hunter2-secret-token", "alert URL invalid#1: not a URL"),
+])
+def test_alert_urls_are_checked_by_apprise_at_load(urls, says):
+    with pytest.raises(ConfigError) as raised:
+        load({"CLEANUP_ALERT_URLS": urls})
+    text = str(raised.value)
+    assert text.startswith("config error: alert_urls='******' (from environment CLEANUP_ALERT_URLS): ")
+    assert says in text and "\n" not in text
+    assert "not-a-token" not in text and "hunter2" not in text and "987654321" not in text
+
+
+def test_alert_urls_apprise_accepts_load():
+    assert load({"CLEANUP_ALERT_URLS": GOOD_URLS}).settings.secret("alert_urls") == GOOD_URLS

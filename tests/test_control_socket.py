@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import pwd
+import re
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,16 +20,6 @@ from runtime.commands import CommandHandler
 from runtime.control_socket import ControlSocketError, ControlSocketServer, send_command
 
 NOBODY = 65534
-
-
-@pytest.fixture
-def socket_dir():
-    # Not pytest's tmp_path: that is private to root (0700), and the permission test needs a
-    # directory an unprivileged user can reach, so that only the socket's own mode decides.
-    path = Path(tempfile.mkdtemp(prefix="ocm-ctl-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -60,9 +50,10 @@ def test_ctl_mode_emergency_closes_and_is_audited_with_the_peer_uid(server, desk
     assert main(["ctl", "--socket", str(server.path), "mode", "emergency"]) == 0
     assert capsys.readouterr().out == "mode is now emergency\n"
     assert desk.mode is Mode.EMERGENCY and desk.expiring_open() == {}
-    user = "root" if os.geteuid() == 0 else None
-    assert audit[-1].reason.startswith(f"socket {user}(uid {os.geteuid()})" if user else "socket ")
-    assert audit[-1].reason.endswith(": mode emergency -> accepted")
+    uid, gid = os.geteuid(), os.getegid()
+    assert re.fullmatch(rf"socket uid {uid} \({pwd.getpwuid(uid).pw_name}\) gid {gid} pid \d+: mode emergency "
+                        "-> accepted", audit[-1].reason)
+    assert audit[-1].details["peer_uid"] == uid and audit[-1].details["peer_gid"] == gid
 
 
 def test_ctl_refused_command_exits_non_zero_with_the_reason(server, desk, capsys):
@@ -162,9 +153,11 @@ def test_one_connection_carries_several_requests_and_bad_json_is_answered(server
     assert replies[2]["text"] == "mode is now monitor"
 
 
-def test_claimed_name_is_kept_beside_the_real_uid(server, audit):
+def test_claimed_name_is_kept_beside_the_real_uid_labelled_as_claimed(server, audit):
     send_command(server.path, "kill", who="tui-alice")
-    assert f"(uid {os.geteuid()}) as tui-alice: kill -> accepted" in audit[-1].reason
+    assert re.search(rf"^socket uid {os.geteuid()} \(\w+\) gid {os.getegid()} pid {os.getpid()}, claims 'tui-alice': "
+                     "kill -> accepted$", audit[-1].reason)
+    assert audit[-1].details["claimed_name"] == "tui-alice" and audit[-1].details["peer_pid"] == os.getpid()
 
 
 def test_the_console_script_in_its_own_process(server):

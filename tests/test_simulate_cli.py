@@ -55,3 +55,29 @@ def test_ctl_status_against_a_running_simulation_shows_mode_time_to_close_and_po
     assert "mode: active" in result.stdout
     assert "time to close:" in result.stdout and "16:00 ET" in result.stdout
     assert "positions at risk:" in result.stdout and "of 5" in result.stdout
+
+
+def test_a_second_simulate_on_a_busy_control_socket_is_one_error_not_a_hang(tmp_path):
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
+    env.update({"CLEANUP_DATA_DIR": str(tmp_path), "CLEANUP_METRICS_PORT": "0"})
+    first = subprocess.Popen([sys.executable, "-m", "cli.main", "simulate", "--quiet", "--speed", "5"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "control.sock").exists():
+            assert time.monotonic() < deadline and first.poll() is None, "simulate never served its socket"
+            time.sleep(0.2)
+        started = time.monotonic()
+        second = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "--quiet"], capture_output=True,
+                                text=True, env=env, timeout=60)
+        took = time.monotonic() - started
+        assert first.poll() is None  # the first run was not disturbed
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    assert second.returncode == 2 and took < 30
+    assert second.stderr.strip().splitlines() == [
+        f"simulate: control socket {tmp_path / 'control.sock'} is in use: another cleanup-manager is running; "
+        "give this run its own --set data_dir=DIR (or control_socket=PATH)"]

@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 import re
 import socket
+from datetime import timedelta
 
 import pytest
 
+from config import ConfigError, load_settings
 from domain.policy import Mode
 from gateways.telegram import TelegramCommandListener, TelegramError
+from gateways.telegram_access import Sender, StrangerThrottle, TelegramAccess
 from runtime.commands import CommandHandler
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 TRADER = 4242
+PARTNER = 4343  # a second allowed user, in the group only
 STRANGER = 6666
+GROUP = -100200
 TOKEN = "987654:AAH-secret-token-value"
 
 
@@ -24,10 +29,19 @@ def api():
         yield fake
 
 
-def make_listener(api_url, desk, audit, **options):
+def make_listener(api_url, desk, audit, chats=(TRADER,), users=(TRADER,), **options):
     handler = CommandHandler(desk, audit, desk.clock)
     options = {"poll_timeout": 1, "backoff_base": 0.01, "backoff_max": 0.05} | options
-    return TelegramCommandListener(TOKEN, api_url, [TRADER], handler, desk.clock, **options)
+    return TelegramCommandListener(TOKEN, api_url, TelegramAccess(chats, users), handler, desk.clock, **options)
+
+
+@pytest.fixture
+def group_listener(api, desk, audit):
+    """The trader's private chat and a group, where the trader and a partner are obeyed."""
+    made = make_listener(api.url, desk, audit, chats=(TRADER, GROUP), users=(TRADER, PARTNER))
+    made.start()
+    yield made
+    made.stop(timeout=5)
 
 
 @pytest.fixture
@@ -66,58 +80,106 @@ def test_emergency_then_confirm_closes_every_expiring_position(api, desk, audit,
     assert reasons[1].endswith("mode emergency -> accepted")
 
 
-def test_unknown_chat_changes_nothing_reveals_nothing_and_is_audited(api, desk, audit, listener):
+def test_unknown_chat_changes_nothing_reveals_nothing_and_is_answered_once_per_window(api, desk, audit, listener):
     before = dict(desk.positions)
     say(api, desk, STRANGER, "/emergency")
     say(api, desk, STRANGER, "/status")
-    say(api, desk, STRANGER, "/confirm 123456")
-    replies = api.wait_for_replies(STRANGER, 3)
-    assert len(replies) == 3
-    assert all(r.startswith(f"Not authorised. This chat's id is {STRANGER}") for r in replies)
-    assert not any("SPY" in r or "mode" in r for r in replies)
+    last = say(api, desk, STRANGER, "/confirm 123456")
+    assert api.wait_until_confirmed(last)
+    [reply] = api.replies(STRANGER)  # one reply for three messages
+    assert reply == (f"Not authorised. This chat's id is {STRANGER} and your user id is {STRANGER}; the service "
+                     "owner can add them to telegram_allowed_chats and telegram_allowed_users.")
     assert desk.mode is Mode.ACTIVE and desk.positions == before and desk.closes == []
-    assert [r.success for r in audit] == [False, False, False]
-    assert audit.reasons()[0] == (f"telegram chat {STRANGER} user {STRANGER} @user{STRANGER}: /emergency -> "
-                                  "refused: sender not on telegram_allowed_chats")
+    assert audit.reasons() == [f"telegram chat {STRANGER} user {STRANGER} @user{STRANGER}: /emergency -> refused: "
+                               f"chat {STRANGER} is not on telegram_allowed_chats; user {STRANGER} is not on "
+                               "telegram_allowed_users"]
+    assert audit[0].success is False and audit[0].details["user_id"] == STRANGER
+    desk.clock.advance(601)  # the next window: answered again, saying what went unanswered
+    say(api, desk, STRANGER, "/kill")
+    assert len(api.wait_for_replies(STRANGER, 2)) == 2
+    assert audit.reasons()[1].endswith("(2 more refused message(s) from strangers were not answered before this one)")
+    assert not desk.killed
 
 
-def test_allowed_user_in_a_group_chat_is_obeyed(api, desk, listener):
-    api.inject_message(-100200, "/status", user_id=TRADER, date=desk.clock.now().timestamp(), chat_type="group")
-    [reply] = api.wait_for_replies(-100200, 1)
-    assert reply.startswith("mode: active")
+def test_an_allowed_user_in_a_foreign_group_is_not_obeyed(api, desk, audit, listener):
+    foreign = -100999
+    last = api.inject_message(foreign, "/status", user_id=TRADER, date=desk.clock.now().timestamp(),
+                              chat_type="group")
+    assert api.wait_until_confirmed(last)
+    [reply] = api.replies(foreign)
+    assert reply.startswith(f"Not authorised. This chat's id is {foreign}") and "mode" not in reply
+    assert audit[-1].reason.endswith(f"-> refused: chat {foreign} is not on telegram_allowed_chats")
 
 
-@pytest.mark.parametrize("attempt", ["wrong", "late", "none", "other user"])
-def test_wrong_late_missing_or_foreign_code_is_refused(api, desk, audit, attempt):
-    listener = make_listener(api.url, desk, audit)
-    listener.allowed = frozenset({TRADER, -100200})
-    listener.start()
-    try:
-        chat = -100200 if attempt == "other user" else TRADER
-        if attempt != "none":
-            say(api, desk, chat, "/emergency", user_id=TRADER)
-            [ask] = api.wait_for_replies(chat, 1)
-            code = code_from(ask)
-        else:
-            code = "000000"
-        if attempt == "late":
-            desk.clock.advance(61)
-        if attempt == "wrong":
-            code = f"{(int(code) + 1) % 10**6:06d}"
-        user = 777 if attempt == "other user" else TRADER
-        say(api, desk, chat, f"/confirm {code}", user_id=user)
-        replies = api.wait_for_replies(chat, 2 if attempt != "none" else 1)
-        assert replies[-1].startswith("Refused:")
-        assert desk.mode is Mode.ACTIVE and desk.closes == []
-        assert audit[-1].success is False and "/confirm ******" in audit[-1].reason
-        assert code not in audit[-1].reason or attempt == "none"
-        # The code is single-use: after a refusal even the right code no longer works.
-        if attempt in ("wrong", "other user"):
-            say(api, desk, chat, f"/confirm {code_from(replies[0])}", user_id=TRADER)
-            assert api.wait_for_replies(chat, 3)[-1].startswith("Refused: no emergency is waiting")
-            assert desk.mode is Mode.ACTIVE
-    finally:
-        listener.stop(timeout=5)
+def test_in_an_allowed_group_only_allowed_users_are_obeyed(api, desk, audit, group_listener):
+    group_say(api, desk, STRANGER, "/kill")
+    group_say(api, desk, TRADER, "/status")
+    first, second = api.wait_for_replies(GROUP, 2)
+    assert first.startswith("Not authorised.") and not desk.killed
+    assert second.startswith("mode: active")
+    assert audit[0].reason.endswith(f"-> refused: user {STRANGER} is not on telegram_allowed_users")
+
+
+def group_say(api, desk, user_id, text):
+    return api.inject_message(GROUP, text, user_id=user_id, date=desk.clock.now().timestamp(), chat_type="group")
+
+
+def test_a_confirm_code_belongs_to_the_user_who_asked(api, desk, audit, group_listener):
+    group_say(api, desk, TRADER, "/emergency")
+    [ask] = api.wait_for_replies(GROUP, 1)
+    code = code_from(ask)
+    group_say(api, desk, PARTNER, f"/confirm {code}")  # another allowed member: cannot use it ...
+    group_say(api, desk, STRANGER, f"/confirm {code}")  # ... nor can a stranger in the group
+    group_say(api, desk, PARTNER, "/confirm 000000")  # ... and a wrong guess of theirs does not burn it
+    replies = api.wait_for_replies(GROUP, 4)
+    assert replies[1] == "Refused: no emergency is waiting for your confirmation; send /emergency first"
+    assert replies[2].startswith("Not authorised.")
+    assert replies[3] == replies[1]
+    assert desk.mode is Mode.ACTIVE
+    group_say(api, desk, TRADER, f"/confirm {code}")  # ... so the trader's code still works
+    assert api.wait_for_replies(GROUP, 5)[4] == "Emergency mode ON: closing every expiring position."
+    assert desk.mode is Mode.EMERGENCY
+    assert code not in " ".join(audit.reasons())
+
+
+def test_a_configuration_from_before_telegram_allowed_users_keeps_its_private_chat_users(api, desk, audit):
+    settings = load_settings(environ={}, flags={"telegram_bot_token": TOKEN, "telegram_api_url": api.url,
+                                                "telegram_allowed_chats": f"{TRADER},{GROUP}"}).settings
+    assert settings.telegram_allowed_users == () and settings.telegram_users == (TRADER,)
+    listener = TelegramCommandListener.from_settings(settings, CommandHandler(desk, audit, desk.clock), desk.clock,
+                                                     poll_timeout=1)
+    say(api, desk, TRADER, "/status")
+    group_say(api, desk, TRADER, "/status")
+    group_say(api, desk, PARTNER, "/kill")  # was obeyed before: a group on the list allowed everyone in it
+    assert listener.poll_once() == 3
+    assert api.replies(TRADER)[0].startswith("mode: active")
+    assert api.replies(GROUP)[0].startswith("mode: active")
+    assert api.replies(GROUP)[1].startswith("Not authorised.") and not desk.killed
+
+
+@pytest.mark.parametrize("attempt", ["wrong", "late", "none"])
+def test_wrong_late_or_missing_code_is_refused(api, desk, audit, listener, attempt):
+    if attempt != "none":
+        say(api, desk, TRADER, "/emergency")
+        [ask] = api.wait_for_replies(TRADER, 1)
+        code = code_from(ask)
+    else:
+        code = "000000"
+    if attempt == "late":
+        desk.clock.advance(61)
+    if attempt == "wrong":
+        code = f"{(int(code) + 1) % 10**6:06d}"
+    say(api, desk, TRADER, f"/confirm {code}")
+    replies = api.wait_for_replies(TRADER, 2 if attempt != "none" else 1)
+    assert replies[-1].startswith("Refused:")
+    assert desk.mode is Mode.ACTIVE and desk.closes == []
+    assert audit[-1].success is False and "/confirm ******" in audit[-1].reason
+    assert code not in audit[-1].reason or attempt == "none"
+    # The code is single-use: after a refusal even the right code no longer works.
+    if attempt == "wrong":
+        say(api, desk, TRADER, f"/confirm {code_from(replies[0])}")
+        assert api.wait_for_replies(TRADER, 3)[-1].startswith("Refused: no emergency is waiting")
+        assert desk.mode is Mode.ACTIVE
 
 
 def test_status_mode_kill_resume_help(api, desk, listener):
@@ -195,7 +257,8 @@ def test_unreachable_api_errors_are_redacted(desk, audit, caplog):
 
 def test_wrong_token_is_reported_without_the_token(api, desk, audit):
     handler = CommandHandler(desk, audit, desk.clock)
-    listener = TelegramCommandListener("111:wrong-token-xyz", api.url, [TRADER], handler, desk.clock, poll_timeout=1)
+    listener = TelegramCommandListener("111:wrong-token-xyz", api.url, TelegramAccess([TRADER], [TRADER]), handler,
+                                       desk.clock, poll_timeout=1)
     with pytest.raises(TelegramError, match=r"HTTP 401 Unauthorized \(check telegram_bot_token\)") as raised:
         listener.poll_once()
     assert "wrong-token" not in str(raised.value)
@@ -221,3 +284,28 @@ def test_a_replacement_listener_continues_from_the_offset(api, desk, audit):
     second = make_listener(api.url, desk, audit, offset=first.offset)
     assert second.poll_once() == 0
     assert not desk.killed and len(api.replies(TRADER)) == 1
+
+
+def test_access_needs_both_an_allowed_chat_and_an_allowed_user():
+    access = TelegramAccess([TRADER, GROUP], [TRADER])
+    assert access.refusal(Sender(TRADER, TRADER)) is None and access.refusal(Sender(GROUP, TRADER)) is None
+    assert access.refusal(Sender(-1, TRADER)) == "chat -1 is not on telegram_allowed_chats"
+    assert access.refusal(Sender(GROUP, STRANGER)) == f"user {STRANGER} is not on telegram_allowed_users"
+    assert access.refusal(Sender(GROUP, None)) == "user None is not on telegram_allowed_users"  # a channel post
+
+
+def test_stranger_throttle_answers_once_per_sender_and_caps_the_total(desk):
+    throttle = StrangerThrottle(window_seconds=600, per_window=3)
+    now = desk.clock.now()
+    assert throttle.admit(Sender(1, 1), now) == 0
+    assert throttle.admit(Sender(1, 1), now) is None
+    assert [throttle.admit(Sender(chat, chat), now) for chat in (2, 3, 4, 5)] == [1, 0, None, None]
+    later = now + timedelta(seconds=600)
+    assert throttle.admit(Sender(1, 1), later) == 2  # its window is over; two went unanswered meanwhile
+
+
+def test_telegram_user_ids_are_positive():
+    with pytest.raises(ConfigError, match=r"telegram_allowed_users='4242,-100200' .*: must be Telegram user ids"):
+        load_settings(environ={"CLEANUP_TELEGRAM_ALLOWED_USERS": "4242,-100200"})
+    assert load_settings(environ={"CLEANUP_TELEGRAM_ALLOWED_USERS": "4242, 4343"}).settings.telegram_users == (
+        4242, 4343)

@@ -135,7 +135,7 @@ async def _test_a_manual_close_is_sent_and_audited(session):
         return (commands, orders) if commands and orders else None
 
     commands, orders = wait_until(close_recorded, timeout=15)
-    assert commands[0].success is True and "as tui" in commands[0].details["who"]
+    assert commands[0].success is True and commands[0].details["claimed_name"] == "tui"
     assert orders[0].quantity in (1, -1) and orders[0].success is not False
 
 

@@ -17,7 +17,7 @@ from domain.audit import ActionRecord
 from runtime.commands import CommandReply
 from runtime.control_socket import send_command
 
-# The label the TUI's commands carry next to the peer uid in the audit ("root(uid 0) as tui").
+# The name the TUI's commands claim, audited beside the kernel's uid ("uid 0 (root) gid 0 pid 42, claims 'tui'").
 WHO = "tui"
 
 
