@@ -18,6 +18,9 @@ class Broker:
     def account(self):
         return "DU7654321"
 
+    def write_access(self):
+        return None  # not connected: not known
+
 
 class Recorder:
     def __init__(self):

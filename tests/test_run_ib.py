@@ -125,8 +125,26 @@ def test_a_stop_on_an_expiring_short_is_modified_to_market_at_t2(tmp_path):
     assert "MKT" in modifications[-1].fields
 
 
-def test_rejects_count_toward_the_circuit_breaker(tmp_path):
-    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 4, 300.0)],
+def test_one_contract_ib_keeps_refusing_is_given_up_alone_and_trips_no_breaker(tmp_path):
+    refused = FakeContract.option(CALL)
+    itm_put = FakeContract.option("SPY 20261125 645P")
+    script = GatewayScript(positions=[FakePosition(refused, 4, 300.0), FakePosition(itm_put, -2, 410.0)],
+                           contract_behaviours={CALL: OrderBehaviour.reject()}, default_behaviour=OrderBehaviour.fill())
+    sent = Alerts()
+    gateway, service = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 54, 59, tzinfo=EASTERN),
+                                seconds=30, alerts=sent, until=lambda g, s: CALL in {c.key for c in
+                                                                                   s.keeper.get(Roles.EXECUTOR).given_up})
+    refs = [r.fields[26] for r in placed(gateway)]
+    assert sum(ref.startswith("CLN-20261125-SPY-638C-") for ref in refs) == 3  # max_contract_failures
+    assert not service.gate.closed_by("circuit breaker")
+    assert [(f.strike, f.right, f.quantity) for f in audited_fills(tmp_path)] == [(645.0, "P", 2)]  # the other closed
+    assert any(a.title == f"Giving up on {CALL}: close it by hand" for a in sent.sent)
+
+
+def test_rejects_across_contracts_trip_the_circuit_breaker(tmp_path):
+    far = "SPY 20261125 636C"
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 4, 300.0),
+                                      FakePosition(FakeContract.option(far), 2, 500.0)],
                            default_behaviour=OrderBehaviour.reject())
     gateway, service = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 54, 59, tzinfo=EASTERN),
                                 seconds=40, until=lambda g, s: s.gate.closed_by("circuit breaker"))
@@ -245,7 +263,10 @@ def test_api_messages_over_an_afternoon_stay_within_the_cadence_budget_and_50_a_
     polls = len(gateway.received_since_mark("reqPositions"))
     orders = [r for r in after_connect if r.name in ("placeOrder", "cancelOrder")]
     qualified = gateway.received_since_mark("reqContractDetails")
-    budget = 2 * polls_allowed + len(orders) + len(qualified)  # a poll is reqPositions + reqAllOpenOrders
+    # Executions are read only with the first poll after a start or a reconnect (or when an order's fills
+    # are missing): not on the cadence.
+    executions = gateway.received_since_mark("reqExecutions")
+    budget = 2 * polls_allowed + len(orders) + len(qualified) + len(executions)  # a poll: positions + orders
     worst = gateway.max_messages_in_any_second()
     print(f"\nIB API messages over 14:00-16:00: {service.broker.messages_sent()} in all, {len(after_connect)} after "
           f"connecting ({polls} polls, {len(orders)} order messages); cadence budget {budget}; "
@@ -253,7 +274,8 @@ def test_api_messages_over_an_afternoon_stay_within_the_cadence_budget_and_50_a_
     assert service.status()["positions"] == 1 and len(orders) == 1  # the ITM call was closed, at one try
     assert polls <= polls_allowed and len(gateway.received_since_mark("reqAllOpenOrders")) <= polls_allowed
     assert len(after_connect) <= budget
+    assert len(executions) <= 2
     assert {r.name for r in after_connect} <= {"reqPositions", "reqAllOpenOrders", "placeOrder", "cancelOrder",
-                                               "reqContractDetails"}
+                                               "reqContractDetails", "reqExecutions"}
     assert worst <= 50
     assert service.broker.messages_sent() == len(gateway.received())  # the counter misses nothing

@@ -75,8 +75,8 @@ class OrderDesk:
             self._send(client_id, enc.error(request.order_id, codes.DUPLICATE_ORDER_ID,
                                             f"{codes.text(codes.DUPLICATE_ORDER_ID)} {request.order_id}"))
             return
-        behaviour = self.script.order_behaviours.pop(0) if self.script.order_behaviours \
-            else self.script.default_behaviour
+        behaviour = self.script.contract_behaviours.get(contract.key) or (
+            self.script.order_behaviours.pop(0) if self.script.order_behaviours else self.script.default_behaviour)
         order = FakeOrder(request.order_id, contract, request.action, request.quantity, request.order_type,
                           request.limit_price, request.aux_price, request.order_ref, client_id, 0, request.tif,
                           request.account, "PreSubmitted", trail_stop_price=request.trail_stop_price,

@@ -135,8 +135,11 @@ class GatewayScript:
     # Behaviours for new orders, consumed in the order the orders arrive; then ``default_behaviour``.
     order_behaviours: list[OrderBehaviour] = field(default_factory=list)
     default_behaviour: OrderBehaviour = field(default_factory=OrderBehaviour.rest)
+    # Every new order for these contracts (by key) behaves so, before the lists above: e.g. a contract IB
+    # refuses every order for, while the others trade.
+    contract_behaviours: dict[str, OrderBehaviour] = field(default_factory=dict)
     # Drop the client's connection right after handling the n-th message of this name (e.g. "placeOrder").
-    disconnect_after: str | None = None
+    disconnect_after: str | None = None  # (what-if orders never count as "placeOrder" here)
     disconnect_after_count: int = 1
     # Connectivity codes (1100, 1101, 1102, 2110) sent right after the API starts, as IB Gateway does
     # when a client connects while the gateway itself is still (re)connecting to IB's servers.

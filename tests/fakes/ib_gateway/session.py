@@ -102,7 +102,8 @@ class Session(asyncio.Protocol):
         handler = self.handlers.get(name)
         if handler is not None and name not in self.script.unanswered:
             handler(fields)
-        self.gateway.after_message(self, name)
+        if name != "placeOrder" or not requests.place_order(fields).what_if:  # a what-if places nothing
+            self.gateway.after_message(self, name)
 
     def _within_rate(self, name: str, fields: list[str]) -> bool:
         """IB's message rate limit: a message over it is answered with error 100 and dropped."""
