@@ -16,6 +16,7 @@ from gateways.ib import IBBroker
 from gateways.prices import PriceSource
 from gateways.sim_market import SimulatedMarket, SpotScript
 from runtime.clock import Clock, VirtualClock
+from runtime.connection_watcher import ConnectionWatcher
 from runtime.metrics import Metrics
 from runtime.service import Service
 from tests.fakes.ib_gateway import FakeIBGateway, GatewayScript
@@ -56,12 +57,19 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
     with FakeIBGateway(script) as gateway:
         settings = settings_for(gateway, mode=mode.value, data_dir=str(tmp_path), **settings_changes)
         clock = clock or VirtualClock(start)
+        virtual = clock
+        gateway.use_clock(lambda: virtual.now().timestamp())  # fills, lagging reads: on the service's time
         broker = IBBroker(settings, clock)
+        metrics = Metrics(process_collectors=False)
+        connection = ConnectionWatcher(broker, metrics, alerts)  # wired as `run` wires it
+        broker.set_connection_handler(connection.changed)
+        broker.set_write_access_handler(connection.write_access)
         broker.connect()
         gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
         audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path))
         service = Service(settings, clock, SESSION, broker, prices(settings, broker, clock, alerts.send), alerts,
-                          audit, Metrics(process_collectors=False), account=broker.account())
+                          audit, metrics, account=broker.account())
+        connection.attach(service)
         service.start()
         try:
             end = start + timedelta(seconds=seconds)
