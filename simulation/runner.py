@@ -106,7 +106,8 @@ def run_simulation(
     market = SimulatedMarket(scenario.spot_script(), session, clock, start)
     positions = scenario.initial_positions()
     _check_priced(scenario, market)
-    broker = PaperBroker(market, clock, positions, scenario.initial_orders())
+    broker = PaperBroker(market, clock, positions, scenario.initial_orders(),
+                         position_lag_seconds=scenario.position_lag_seconds)
     sender = RecordingSender(on_alert)
     metrics = metrics or Metrics(process_collectors=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +178,8 @@ def _apply_due_faults(faults: list[Fault], now: datetime, service: Service, brok
             broker.inject_disconnect(fault.seconds)
         elif fault.kind == "no_fills":
             broker.inject_no_fills(fault.seconds)
+        elif fault.kind == "refuse_contract":
+            broker.refuse_contract(fault.contract)
     return [f for f in faults if f.at > now]
 
 

@@ -40,6 +40,7 @@ class Fault:
     actor: str = ""
     count: int = 0
     seconds: float = 0.0
+    contract: str = ""  # a contract key, for faults about one contract
 
 
 # --- the schema -----------------------------------------------------------------------------------
@@ -113,8 +114,16 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
+# Who placed a trader's order, and so whether the service may change it: "trader" as when it runs with client
+# id 0 (it binds TWS orders), "tws" placed by hand in TWS while it runs with another client id, or another
+# API program: IB refuses every change to those two.
+PLACED_BY = {"trader": (0, True, "TWS, bound to client id 0"), "tws": (0, False, "TWS"),
+             "another_program": (23, False, "API client 23")}
+
+
 class OrderSpec(ContractSpec):
     action: Annotated[Literal["BUY", "SELL"], BeforeValidator(_upper)]
+    placed_by: Literal["trader", "tws", "another_program"] = "trader"
     # Only what the paper broker simulates: a stop triggers on the mid, a limit rests.
     type: Annotated[Literal["STP", "LMT"], BeforeValidator(_upper)] = "STP"
     quantity: Annotated[int, Field(ge=1)]
@@ -172,7 +181,23 @@ class NoFills(_FaultSpec):
     seconds: Positive
 
 
-FaultSpec = Annotated[CrashActor | RejectOrders | FeedOutage | BrokerDisconnect | NoFills, Field(discriminator="kind")]
+class RefuseContract(ContractSpec, _FaultSpec):
+    """From ``at`` on, the broker refuses every order for one contract (one it will not trade)."""
+
+    kind: Literal["refuse_contract"]
+
+    def fault(self, day: date) -> Fault:
+        return Fault(datetime.combine(day, self.at, tzinfo=EASTERN), self.kind, contract=self.contract(day).key)
+
+
+FaultSpec = Annotated[CrashActor | RejectOrders | FeedOutage | BrokerDisconnect | NoFills | RefuseContract,
+                      Field(discriminator="kind")]
+
+
+class BrokerSpec(_Spec):
+    """How the simulated broker differs from a polite one."""
+
+    position_lag_seconds: Money = 0.0  # its position reads show a fill only this long after it
 
 
 class ScenarioFile(_Spec):
@@ -185,6 +210,7 @@ class ScenarioFile(_Spec):
     positions: list[PositionSpec] = []
     orders: list[OrderSpec] = []
     faults: list[FaultSpec] = []
+    broker: BrokerSpec = BrokerSpec()
     config: dict[str, Any] = {}
 
 
@@ -202,6 +228,7 @@ class Scenario:
     faults: tuple[Fault, ...]
     config: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    position_lag_seconds: float = 0.0  # the simulated broker's position reads lag fills this long
 
     def start(self, session: ExpirySession) -> datetime:
         if self.start_time is None:
@@ -238,11 +265,16 @@ def load_scenario(path: Path | None, day_override: date | None = None) -> Scenar
                         tuple((datetime.combine(day, at, tzinfo=EASTERN), price) for at, price in spec.spot.path),
                         spec.spot.after_hours),
         positions=positions,
-        orders=tuple(WorkingOrder(f"T{i}", o.contract(day), Side(o.action), OrderType(o.type), o.quantity,
-                                  limit_price=o.limit, stop_price=o.stop, order_ref=o.order_ref)
-                     for i, o in enumerate(spec.orders, start=1)),
+        orders=tuple(_order(i, o, day) for i, o in enumerate(spec.orders, start=1)),
         faults=tuple(f.fault(day) for f in spec.faults),
-        config=spec.config, description=spec.description)
+        config=spec.config, description=spec.description, position_lag_seconds=spec.broker.position_lag_seconds)
+
+
+def _order(number: int, spec: OrderSpec, day: date) -> WorkingOrder:
+    client_id, modifiable, owner = PLACED_BY[spec.placed_by]
+    return WorkingOrder(f"T{number}", spec.contract(day), Side(spec.action), OrderType(spec.type), spec.quantity,
+                        limit_price=spec.limit, stop_price=spec.stop, order_ref=spec.order_ref, client_id=client_id,
+                        perm_id=900 + number, modifiable=modifiable, owner=owner)
 
 
 def _read(path: Path | None) -> bytes:

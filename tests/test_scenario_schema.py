@@ -64,7 +64,11 @@ BAD = {
                             "position_poller, price_feed, risk_assessor"),
     "unknown fault kind": (lambda r: r.update(faults=[{"at": "15:55", "kind": "meteor"}]),
                            "faults[0].kind must be one of 'crash_actor', 'reject_orders', 'feed_outage', "
-                           "'broker_disconnect', 'no_fills', got 'meteor'"),
+                           "'broker_disconnect', 'no_fills', 'refuse_contract', got 'meteor'"),
+    "unknown placed_by": (lambda r: r.update(orders=[{**r["orders"][0], "placed_by": "martians"}]),
+                          "orders[0].placed_by must be 'trader', 'tws' or 'another_program'"),
+    "negative broker lag": (lambda r: r.update(broker={"position_lag_seconds": -1}),
+                            "broker.position_lag_seconds must be greater than or equal to 0"),
     "negative count": (lambda r: r.update(faults=[{"at": "15:55", "kind": "reject_orders", "count": -3}]),
                        "faults[0].count must be greater than or equal to 1, got -3"),
     "negative seconds": (lambda r: r.update(faults=[{"at": "15:55", "kind": "feed_outage", "seconds": -30}]),

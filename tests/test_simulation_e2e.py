@@ -155,3 +155,30 @@ def test_a_position_on_an_underlying_the_market_cannot_price_is_refused_in_one_l
     with pytest.raises(ScenarioError, match=r"^scenario qqq: positions\[1\] is on QQQ, which the simulated market "
                                             r"has no price script for \(it quotes SPY\)$"):
         runner.run_simulation(load_scenario(path), settings)
+
+
+# --- the broker as IB is: lagging reads, the trader's orders, a contract it will not trade (issue 15) ------
+def test_position_reads_lagging_fills_never_bring_a_second_close(tmp_path_factory):
+    result = simulate(tmp_path_factory, "lagging_positions.json")
+    assert result.orders_sent == 1 and [r.outcome for r in result.results] == [Outcome.CLOSED]
+    assert [a.quantity for a in actions(result, ActionKind.FILL)] == [3]
+
+
+def test_the_traders_orders_are_cancelled_named_or_left_as_the_broker_allows(tmp_path_factory):
+    result = simulate(tmp_path_factory, "blocking_orders.json")
+    blocking = [a for a in result.alerts if a.severity.value == "critical" and "638C" in a.body and "TWS" in a.body]
+    assert blocking and blocking[0].title and "ib_client_id" in blocking[0].body
+    call, put = outcome(result, "SPY 20261125 638C"), outcome(result, "SPY 20261125 645P")
+    assert call.closed_quantity == 2 and call.outcome is Outcome.EXERCISED  # the covered half: never over-closed
+    assert put.outcome is Outcome.CLOSED
+    cancelled = {f"{a.strike:g}{a.right}": a.stage for a in actions(result, ActionKind.CANCEL)}
+    assert cancelled == {"645P": "T-5", "648C": "T-2"}
+
+
+def test_one_contract_the_broker_refuses_is_given_up_and_the_others_close(tmp_path_factory):
+    result = simulate(tmp_path_factory, "unclosable_contract.json")
+    assert outcome(result, "SPY 20261125 638C").outcome is Outcome.EXERCISED
+    assert outcome(result, "SPY 20261125 645P").outcome is Outcome.CLOSED
+    assert outcome(result, "SPY 20261125 636C").outcome is Outcome.CLOSED
+    assert len(actions(result, ActionKind.REJECT, "638C")) == 3 and not actions(result, ActionKind.BREAKER)
+    assert any(a.title == "Giving up on SPY 20261125 638C: close it by hand" for a in result.alerts)
