@@ -15,7 +15,9 @@ import pykka
 from actors.context import ActorContext, LiveConfig, Roles
 from config import load_settings
 from domain.audit import ActionRecord
+from domain.messages import Decisions, PositionsSnapshot
 from domain.model import Execution, Position, WorkingOrder
+from domain.policy import Decision, Mode
 from domain.session import EASTERN
 from gateways.broker import BrokerUnavailable, OrderEvent, OrderRequest
 from runtime.clock import VirtualClock
@@ -166,3 +168,19 @@ def execution(order_id: str, request: OrderRequest, quantity: int, price: float,
 
 def later(at: datetime, seconds: float) -> datetime:
     return at + timedelta(seconds=seconds)
+
+
+# --- what an Executor test sends and reads -----------------------------------------------------------
+def snapshot(desk: Harness, positions: Sequence[Position], orders: Sequence[WorkingOrder] = (),
+             executions: Sequence[Execution] | None = ()) -> None:
+    """A read of orders, executions (by default read, and none) and positions, as the poller makes it."""
+    desk.send(PositionsSnapshot(tuple(positions), tuple(orders), desk.clock.now(),
+                                None if executions is None else tuple(executions)))
+
+
+def decide(desk: Harness, *decisions: Decision) -> None:
+    desk.send(Decisions(tuple(decisions), desk.clock.now(), Mode.ACTIVE))
+
+
+def placed(desk: Harness) -> list[OrderRequest]:
+    return [argument for name, argument in desk.broker.calls if name == "place"]

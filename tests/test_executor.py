@@ -5,13 +5,14 @@ import pytest
 from actors.context import Roles
 from actors.executor import Executor
 from domain.audit import ActionKind
-from domain.messages import Decisions, Failure, PollNow, PositionsSnapshot, Tick
+from domain.messages import Failure, PollNow, Tick
 from domain.model import OrderType, Position, Side, WorkingOrder
-from domain.policy import CancelOrder, Close, ConvertStop, Mode
+from domain.policy import CancelOrder, Close, ConvertStop
 from domain.stages import Stage
 from gateways.broker import BrokerError, BrokerUnavailable, OrderNotOurs, OrderOutcomeUnknown, OrderStatus
+from tests import executor_support as support
 from tests.domain_builders import contract
-from tests.executor_support import Harness, event, execution
+from tests.executor_support import Harness, decide, event, execution, placed
 
 CALL = contract(638, "C")
 HELD = Position(CALL, 2, avg_cost=1.80)
@@ -27,16 +28,7 @@ def desk(tmp_path):
 
 
 def snapshot(desk, positions=(HELD,), orders=(), executions=()):
-    """A read of orders, executions (none by default: read, and empty) and positions, as the poller makes it."""
-    desk.send(PositionsSnapshot(tuple(positions), tuple(orders), desk.clock.now(), executions))
-
-
-def decide(desk, *decisions):
-    desk.send(Decisions(tuple(decisions), desk.clock.now(), Mode.ACTIVE))
-
-
-def placed(desk):
-    return [argument for name, argument in desk.broker.calls if name == "place"]
+    support.snapshot(desk, positions, orders, executions)
 
 
 def attempts(desk):

@@ -10,13 +10,14 @@ from actors.context import Roles
 from actors.executor import Executor
 from domain.alerts import Severity
 from domain.audit import ActionKind
-from domain.messages import BookUpdate, Decisions, Failure, PollNow, PositionsSnapshot, Tick
+from domain.messages import BookUpdate, Failure, PollNow, PositionsSnapshot, Tick
 from domain.model import OrderType, Position, Side, WorkingOrder
-from domain.policy import Close, Mode
+from domain.policy import Close
 from domain.stages import Stage
 from gateways.broker import OrderRefused, OrderStatus
+from tests import executor_support as support
 from tests.domain_builders import contract
-from tests.executor_support import Harness, event, execution
+from tests.executor_support import Harness, decide, event, execution, placed
 
 CALL = contract(638, "C")
 PUT = contract(641, "P")
@@ -34,15 +35,7 @@ def desk(tmp_path):
 
 
 def snapshot(desk, positions=(HELD,), orders=(), executions=()):
-    desk.send(PositionsSnapshot(tuple(positions), tuple(orders), desk.clock.now(), executions))
-
-
-def decide(desk, *decisions):
-    desk.send(Decisions(tuple(decisions), desk.clock.now(), Mode.ACTIVE))
-
-
-def placed(desk):
-    return [argument for name, argument in desk.broker.calls if name == "place"]
+    support.snapshot(desk, positions, orders, executions)
 
 
 def critical(desk):
