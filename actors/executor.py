@@ -30,7 +30,7 @@ from actors.executor_state import BatchView, ExecutorState, OwnOrder, Unresolved
 from domain import alerts, order_alerts
 from domain.audit import ActionKind
 from domain.book import Book, snapshot_is_current
-from domain.messages import BookUpdate, Decisions, Failure, PollNow, PositionsSnapshot, Tick
+from domain.messages import BookUpdate, Decisions, Failure, ForgiveFailures, PollNow, PositionsSnapshot, Tick
 from domain.model import Execution, OptionContract, OrderType, Side, WorkingOrder
 from domain.order_refs import make_order_ref
 from domain.policy import CancelOrder, Close, ConvertStop, closable_quantity
@@ -83,6 +83,9 @@ class Executor(SupervisedActor):
                 self.state.refusals = {r for r in self.state.refusals if r[1] not in (DISCONNECTED, STALE)}
         elif isinstance(message, Tick):
             self._walk(message.now)
+        elif isinstance(message, ForgiveFailures):
+            for contract in list(self.state.given_up | set(self.state.failures)):
+                self.state.forgive(contract)
         else:
             return super().handle(message)
         self._publish()
@@ -137,6 +140,8 @@ class Executor(SupervisedActor):
         if position is None or decision.side is not position.closing_side or self._refuses(contract, at, "close"):
             return
         settings = self.ctx.config.settings
+        if decision.manual:
+            self.state.forgive(contract)  # a person asked, having fixed the cause (or to try once more)
         if contract in self.state.given_up:
             self._refuse_once(contract, at, "given up", f"close not sent: {contract.key} given up after "
                               f"{self.state.failures.get(contract, 0)} refusals; close it by hand")

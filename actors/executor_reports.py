@@ -62,8 +62,7 @@ class BrokerReports:
             own.ambiguous = True  # unresolved, not rejected: a read of the broker's orders settles it
             log.warning("order %s outcome unknown (%s); waiting for IB's open orders", own.order.order_ref,
                         event.message or event.refusal)
-            self.poll(PollNow(f"order {own.order.order_ref} outcome unknown",
-                                                     with_executions=True))
+            self.poll(PollNow(f"order {own.order.order_ref} outcome unknown", with_executions=True))
         elif event.status is OrderStatus.NOT_SENT:
             del self.state.own[event.order_id]
             self.state.attempts[own.order.contract] = max(self.state.attempts.get(own.order.contract, 1) - 1, 0)
@@ -72,7 +71,7 @@ class BrokerReports:
             del self.state.own[event.order_id]
             self.ctx.metrics.order_rejected()
             self.failed(own.order.contract, own.order.side, own.order.remaining, event.at,
-                         event.message or "rejected", own.order.order_ref, own.stage, order_id=event.order_id)
+                        event.message or "rejected", own.order.order_ref, own.stage, order_id=event.order_id)
         elif event.status.is_final:
             if event.status is OrderStatus.CANCELLED:
                 self.ctx.metrics.order_cancelled()
@@ -99,7 +98,7 @@ class BrokerReports:
         if own.pending_refusal:
             refusal, own.pending_refusal = own.pending_refusal, ""
             self.failed(own.order.contract, own.order.side, own.order.remaining, at, refusal, own.order.order_ref,
-                         own.stage, order_id=own.order.order_id, recorded=True)
+                        own.stage, order_id=own.order.order_id, recorded=True)
 
     def _ended(self, own: OwnOrder, filled: int, at: datetime) -> None:
         """The broker says the order ended having filled ``filled``: followed until those executions are in."""

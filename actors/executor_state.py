@@ -92,6 +92,13 @@ class ExecutorState:
             unsettled_handled=dict(self.unsettled_handled),
             finished={k: replace(v) for k, v in self.finished.items()}, foreign_ours=set(self.foreign_ours))
 
+    def forgive(self, contract: OptionContract) -> None:
+        """Count a contract's refusals and attempts afresh: a person asked to try it again."""
+        self.given_up.discard(contract)
+        self.failures.pop(contract, None)
+        self.attempts.pop(contract, None)
+        self.refusals = {r for r in self.refusals if r[0] != contract}
+
     def own_orders(self) -> tuple[WorkingOrder, ...]:
         return tuple(own.order for own in self.own.values())
 

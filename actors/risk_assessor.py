@@ -258,7 +258,7 @@ class RiskAssessor(SupervisedActor):
         stage = self.ctx.session.stage(request.at, self.ctx.config.settings.thresholds)
         decision = Close(contract, position.closing_side, quantity, stage, "manual close requested",
                          quote.mid if fresh and quote else None, quote.bid if fresh and quote else None,
-                         quote.ask if fresh and quote else None)
+                         quote.ask if fresh and quote else None, manual=True)
         self.send(Roles.EXECUTOR, Decisions((decision,), request.at, self.ctx.config.mode))
         return f"closing {quantity} {contract.key} ({position.closing_side.value})"
 

@@ -69,6 +69,11 @@ class BookUpdate:
 
 
 @dataclass(frozen=True)
+class ForgiveFailures:
+    """A person resumed trading (ctl resume): contracts given up after refusals are tried again."""
+
+
+@dataclass(frozen=True)
 class ManualClose:
     contract_key: str
     at: datetime

@@ -78,6 +78,9 @@ class Close:
     bid: float | None = None
     ask: float | None = None
     assessment: Assessment | None = None
+    # A person asked (ctl close, Telegram): a contract the Executor gave up after refusals is tried again,
+    # with its attempts counted afresh. Closing never opens all the same.
+    manual: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from actors.risk_assessor import AssessorState, RiskAssessor
 from config.settings import Settings
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
-from domain.messages import ManualClose, Ping, PollNow, Tick
+from domain.messages import ForgiveFailures, ManualClose, Ping, PollNow, Tick
 from domain.order_refs import is_cleanup_ref
 from domain.policy import Mode
 from domain.session import ExpirySession
@@ -202,6 +202,7 @@ class Service:
         self.gate.open(KILL_CAUSE)
         self.metrics.set_kill_switch(False)
         self.registry.ask(Roles.CIRCUIT_BREAKER, ResetBreaker("command"))
+        self.registry.tell(Roles.EXECUTOR, ForgiveFailures())
         self.registry.tell(Roles.NOTIFIER, alerts.kill_switch(False, "command"))
 
     def close(self, contract_key: str) -> str:

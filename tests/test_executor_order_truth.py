@@ -195,3 +195,20 @@ def _request_for(order: WorkingOrder):
     from gateways.broker import OrderRequest
 
     return OrderRequest(order.contract, order.side, order.quantity, order.order_type, order.limit_price, "")
+
+
+def test_a_contract_given_up_is_tried_again_when_a_person_asks_or_resumes(desk):
+    from domain.messages import ForgiveFailures
+
+    snapshot(desk)
+    for number in range(1, 4):
+        decide(desk, CLOSE)
+        desk.send(event(str(number), placed(desk)[-1], OrderStatus.REJECTED, 0, desk.clock.now()))
+    decide(desk, CLOSE)
+    assert len(placed(desk)) == 3 and CALL in desk.state().given_up
+    decide(desk, Close(CALL, Side.SELL, 2, Stage.T5, "manual close requested", 3.0, 2.95, 3.05, manual=True))
+    assert len(placed(desk)) == 4 and CALL not in desk.state().given_up  # ctl close: tried again
+    desk.send(event("4", placed(desk)[-1], OrderStatus.REJECTED, 0, desk.clock.now()))
+    assert desk.state().failures[CALL] == 1
+    desk.send(ForgiveFailures())  # ctl resume
+    assert CALL not in desk.state().failures

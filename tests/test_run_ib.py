@@ -141,15 +141,24 @@ def test_one_contract_ib_keeps_refusing_is_given_up_alone_and_trips_no_breaker(t
     assert any(a.title == f"Giving up on {CALL}: close it by hand" for a in sent.sent)
 
 
-def test_rejects_across_contracts_trip_the_circuit_breaker(tmp_path):
+def test_rejects_across_contracts_trip_the_circuit_breaker_until_a_person_resumes(tmp_path):
     far = "SPY 20261125 636C"
     script = GatewayScript(positions=[FakePosition(FakeContract.option(CALL), 4, 300.0),
                                       FakePosition(FakeContract.option(far), 2, 500.0)],
                            default_behaviour=OrderBehaviour.reject())
+    state: dict[str, int] = {}
+
+    def trip_then_resume(gateway, service):
+        if service.gate.closed_by("circuit breaker") and "tripped" not in state:
+            state["tripped"] = len(placed(gateway))
+            gateway.script.default_behaviour = OrderBehaviour.fill()  # the cause is fixed ...
+            service.resume()  # ... and a person resets the breaker (ctl resume): it never resets by itself
+        return "tripped" in state and service.status()["positions"] == 0
+
     gateway, service = run_tree(tmp_path, script, start=datetime(2026, 11, 25, 15, 54, 59, tzinfo=EASTERN),
-                                seconds=40, until=lambda g, s: s.gate.closed_by("circuit breaker"))
-    assert service.gate.closed_by("circuit breaker")
-    assert len(placed(gateway)) == 6
+                                seconds=60, until=trip_then_resume)
+    assert state["tripped"] == 6  # the sixth failure, across the two contracts, tripped it: nothing more sent
+    assert not service.gate.closed_by("circuit breaker") and service.status()["positions"] == 0
 
 
 def test_run_check_prints_account_positions_and_orders():
