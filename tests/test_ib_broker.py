@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, date, datetime
 
@@ -388,3 +389,17 @@ def test_a_gateway_that_never_answers_the_start_up_sync_is_one_broker_error_line
     finally:
         broker.disconnect()
         gateway.stop()
+
+
+@pytest.mark.parametrize("session", [holding((CALL_KEY, 3))], indirect=True)
+def test_reads_made_at_once_each_get_their_own_answer(session):
+    # ib_async keeps one pending request per kind: a second positions request while one is pending replaces
+    # its future, and the first is never answered. Reads are made one at a time (IBBroker._read).
+    gateway, broker, _, _ = session
+    ib = broker.connected_ib()
+
+    async def four_at_once() -> list:
+        return list(await asyncio.gather(*[broker._read(ib.reqPositionsAsync) for _ in range(4)]))
+
+    answers = broker.run_paced(four_at_once, "positions not read")
+    assert [[p.position for p in answer] for answer in answers] == [[3]] * 4
