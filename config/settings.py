@@ -84,6 +84,9 @@ class Settings(BaseModel):
     feed_crosscheck_tolerance: float
 
     assessment_sample_seconds: float
+    audit_outage_minutes: float
+    simulation_dir: Path
+    simulation_store: str
     alert_throttle_seconds: float
     telegram_api_url: str
     telegram_allowed_chats: tuple[int, ...]
@@ -140,6 +143,13 @@ class Settings(BaseModel):
     def _positive_seconds(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be a number of seconds above 0")
+        return value
+
+    @field_validator("audit_outage_minutes")
+    @classmethod
+    def _outage_minutes(cls, value: float) -> float:
+        if not 0 < value <= 1440:  # NaN fails too: an outage must always be able to page
+            raise ValueError("must be minutes in (0, 1440], e.g. 5")
         return value
 
     @field_validator("ib_port")
