@@ -68,7 +68,17 @@ def summary_dict(result: SimulationResult, trader_tz: str) -> dict[str, Any]:
         "orders_sent": result.orders_sent,
         "restarts": result.restarts,
         "escalation": result.escalated or None,
+        "run_id": result.run.run_id if result.run else None,
+        "audit": audit_dict(result),
     }
+
+
+def audit_dict(result: SimulationResult) -> dict[str, Any] | None:
+    """Where this run's audit trail is, and how many of its records are only in the spool."""
+    if result.audit is None:
+        return None
+    return {"store": result.audit.store, "unsent_records": result.audit.unsent, "spool": result.audit.spool or None,
+            "error": result.audit.error or None}
 
 
 def write_json(result: SimulationResult, trader_tz: str, path: Path) -> None:
@@ -104,6 +114,15 @@ def print_summary(result: SimulationResult, trader_tz: str, console: Console) ->
                   f"false positives {k['false_positive_rate']:.0%}  "
                   f"mean slippage {_money(k['mean_slippage']) or 'n/a'}/share  "
                   f"contracts exercised/assigned {k['exercised_contracts']}  orders sent {data['orders_sent']}")
+    audit = data["audit"]
+    if audit:
+        console.print(f"run {data['run_id']}: audit trail in {audit['store']}")
+        if audit["unsent_records"]:
+            console.print(f"[bold yellow]{audit['unsent_records']} audit record(s) are not in the store, only in "
+                          f"the spool {audit['spool']}[/bold yellow] ({audit['error'] or 'no answer'}); the "
+                          "summary above includes them")
+        elif audit["error"]:
+            console.print(f"[bold yellow]the audit store could not be read back[/bold yellow] ({audit['error']})")
     restarted = {role: n for role, n in data["restarts"].items() if n}
     if restarted:
         console.print(f"actor restarts: {restarted}")

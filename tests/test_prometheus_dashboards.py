@@ -58,7 +58,8 @@ def simulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulation]
     scenario = workdir / "scenario.json"
     scenario.write_text(json.dumps(SCENARIO))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
-    env.update({"CLEANUP_DATA_DIR": str(workdir), "CLEANUP_METRICS_PORT": str(port)})
+    env.update({"CLEANUP_DATA_DIR": str(workdir), "CLEANUP_SIMULATION_DIR": str(workdir / "simulations"),
+                "CLEANUP_METRICS_PORT": str(port)})
     log = workdir / "simulate.out"
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -65,7 +65,8 @@ def simulated_session(speed: float = 20.0) -> Iterator[Session]:
     log = (data_dir / "simulate.out").open("wb")
     process = subprocess.Popen(
         [*PROGRAM, "simulate", "--speed", str(speed), "--quiet", "--set", f"data_dir={data_dir}",
-         "--set", "metrics_port=0"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+         "--set", f"simulation_dir={data_dir / 'simulations'}", "--set", "metrics_port=0"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_socket(data_dir / "control.sock", process)
         yield Session(process, data_dir)
