@@ -109,20 +109,21 @@ def print_summary(result: SimulationResult, trader_tz: str, console: Console) ->
                          "" if a["quantity"] is None else str(a["quantity"]), _money(a["price"]), ok,
                          a["reason"].split(":", 1)[-1].strip()[:40])
     console.print(timeline)
-    k = data["kpis"]
-    console.print(f"[bold]KPIs[/bold]  exercise prevention {k['exercise_prevention_rate']:.0%}  "
-                  f"false positives {k['false_positive_rate']:.0%}  "
-                  f"mean slippage {_money(k['mean_slippage']) or 'n/a'}/share  "
-                  f"contracts exercised/assigned {k['exercised_contracts']}  orders sent {data['orders_sent']}")
     audit = data["audit"]
     if audit:
         console.print(f"run {data['run_id']}: audit trail in {audit['store']}")
         if audit["unsent_records"]:
             console.print(f"[bold yellow]{audit['unsent_records']} audit record(s) are not in the store, only in "
-                          f"the spool {audit['spool']}[/bold yellow] ({audit['error'] or 'no answer'}); the "
-                          "summary above includes them")
+                          f"the spool {audit['spool']}[/bold yellow] ({audit['error'] or 'no answer'}); this "
+                          "summary includes them")
         elif audit["error"]:
-            console.print(f"[bold yellow]the audit store could not be read back[/bold yellow] ({audit['error']})")
+            console.print(f"[bold yellow]the audit store could not be read back[/bold yellow] ({audit['error']}); "
+                          "outcomes above count only what the spool still held")
+    k = data["kpis"]
+    console.print(f"[bold]KPIs[/bold]  exercise prevention {k['exercise_prevention_rate']:.0%}  "
+                  f"false positives {k['false_positive_rate']:.0%}  "
+                  f"mean slippage {_money(k['mean_slippage']) or 'n/a'}/share  "
+                  f"contracts exercised/assigned {k['exercised_contracts']}  orders sent {data['orders_sent']}")
     restarted = {role: n for role, n in data["restarts"].items() if n}
     if restarted:
         console.print(f"actor restarts: {restarted}")

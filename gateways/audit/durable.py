@@ -1,10 +1,13 @@
 """DurableAuditLog: acknowledge a record once it is on local disk, deliver it to the store later.
 
-append() writes one JSON line to the spool and fsyncs it: from then on the record survives a crash.
-drain() pushes the backlog to the store in spool order and moves the committed offset after each
-transaction. A database that is down costs nothing but a growing backlog: drain() keeps every record,
-backs off, reconnects through store_factory, and never raises. Corrupt lines are logged once with their
-line number, copied to rejected.jsonl and skipped; so is a record the database itself refuses.
+append() stamps the log's run id on the record, writes one JSON line to the spool and fsyncs it: from
+then on the record survives a crash. drain() pushes the backlog to the store in spool order and moves
+the committed offset after each transaction; deliver_soon() has the courier thread do it (or drains
+here, for a deterministic simulation). A database that is down or hung costs nothing but a growing
+backlog: drain() keeps every record, backs off, reconnects through store_factory, and never raises.
+Corrupt lines are logged once with their line number, copied to rejected.jsonl and skipped; so is a
+record the store refuses (gateways.audit.dialects says which errors are refusals). finish() is the
+shutdown: one more attempt whatever the backoff, and one line on what stays in the spool.
 """
 
 from __future__ import annotations
