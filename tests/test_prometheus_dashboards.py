@@ -207,5 +207,5 @@ def test_alert_rules_load_and_evaluate_against_live_data(prometheus: PrometheusS
         if len(evaluated) == len(rules) or time.monotonic() > end:
             break
         time.sleep(0.5)
-    assert len(rules) == 9
+    assert len(rules) == 10
     assert [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"] == []

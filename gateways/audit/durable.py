@@ -143,7 +143,8 @@ class DurableAuditLog:
     def finish(self, timeout: float = FINISH_TIMEOUT_SECONDS) -> int:
         """At shutdown: stop the courier, try the store once more whatever the backoff, close.
 
-        Returns how many records remain in the spool, and says so in one log line.
+        Returns how many records remain in the spool, and says so in one log line. backlog() and
+        unsent_records() still answer afterwards (they read the spool's files), e.g. for a summary.
         """
         stuck = self._courier is not None and not self._courier.stop(timeout)
         if stuck:
