@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
-from config.settings import Settings, mask_dsn
+from config.settings import Settings
 from gateways.audit import StoreUnavailable, open_store
-from gateways.audit.factory import SQLITE_FILE
+from gateways.audit.factory import target_of
 
 HELP = "audit database: `db migrate` applies the sql/ migrations in order (safe to run again)"
 
@@ -22,9 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe_target(settings: Settings) -> str:
     """Where the audit trail lives, fit to print (the password is never part of it)."""
-    if settings.db_dsn:
-        return f"PostgreSQL {mask_dsn(settings.db_dsn)}"
-    return f"SQLite {settings.data_dir / SQLITE_FILE}"
+    return target_of(settings).describe()
 
 
 def run(args: argparse.Namespace) -> int:

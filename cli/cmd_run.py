@@ -109,8 +109,7 @@ def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNo
         service.stop()
         sender.close(5.0)
         broker.disconnect()
-        audit_log.drain(max_records=100_000)
-        audit_log.close()
+        audit_log.finish()  # once more whatever the backoff; one line says how many records stay spooled
     return code
 
 

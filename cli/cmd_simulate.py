@@ -21,7 +21,8 @@ from simulation import runner
 from simulation.scenario import ScenarioError, load_scenario
 from simulation.summary import print_summary, write_json
 
-HELP = "run a simulated expiration afternoon (simulated market, paper broker, SQLite audit) and summarise it"
+HELP = ("run a simulated expiration afternoon (simulated market, paper broker, an audit store of its own) "
+        "and summarise it")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,13 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no live progress, summary only")
     parser.add_argument("--tui", action="store_true", help="watch and control it in the terminal UI "
-                        "(default speed 20; logs go to <data_dir>/simulate.log); see docs/tui.md")
+                        "(default speed 20; logs go to the run's directory, simulate.log); see docs/tui.md")
+    parser.add_argument("--store", metavar="STORE", help="audit store for this run: a PostgreSQL DSN or a SQLite "
+                        "file (setting simulation_store; default: a SQLite file in the run's own directory "
+                        "under simulation_dir, never db_dsn)")
     add_config_flags(parser, mode=True)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(args)
+    loaded = load(args, simulation_store=args.store)
     console = Console()
     try:
         day = date.fromisoformat(args.date) if args.date else None
@@ -66,8 +70,13 @@ def run(args: argparse.Namespace) -> int:
             write_json(result, settings.trader_tz, args.json)
         return result.exit_code
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run = runner.prepare_run(settings)
+    except OSError as error:
+        fail(f"simulate: cannot create the run's directory under {settings.simulation_dir}: {error.strerror}; "
+             "set simulation_dir to a writable directory", 1)
     console.print(f"simulating [bold]{scenario.name}[/bold] on {scenario.day} in {settings.mode.value} mode "
-                  f"(audit: {settings.data_dir / 'audit.sqlite3'})")
+                  f"(run {run.run_id}, audit: {run.store.describe()})")
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                         console=console, transient=True, disable=args.quiet)
 
@@ -80,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         with progress, start_metrics_server(metrics, settings.metrics_host, settings.metrics_port):
             task = progress.add_task("starting", total=1.0)
             result = runner.run_simulation(
-                scenario, settings, speed=args.speed, on_alert=show_alert, metrics=metrics,
+                scenario, settings, speed=args.speed, on_alert=show_alert, metrics=metrics, run=run,
                 on_started=lambda service: control_plane(service, settings),
                 on_progress=lambda p: progress.update(
                     task, completed=p.fraction, description=f"{p.now.astimezone(EASTERN):%H:%M:%S} ET {p.stage:<6}"))

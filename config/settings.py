@@ -69,6 +69,8 @@ FLOAT_RANGES: dict[str, FloatRange] = {
     # how long a fill may be missing from IB's position reads; beyond 10 minutes the reads are not lagging
     "position_lag_seconds": FloatRange(0, 600, "a number of seconds"),
     "stale_quote_itm_factor": FloatRange(0, 40, "a number of T-2 bands", "2: beyond twice t2_moneyness"),
+    # an outage must always be able to page
+    "audit_outage_minutes": FloatRange(0, 1440, "minutes", "e.g. 5"),
 }
 
 
@@ -129,6 +131,9 @@ class Settings(BaseModel):
     feed_crosscheck_tolerance: float
 
     assessment_sample_seconds: float
+    audit_outage_minutes: float
+    simulation_dir: Path
+    simulation_store: str
     alert_throttle_seconds: float
     telegram_api_url: str
     telegram_allowed_chats: tuple[int, ...]

@@ -1,16 +1,26 @@
 """Audit records: everything a trader wants to know afterwards, each with a unique action id.
 
 The id makes every write idempotent: a record written again after a fault (spool replay, restart)
-is recognised by the store and never counted twice.
+is recognised by the store and never counted twice. The run id says which process wrote it: empty
+for the service, ``sim-...`` for one ``simulate`` run, so a simulation is never mistaken for trading
+and a rerun never doubles another run's timeline.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
+
+SERVICE_RUN = ""  # the run id of the service's own records
+# NUL, and lone surrogates (no UTF-8 form): PostgreSQL refuses both in text and jsonb
+# (psycopg2 raises ValueError / UnicodeEncodeError before sending; jsonb refuses "\u0000").
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+NUL_STANDIN = "\u2400"  # SYMBOL FOR NULL: the reader still sees that a NUL was there
+SURROGATE_STANDIN = "\ufffd"  # REPLACEMENT CHARACTER
 
 
 class ActionKind(StrEnum):
@@ -41,6 +51,22 @@ def action_id_for(identity: str) -> str:
     return uuid.uuid5(_IDENTITY_NAMESPACE, identity).hex
 
 
+def new_run_id(started: datetime) -> str:
+    """``sim-<UTC start>-<random>``: sorts by start time, unique even for runs started the same second."""
+    return f"sim-{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def storable_text(text: str) -> str:
+    """Text any audit store accepts: NUL becomes U+2400, a lone surrogate U+FFFD; the rest is kept.
+
+    Such text reaches records from outside (a control-socket command, a Telegram stranger's message,
+    a broker's error string), and one refused record used to block every record behind it.
+    """
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda match: NUL_STANDIN if match.group() == "\x00" else SURROGATE_STANDIN, text)
+
+
 @dataclass(frozen=True)
 class ActionRecord:
     action_id: str
@@ -67,6 +93,7 @@ class ActionRecord:
     success: bool | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    run_id: str = SERVICE_RUN
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -99,3 +126,4 @@ class AssessmentRecord:
     stage: str
     action: str
     mode: str
+    run_id: str = SERVICE_RUN

@@ -9,6 +9,7 @@
 
 Every handler carries the RedactSecrets filter, so no file and no journal line shows a password or token,
 whatever logger the record came from and whether it is in the message, its arguments or a traceback.
+The files (rotated ones too) are created 0600 and a new log_dir 0700, whatever the umask.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from runtime.private_files import create_private_file, private_directory
 
 ACTIONS_LOGGER = "cleanup.actions"
 RISK_LOGGER = "cleanup.risk"
@@ -95,8 +98,16 @@ class _Stderr(logging.StreamHandler):
         pass  # StreamHandler.__init__ assigns a stream; ours is always the current sys.stderr
 
 
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """Log lines name the account, its positions and operators' commands: the file is the user's alone."""
+
+    def _open(self):
+        create_private_file(Path(self.baseFilename))  # before logging opens it: at start and at each rotation
+        return super()._open()
+
+
 def _file(path: Path, level: int, redact: RedactSecrets) -> logging.Handler:
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler = _PrivateRotatingFile(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(FILE_FORMAT))
     handler.addFilter(redact)
@@ -106,8 +117,7 @@ def _file(path: Path, level: int, redact: RedactSecrets) -> logging.Handler:
 def setup_logging(log_dir: Path, *, to_stderr: bool = True, secrets: Iterable[str] = (),
                   level: int = logging.INFO) -> RedactSecrets:
     """Install the handlers (replacing ours from an earlier call); returns the filter to add secrets to."""
-    log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = private_directory(Path(log_dir))
     redact = RedactSecrets(secrets)
     root = logging.getLogger()
     targets = {

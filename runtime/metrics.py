@@ -149,6 +149,15 @@ class Metrics:
         self._quote_age.set_function(self._quote_age_now)
         self._ib_messages = Counter(f"{PREFIX}_ib_messages_sent", "Messages sent to the IB API", registry=r)
         self._audit_backlog = Gauge(f"{PREFIX}_audit_backlog", "Audit records waiting to be written", registry=r)
+        # Computed at scrape time, as the quote age: it keeps growing even if the audit actor stopped.
+        self._audit_oldest_at: datetime | None = None
+        self._audit_oldest_age = Gauge(f"{PREFIX}_audit_oldest_unsent_age_seconds",
+                                       "Age of the oldest audit record not yet in the audit database (0: none)",
+                                       registry=r)
+        self._audit_oldest_age.set_function(self._audit_oldest_age_now)
+        self._audit_page_after = Gauge(f"{PREFIX}_audit_outage_page_seconds",
+                                       "Oldest unsent audit record age that pages (setting audit_outage_minutes)",
+                                       registry=r)
         self._broker_connected = Gauge(f"{PREFIX}_broker_connected",
                                        "1 while the broker (IB Gateway) API connection is up and reconciled",
                                        registry=r)
@@ -283,6 +292,14 @@ class Metrics:
     def set_audit_backlog(self, records: int) -> None:
         self._audit_backlog.set(records)
 
+    def set_audit_oldest_unsent(self, at: datetime | None) -> None:
+        """The time of the oldest audit record not yet in the database; None when it has them all."""
+        with self._lock:
+            self._audit_oldest_at = at
+
+    def set_audit_outage_threshold(self, seconds: float) -> None:
+        self._audit_page_after.set(seconds)
+
     def set_broker_connected(self, connected: bool) -> None:
         self._broker_connected.set(1 if connected else 0)
 
@@ -292,6 +309,13 @@ class Metrics:
                                  kind=_label(kind, FEED_ERROR_KINDS, "feed error kind")).inc()
 
     # -- helpers -------------------------------------------------------------------------------
+    def _audit_oldest_age_now(self) -> float:
+        with self._lock:
+            clock, at = self._clock, self._audit_oldest_at
+        if clock is None or at is None:
+            return 0.0
+        return max((clock.now() - at).total_seconds(), 0.0)
+
     def _quote_age_now(self) -> float:
         with self._lock:
             clock, at = self._clock, self._quote_at

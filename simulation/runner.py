@@ -3,6 +3,13 @@
 Each virtual second: faults due now are applied, the paper broker fills what is due, the actors get
 a tick, and a barrier waits until the tick's messages have gone down the pipeline. So a run is
 deterministic for a scenario and seed, and an afternoon takes seconds.
+
+Each run has a run id and its own directory, ``<simulation_dir>/<run id>/``, holding its spool and,
+unless ``simulation_store`` names another store, its SQLite audit file: a simulation never writes
+into the service's state directory or its database (``data_dir``, ``db_dsn``), and a rerun never
+doubles an earlier run's timeline. Every record carries the run id, and the result reads this run's
+records only: those in the store and those still in the spool (a store that is down or slow at the
+end must not make a closed position look open).
 """
 
 from __future__ import annotations
@@ -12,24 +19,28 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 
 from actors.context import Roles
 from config.settings import Settings, settings_with
 from domain.alerts import Alert
-from domain.audit import ActionKind, ActionRecord, new_action_id
+from domain.audit import ActionKind, ActionRecord, new_action_id, new_run_id
 from domain.model import Position
 from domain.policy import Mode
 from domain.session import ExpirySession
 from domain.settlement import SETTLE_AFTER_CLOSE, Outcome, PositionResult, SessionKpis, session_kpis, settle
+from gateways.audit import StoreUnavailable
 from gateways.audit.durable import DurableAuditLog
-from gateways.audit.factory import open_store
+from gateways.audit.factory import StoreTarget, open_target
 from gateways.calendar import MarketCalendar
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket
 from runtime.clock import VirtualClock
 from runtime.metrics import Metrics
+from runtime.private_files import private_directory
 from runtime.service import Service
+from simulation.runs import run_directory, run_store
 from simulation.scenario import Fault, Scenario, ScenarioError
 
 log = logging.getLogger("cleanup.simulation")
@@ -42,6 +53,31 @@ class Progress:
     now: datetime
     stage: str
     fraction: float
+
+
+@dataclass(frozen=True)
+class SimulationRun:
+    """Where one run keeps its audit trail, and the id on each of its records."""
+
+    run_id: str
+    directory: Path
+    store: StoreTarget
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    """How this run's audit trail ended up: the store described, records not in it, why not."""
+
+    store: str
+    unsent: int = 0
+    spool: str = ""
+    error: str = ""
+
+
+def prepare_run(settings: Settings, started: datetime | None = None) -> SimulationRun:
+    """A new run id and its directory (0700), under simulation_dir."""
+    run_id = new_run_id(started or datetime.now(UTC))
+    return SimulationRun(run_id, private_directory(run_directory(settings, run_id)), run_store(settings, run_id))
 
 
 @dataclass
@@ -57,6 +93,8 @@ class SimulationResult:
     orders_sent: int
     escalated: str = ""
     fill_times: dict[str, ActionRecord] = field(default_factory=dict)
+    run: SimulationRun | None = None
+    audit: AuditOutcome | None = None
 
     @property
     def exit_code(self) -> int:
@@ -96,6 +134,7 @@ def run_simulation(
     on_alert: Callable[[Alert], None] | None = None,
     metrics: Metrics | None = None,
     on_started: Callable[[Service], contextlib.AbstractContextManager] | None = None,
+    run: SimulationRun | None = None,
 ) -> SimulationResult:
     session = MarketCalendar().session(scenario.day)
     if session is None:
@@ -110,8 +149,10 @@ def run_simulation(
                          position_lag_seconds=scenario.position_lag_seconds)
     sender = RecordingSender(on_alert)
     metrics = metrics or Metrics(process_collectors=False)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    audit_log = DurableAuditLog(settings.data_dir / "spool", lambda: open_store(settings))  # it migrates on connect
+    run = run or prepare_run(settings)
+    # Delivered on the actor's own thread (no courier): a run stays deterministic tick for tick.
+    audit_log = DurableAuditLog(run.directory / "spool", lambda: open_target(run.store),  # it migrates on connect
+                                run_id=run.run_id, deliver_in_background=False)
     service = Service(settings, clock, session, broker, market, sender, audit_log, metrics,
                       account=broker.account())
     service.start()
@@ -148,19 +189,33 @@ def run_simulation(
         restarts = dict(service.supervisor.restarts)
         stack.close()
         service.stop()
-    audit_log.drain(max_records=1_000_000)
-    store = open_store(settings)
-    store.migrate()  # a run that wrote nothing still reads back an empty trail, not a missing table
-    try:
-        actions = [a for a in store.actions(start - timedelta(hours=1), end + timedelta(hours=3))]
-    finally:
-        store.close()
-    audit_log.close()
+    actions, audit = _run_actions(run, audit_log)
     results, fills = _position_results(positions, outcomes, actions, market)
     # The KPI counters were set by the service itself after the bell (as in `run`); the summary's
     # KPIs also know the after-hours move, so a pinned short put assigned later counts here.
     return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
-                            restarts, sender.alerts, len(broker.placed), escalated, fills)
+                            restarts, sender.alerts, len(broker.placed), escalated, fills, run, audit)
+
+
+def _run_actions(run: SimulationRun, audit_log: DurableAuditLog) -> tuple[list[ActionRecord], AuditOutcome]:
+    """This run's actions: from the store, then those the final drain could not deliver, from the spool."""
+    unsent = audit_log.finish()
+    stored: list[ActionRecord] = []
+    read_error = ""
+    try:
+        store = open_target(run.store)
+        try:
+            store.migrate()  # a run that wrote nothing still reads back an empty trail, not a missing table
+            stored = store.run_actions(run.run_id)
+        finally:
+            store.close()
+    except StoreUnavailable as failure:
+        read_error = str(failure)
+    seen = {action.action_id for action in stored}
+    spooled = [r for r in audit_log.unsent_records() if isinstance(r, ActionRecord) and r.action_id not in seen]
+    actions = sorted(stored + spooled, key=lambda action: action.at)  # stable: store order within an instant
+    return actions, AuditOutcome(run.store.describe(), unsent, str(audit_log.spool_directory) if unsent else "",
+                                 read_error or (audit_log.last_error if unsent else ""))
 
 
 def _apply_due_faults(faults: list[Fault], now: datetime, service: Service, broker: PaperBroker,

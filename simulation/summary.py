@@ -68,7 +68,17 @@ def summary_dict(result: SimulationResult, trader_tz: str) -> dict[str, Any]:
         "orders_sent": result.orders_sent,
         "restarts": result.restarts,
         "escalation": result.escalated or None,
+        "run_id": result.run.run_id if result.run else None,
+        "audit": audit_dict(result),
     }
+
+
+def audit_dict(result: SimulationResult) -> dict[str, Any] | None:
+    """Where this run's audit trail is, and how many of its records are only in the spool."""
+    if result.audit is None:
+        return None
+    return {"store": result.audit.store, "unsent_records": result.audit.unsent, "spool": result.audit.spool or None,
+            "error": result.audit.error or None}
 
 
 def write_json(result: SimulationResult, trader_tz: str, path: Path) -> None:
@@ -99,6 +109,16 @@ def print_summary(result: SimulationResult, trader_tz: str, console: Console) ->
                          "" if a["quantity"] is None else str(a["quantity"]), _money(a["price"]), ok,
                          a["reason"].split(":", 1)[-1].strip()[:40])
     console.print(timeline)
+    audit = data["audit"]
+    if audit:
+        console.print(f"run {data['run_id']}: audit trail in {audit['store']}")
+        if audit["unsent_records"]:
+            console.print(f"[bold yellow]{audit['unsent_records']} audit record(s) are not in the store, only in "
+                          f"the spool {audit['spool']}[/bold yellow] ({audit['error'] or 'no answer'}); this "
+                          "summary includes them")
+        elif audit["error"]:
+            console.print(f"[bold yellow]the audit store could not be read back[/bold yellow] ({audit['error']}); "
+                          "outcomes above count only what the spool still held")
     k = data["kpis"]
     console.print(f"[bold]KPIs[/bold]  exercise prevention {k['exercise_prevention_rate']:.0%}  "
                   f"false positives {k['false_positive_rate']:.0%}  "

@@ -84,8 +84,7 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
         finally:
             service.stop()
             broker.disconnect()
-            audit.drain(100_000)
-            audit.close()
+            audit.finish()
 
 
 def audit_store(tmp_path):

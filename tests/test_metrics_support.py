@@ -137,6 +137,7 @@ def session_setup(m: Metrics | CallRecorder) -> None:
         _assessment("SPY 20261127 600P", -0.06, 0.0, RiskLevel.LOW)])
     m.record_positions(Stage.T5, OPEN, [])  # 600P went away; a pass with a stale spot keeps the rest
     m.set_audit_backlog(0)
+    m.set_audit_outage_threshold(300.0)
     m.set_broker_connected(True)
     m.use_clock(CLOCK)
     m.quote_received(CLOCK.now())
@@ -160,6 +161,7 @@ def session_tick(m: Metrics | CallRecorder, n: int) -> None:
     CLOCK.advance(1.0)
     m.quote_received(CLOCK.now() - timedelta(seconds=0.2 + (n % 3) * 0.3))
     m.set_audit_backlog(n % 4)
+    m.set_audit_oldest_unsent(CLOCK.now() - timedelta(seconds=n % 4) if n % 4 else None)
     m.ib_messages_sent(10 + 6 * n)
     m.set_time_to_close(290.0 - n, Stage.T5)
 

@@ -35,7 +35,8 @@ def _open_positions(metrics: Metrics) -> float:
 
 def _simulate(tmp_path, scenario_file: str | Path, metrics: Metrics, watch) -> runner.SimulationResult:
     scenario = load_scenario(SCENARIOS / scenario_file)
-    settings = load_settings(flags={"data_dir": str(tmp_path / "data")}, environ={}).settings
+    settings = load_settings(flags={"data_dir": str(tmp_path / "data"),
+                                    "simulation_dir": str(tmp_path / "simulations")}, environ={}).settings
     settings = runner.simulation_settings(settings, scenario, None)
     return runner.run_simulation(scenario, settings, metrics=metrics, on_progress=watch)
 

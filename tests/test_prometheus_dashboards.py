@@ -58,7 +58,8 @@ def simulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulation]
     scenario = workdir / "scenario.json"
     scenario.write_text(json.dumps(SCENARIO))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
-    env.update({"CLEANUP_DATA_DIR": str(workdir), "CLEANUP_METRICS_PORT": str(port)})
+    env.update({"CLEANUP_DATA_DIR": str(workdir), "CLEANUP_SIMULATION_DIR": str(workdir / "simulations"),
+                "CLEANUP_METRICS_PORT": str(port)})
     log = workdir / "simulate.out"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -206,5 +207,5 @@ def test_alert_rules_load_and_evaluate_against_live_data(prometheus: PrometheusS
         if len(evaluated) == len(rules) or time.monotonic() > end:
             break
         time.sleep(0.5)
-    assert len(rules) == 9
+    assert len(rules) == 10
     assert [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"] == []

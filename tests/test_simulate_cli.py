@@ -9,6 +9,7 @@ import sys
 def test_simulate_with_no_arguments_prints_the_summary_and_writes_json(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
     env["CLEANUP_DATA_DIR"] = str(tmp_path / "data")
+    env["CLEANUP_SIMULATION_DIR"] = str(tmp_path / "simulations")
     env["CLEANUP_METRICS_PORT"] = "0"
     out = tmp_path / "summary.json"
     result = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "--quiet", "--json", str(out)],
@@ -28,6 +29,7 @@ def test_simulate_with_no_arguments_prints_the_summary_and_writes_json(tmp_path)
 def test_a_holiday_date_is_refused_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
     env["CLEANUP_DATA_DIR"] = str(tmp_path)
+    env["CLEANUP_SIMULATION_DIR"] = str(tmp_path / "simulations")
     result = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "--date", "2026-11-26", "--quiet"],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2 and "not a trading session" in result.stderr
@@ -38,7 +40,8 @@ def test_ctl_status_against_a_running_simulation_shows_mode_time_to_close_and_po
     import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANUP_")}
-    env.update({"CLEANUP_DATA_DIR": str(tmp_path), "CLEANUP_METRICS_PORT": "0"})
+    env.update({"CLEANUP_DATA_DIR": str(tmp_path), "CLEANUP_SIMULATION_DIR": str(tmp_path / "simulations"),
+                "CLEANUP_METRICS_PORT": "0"})
     simulation = subprocess.Popen([sys.executable, "-m", "cli.main", "simulate", "--quiet", "--speed", "20"],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

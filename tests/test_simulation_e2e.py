@@ -19,7 +19,8 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "simulation" / "scenarios"
 def simulate(tmp_path_factory, name, metrics=None, **overrides):
     data_dir = tmp_path_factory.mktemp(name.replace(".json", ""))
     scenario = load_scenario(SCENARIOS / name)
-    settings = load_settings(flags={"data_dir": str(data_dir), **overrides}, environ={}).settings
+    settings = load_settings(flags={"data_dir": str(data_dir), "simulation_dir": str(data_dir / "simulations"),
+                                    **overrides}, environ={}).settings
     settings = runner.simulation_settings(settings, scenario, overrides.get("mode"))
     return runner.run_simulation(scenario, settings, metrics=metrics)
 
@@ -125,7 +126,8 @@ def test_repeated_crashes_escalate_halt_trading_and_exit_non_zero(tmp_path_facto
     scenario["config"] = {"restart_max": 3}
     path = tmp_path / "storm.json"
     path.write_text(json.dumps(scenario))
-    settings = load_settings(flags={"data_dir": str(tmp_path / "data")}, environ={}).settings
+    settings = load_settings(flags={"data_dir": str(tmp_path / "data"),
+                                    "simulation_dir": str(tmp_path / "simulations")}, environ={}).settings
     loaded = load_scenario(path)
     result = runner.run_simulation(loaded, runner.simulation_settings(settings, loaded, None))
     assert result.escalated and result.exit_code == 70

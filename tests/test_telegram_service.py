@@ -25,7 +25,8 @@ def run_with_telegram(tmp_path, api, conversation):
     path.write_text(json.dumps(raw))
     scenario = load_scenario(path)
     settings = load_settings(environ={}, flags={
-        "data_dir": str(tmp_path / "data"), "metrics_port": 0, "telegram_bot_token": api.token,
+        "data_dir": str(tmp_path / "data"), "simulation_dir": str(tmp_path / "simulations"), "metrics_port": 0,
+        "telegram_bot_token": api.token,
         "telegram_api_url": api.url, "telegram_allowed_chats": str(TRADER)}).settings
     settings = runner.simulation_settings(settings, scenario, None)
     started = threading.Event()

@@ -8,7 +8,6 @@ state and its audit store.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 
 import pytest
 from textual.widgets import DataTable, Input, Static
@@ -16,7 +15,6 @@ from textual.widgets import DataTable, Input, Static
 from domain.audit import ActionKind
 from domain.model import OptionContract
 from domain.risk import calculate_moneyness
-from gateways.audit import open_store
 from runtime.control_socket import send_command
 from tests.test_tui_support import simulated_session, wait_until
 from tui.app import CleanupApp
@@ -117,18 +115,8 @@ async def _test_a_manual_close_is_sent_and_audited(session):
         await pilot.press("y")
         reply = app.query_one("#reply", Static)
         await until(pilot, lambda: "closing 1 SPY 20261125 650C" in text_of(reply))
-    now = session.status()["now"]
-
-    def audited():
-        store = open_store(session.settings)
-        try:
-            end = datetime.fromisoformat(now) + timedelta(hours=1)
-            return store.actions(end - timedelta(hours=3), end)
-        finally:
-            store.close()
-
     def close_recorded():
-        records = audited()
+        records = session.audited()
         commands = [r for r in records
                     if r.action is ActionKind.COMMAND and r.details.get("command") == f"close {target}"]
         orders = [r for r in records if r.action is ActionKind.CLOSE and r.strike == 650.0 and r.right == "C"]

@@ -18,12 +18,14 @@ from config import load_settings
 from config.settings import Settings
 from domain.audit import ActionKind, ActionRecord
 from domain.session import EASTERN
+from gateways.audit.factory import SQLITE_FILE, open_sqlite
 from runtime.commands import CommandReply
 from runtime.control_socket import ControlSocketError, send_command
 
 ROOT = Path(__file__).resolve().parent.parent
 # `python -m cli.main` from the repository: the real program, whatever the installed package list holds.
 PROGRAM = [sys.executable, "-m", "cli.main"]
+RUNS = "simulations"  # the session's simulation_dir, inside its data_dir
 
 
 @dataclass
@@ -37,7 +39,17 @@ class Session:
 
     @property
     def settings(self) -> Settings:
-        return load_settings(None, {"data_dir": str(self.data_dir)}).settings
+        return load_settings(None, {"data_dir": str(self.data_dir),
+                                    "simulation_dir": str(self.data_dir / RUNS)}).settings
+
+    def audited(self) -> list[ActionRecord]:
+        """The simulation run's records in its own store (one run per session), oldest first."""
+        [run] = self.settings.simulation_dir.iterdir()
+        store = open_sqlite(run / SQLITE_FILE)
+        try:
+            return store.run_actions(run.name)
+        finally:
+            store.close()
 
     def status(self) -> dict[str, Any]:
         reply = send_command(self.socket, "status", who="test")
@@ -65,7 +77,8 @@ def simulated_session(speed: float = 20.0) -> Iterator[Session]:
     log = (data_dir / "simulate.out").open("wb")
     process = subprocess.Popen(
         [*PROGRAM, "simulate", "--speed", str(speed), "--quiet", "--set", f"data_dir={data_dir}",
-         "--set", "metrics_port=0"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+         "--set", f"simulation_dir={data_dir / RUNS}", "--set", "metrics_port=0"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_socket(data_dir / "control.sock", process)
         yield Session(process, data_dir)

@@ -68,7 +68,8 @@ def test_tui_attaches_to_a_running_simulation_and_shows_the_status_panel():
 def test_simulate_with_tui_runs_the_afternoon_under_the_ui_and_prints_the_summary_after():
     data_dir = Path(tempfile.mkdtemp(prefix="ocm-tui-", dir="/tmp"))
     terminal = Terminal([*PROGRAM, "simulate", "--tui", "--speed", "150", "--set", f"data_dir={data_dir}",
-                         "--set", "metrics_port=0"], width=100, height=30)
+                         "--set", f"simulation_dir={data_dir / 'simulations'}", "--set", "metrics_port=0"],
+                        width=100, height=30)
     try:
         terminal.wait_for("Positions at risk:", "SPY 20261125 638C", "simulation at 150x")
         terminal.keys("q")

@@ -23,8 +23,8 @@ SOCKET_WAIT_SECONDS = 60.0
 
 def simulate_with_tui(scenario: Scenario, settings: Settings, speed: float) -> runner.SimulationResult:
     speed = speed or TUI_SPEED
-    log_file = settings.data_dir / "simulate.log"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run = runner.prepare_run(settings)
+    log_file = run.directory / "simulate.log"  # the run's own directory, never the service's data_dir
     logging.basicConfig(level=logging.INFO, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     outcome: dict[str, Any] = {}
     metrics = Metrics()
@@ -33,7 +33,7 @@ def simulate_with_tui(scenario: Scenario, settings: Settings, speed: float) -> r
         try:
             with start_metrics_server(metrics, settings.metrics_host, settings.metrics_port):
                 outcome["result"] = runner.run_simulation(
-                    scenario, settings, speed=speed, metrics=metrics,
+                    scenario, settings, speed=speed, metrics=metrics, run=run,
                     on_started=lambda service: control_plane(service, settings))
         except BaseException as error:  # handed to the main thread, which re-raises it after the UI
             outcome["error"] = error

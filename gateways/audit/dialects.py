@@ -28,8 +28,9 @@ class Dialect:
     encoders: Encoders
     bootstrap: tuple[str, ...]  # statements that make the migrations table exist (idempotent)
     begin: str | None  # statement opening a write transaction; None: the driver opens one implicitly
-    unavailable: tuple[type[BaseException], ...]  # driver errors meaning "try again later"
-    rejected: tuple[type[BaseException], ...]  # driver errors meaning "this data cannot be stored"
+    # The one table that tells a failed write apart (sql_store._ErrorTranslation applies it, in this order):
+    unavailable: tuple[type[BaseException], ...]  # "store unavailable": keep the records, retry later
+    refused: tuple[type[BaseException], ...]  # "record refused": set the record aside, never retry it
     driver_error: tuple[type[BaseException], ...]  # every driver error
     run_script: Callable[[Any, str], None]  # execute a multi-statement migration inside the open transaction
 
@@ -60,6 +61,11 @@ def _postgres_script(connection: Any, script: str) -> None:
         cursor.execute(script)
 
 
+# The driver refuses parameters it cannot send before the database sees them: psycopg2 raises
+# ValueError for a NUL in a string, UnicodeEncodeError (a ValueError) for a lone surrogate; sqlite3
+# raises OverflowError for an integer beyond 64 bits. Retrying the same record cannot help.
+PARAMETER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OverflowError)
+
 SQLITE = Dialect(
     name="sqlite",
     placeholder="?",
@@ -67,8 +73,9 @@ SQLITE = Dialect(
     bootstrap=(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, "
                "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",),
     begin="BEGIN IMMEDIATE",
+    # locked, disk I/O, read-only file; a closed connection
     unavailable=(sqlite3.OperationalError, sqlite3.InterfaceError, sqlite3.ProgrammingError),
-    rejected=(sqlite3.IntegrityError, sqlite3.DataError),
+    refused=(sqlite3.Error, *PARAMETER_ERRORS),  # constraint, data; anything else the driver raises
     driver_error=(sqlite3.Error,),
     run_script=_sqlite_script,
 )
@@ -86,8 +93,14 @@ def postgresql() -> Dialect:
                    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, "
                    "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"),
         begin=None,
-        unavailable=(psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.InternalError),
-        rejected=(psycopg2.DataError, psycopg2.IntegrityError),
+        # Connection lost or refused, statement_timeout (QueryCanceled is an OperationalError), server
+        # trouble; ProgrammingError is SQLSTATE class 42 (a missing table, a revoked privilege): the
+        # store is misconfigured, not the record, so keep the records until a person fixes it.
+        unavailable=(psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.InternalError,
+                     psycopg2.ProgrammingError),
+        # DataError (class 22: a value the column cannot hold), IntegrityError (class 23: a constraint),
+        # and anything else the driver raises for this record.
+        refused=(psycopg2.Error, *PARAMETER_ERRORS),
         driver_error=(psycopg2.Error,),
         run_script=_postgres_script,
     )

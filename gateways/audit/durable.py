@@ -1,10 +1,13 @@
 """DurableAuditLog: acknowledge a record once it is on local disk, deliver it to the store later.
 
-append() writes one JSON line to the spool and fsyncs it: from then on the record survives a crash.
-drain() pushes the backlog to the store in spool order and moves the committed offset after each
-transaction. A database that is down costs nothing but a growing backlog: drain() keeps every record,
-backs off, reconnects through store_factory, and never raises. Corrupt lines are logged once with their
-line number, copied to rejected.jsonl and skipped; so is a record the database itself refuses.
+append() stamps the log's run id on the record, writes one JSON line to the spool and fsyncs it: from
+then on the record survives a crash. drain() pushes the backlog to the store in spool order and moves
+the committed offset after each transaction; deliver_soon() has the courier thread do it (or drains
+here, for a deterministic simulation). A database that is down or hung costs nothing but a growing
+backlog: drain() keeps every record, backs off, reconnects through store_factory, and never raises.
+Corrupt lines are logged once with their line number, copied to rejected.jsonl and skipped; so is a
+record the store refuses (gateways.audit.dialects says which errors are refusals). finish() is the
+shutdown: one more attempt whatever the backoff, and one line on what stays in the spool.
 """
 
 from __future__ import annotations
@@ -15,17 +18,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from domain.audit import ActionRecord, AssessmentRecord
+from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord
+from gateways.audit.courier import Courier
 from gateways.audit.protocol import AuditStore, RecordRejected
 from gateways.audit.spool import Entry, Position, Spool
+from runtime.private_files import open_private
 
 log = logging.getLogger(__name__)
 REJECTED = "rejected.jsonl"
+OLDEST_LOOKAHEAD = 8  # lines read past corrupt ones to find the oldest record's time
+FINAL_BATCH = 5_000
+# Longer than one attempt can take against a hung PostgreSQL (factory: connect 5 s, answer 15 s).
+FINISH_TIMEOUT_SECONDS = 25.0
 
 
 def encode(record: ActionRecord | AssessmentRecord) -> bytes:
@@ -64,7 +73,8 @@ class _Run:
 class DurableAuditLog:
     def __init__(self, spool_dir: Path, store_factory: Callable[[], AuditStore], *, rotate_bytes: int = 1 << 20,
                  backoff_initial: float = 1.0, backoff_max: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, run_id: str = SERVICE_RUN,
+                 deliver_in_background: bool = True) -> None:
         self._spool = Spool(Path(spool_dir), rotate_bytes)
         self._factory = store_factory
         self._store: AuditStore | None = None
@@ -73,35 +83,101 @@ class DurableAuditLog:
         self._next_attempt = 0.0
         self._drain_lock = threading.Lock()
         self._reported: set[tuple[int, int]] = set()
+        self.run_id = run_id
+        self.last_error = ""  # why the store was last unavailable; empty once it takes records again
+        self._courier = Courier(self.drain) if deliver_in_background else None
+
+    @property
+    def spool_directory(self) -> Path:
+        return self._spool.directory
 
     def append(self, record: ActionRecord | AssessmentRecord) -> None:
-        """Durable on return (fsync'd); raises OSError only if the local disk itself fails."""
+        """Durable on return (fsync'd), stamped with this log's run id; raises OSError only if the disk fails."""
+        if record.run_id != self.run_id:
+            record = replace(record, run_id=self.run_id)
         self._spool.append(encode(record))
 
     def backlog(self) -> int:
         """Records not yet confirmed in the database."""
         return self._spool.pending()
 
-    def drain(self, max_records: int = 500) -> int:
-        """Push up to max_records of the backlog, in order; return how many reached the store. Never raises."""
-        if not self._drain_lock.acquire(blocking=False):
-            return 0  # another thread is draining
-        try:
-            if self._monotonic() < self._next_attempt:
+    def oldest_unsent(self) -> datetime | None:
+        """The time of the oldest record not yet in the database (None: the store has everything)."""
+        for entry in self._spool.read(OLDEST_LOOKAHEAD):
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # a corrupt line is set aside by drain
+                return decode(entry.data).at
+        return None
+
+    def unsent_records(self) -> list[ActionRecord | AssessmentRecord]:
+        """Every record still waiting in the spool, in order (corrupt lines left out)."""
+        records = []
+        for entry in self._spool.read(self.backlog() + 1):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                records.append(decode(entry.data))
+        return records
+
+    def deliver_soon(self) -> None:
+        """Deliver the backlog: on the courier's thread (never blocks), or here and now without one."""
+        if self._courier is not None:
+            self._courier.wake()
+        else:
+            self.drain()
+
+    def drain(self, max_records: int = 500, *, regardless_of_backoff: bool = False) -> int:
+        """Push up to max_records of the backlog, in order; return how many reached the store. Never raises.
+
+        Waits for a drain in progress on another thread. While the store is unavailable, attempts are
+        spaced by the backoff unless regardless_of_backoff (the final drain at shutdown).
+        """
+        with self._drain_lock:
+            if not regardless_of_backoff and self._monotonic() < self._next_attempt:
                 return 0
-            return self._drain(max_records)
-        except Exception as error:  # noqa: BLE001 (the audit path must never take its caller down)
-            self._failed(error)
-            return 0
-        finally:
-            self._drain_lock.release()
+            try:
+                delivered = self._drain(max_records)
+            except Exception as error:  # noqa: BLE001 (the audit path must never take its caller down)
+                self._failed(error)
+                return 0
+            self.last_error = ""
+            return delivered
+
+    def finish(self, timeout: float = FINISH_TIMEOUT_SECONDS) -> int:
+        """At shutdown: stop the courier, try the store once more whatever the backoff, close.
+
+        Returns how many records remain in the spool, and says so in one log line. backlog() and
+        unsent_records() still answer afterwards (they read the spool's files), e.g. for a summary.
+        """
+        stuck = self._courier is not None and not self._courier.stop(timeout)
+        if stuck:
+            self.last_error = f"the store gave no answer within {timeout:.0f} s"
+        else:
+            before = self.backlog() + 1
+            while 0 < self.backlog() < before:  # batch after batch, until one makes no progress
+                before = self.backlog()
+                self.drain(max_records=FINAL_BATCH, regardless_of_backoff=True)
+        remaining = self.backlog()
+        if remaining:
+            log.warning("audit: %d record(s) remain in the spool %s, not yet in the store (%s)", remaining,
+                        self._spool.directory, self.last_error or "unknown error")
+        else:
+            log.info("audit: every record is in the store")
+        self._close(wait=0.0 if stuck else timeout)
+        return remaining
 
     def close(self) -> None:
-        with self._drain_lock:
-            self._drop_store()
-            self._spool.close()
+        """Stop delivering and close, without a final drain (finish() drains first)."""
+        stuck = self._courier is not None and not self._courier.stop(FINISH_TIMEOUT_SECONDS)
+        self._close(wait=0.0 if stuck else FINISH_TIMEOUT_SECONDS)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _close(self, wait: float) -> None:
+        if not self._drain_lock.acquire(timeout=wait):
+            return  # a drain is stuck in the store on the courier's (daemon) thread: leave it to the exit
+        try:
+            self._drop_store()
+            self._spool.close()
+        finally:
+            self._drain_lock.release()
 
     def _drain(self, max_records: int) -> int:
         runs = self._runs(self._spool.read(max_records))
@@ -173,6 +249,7 @@ class DurableAuditLog:
         return self._store
 
     def _failed(self, error: Exception) -> None:
+        self.last_error = str(error)
         self._drop_store()
         self._delay = min(self._backoff_max, self._delay * 2 if self._delay else self._backoff_initial)
         self._next_attempt = self._monotonic() + self._delay
@@ -192,7 +269,7 @@ class DurableAuditLog:
             return
         self._reported.add(key)
         log.error("audit spool: %s skipped: %s", entry.where, reason)
-        with open(self._spool.directory / REJECTED, "ab") as handle:
+        with open_private(self._spool.directory / REJECTED) as handle:
             handle.write(json.dumps({"where": entry.where, "reason": reason,
                                      "line": entry.data.decode("utf-8", "replace")}).encode() + b"\n")
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from domain.audit import ActionRecord, AssessmentRecord
+from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord
 
 
 class StoreUnavailable(Exception):
@@ -25,9 +25,15 @@ class AuditStore(Protocol):
         """Insert in one transaction, skipping action ids already stored; return the rows inserted."""
 
     def insert_assessments(self, records: Sequence[AssessmentRecord]) -> int:
-        """Insert in one transaction, skipping (contract, time) samples already stored; return rows inserted."""
+        """Insert in one transaction, skipping (contract, time, run) samples already stored; return rows inserted."""
 
-    def actions(self, start: datetime, end: datetime) -> list[ActionRecord]:
-        """Actions with start <= time < end, ordered by time (then by insertion)."""
+    def actions(self, start: datetime, end: datetime, run_id: str = SERVICE_RUN) -> list[ActionRecord]:
+        """One run's actions with start <= time < end, ordered by time (then by insertion).
+
+        The default run is the service's own: a simulation written to the same store is not trading.
+        """
+
+    def run_actions(self, run_id: str) -> list[ActionRecord]:
+        """Every action of one run (a simulation's run id), ordered by time (then by insertion)."""
 
     def close(self) -> None: ...

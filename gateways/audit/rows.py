@@ -1,8 +1,9 @@
 """ActionRecord / AssessmentRecord <-> table rows, shared by both dialects.
 
-Values are made safe for the columns here (strings cut to their VARCHAR length, numbers clamped to
-their NUMERIC range, NaN/inf dropped) because a record the database refuses would otherwise stay at
-the head of the spool and block every record behind it. What was changed is kept in details["clamped"].
+Values are made safe for the columns here (text made storable by domain.audit.storable_text, strings
+cut to their VARCHAR length, numbers clamped to their NUMERIC range, NaN/inf dropped), so the database
+has no reason to refuse a record. What was changed is kept in details: the original value of a clamped
+column in details["clamped"], the names of fields whose text was made storable in details["sanitised"].
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.audit import ActionKind, ActionRecord, AssessmentRecord
+from domain.audit import ActionKind, ActionRecord, AssessmentRecord, storable_text
 from domain.session import EASTERN
 
 # Column -> record attribute, in insert order (the seed's columns first).
@@ -26,13 +27,15 @@ ACTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reason", "reason"), ("risk_score", "risk_score"), ("probability_itm", "probability_itm"),
     ("order_ref", "order_ref"), ("ib_order_id", "order_id"), ("reference_mid", "reference_mid"),
     ("slippage", "slippage"), ("pnl_impact", "pnl_impact"), ("error", "error"), ("details", "details"),
+    ("run_id", "run_id"),
 )
 ASSESSMENT_COLUMNS: tuple[str, ...] = (
     "assessed_at", "trade_date", "contract_key", "quantity", "spot", "moneyness", "risk_score",
-    "probability_itm", "level", "stage", "action", "mode",
+    "probability_itm", "level", "stage", "action", "mode", "run_id",
 )
 # VARCHAR lengths and NUMERIC bounds of the PostgreSQL schema (sql/postgresql/*.sql).
 TEXT_LIMITS = {"symbol": 50, "right": 1, "contract_key": 50}
+DETAILS_INDEX = [column for column, _ in ACTION_COLUMNS].index("details")
 NUMBER_LIMITS = {
     "strike": 1e8 - 0.01, "moneyness": 1e6 - 1e-6, "execution_price": 1e8 - 1e-4, "reference_mid": 1e8 - 1e-4,
     "slippage": 1e8 - 1e-4, "pnl_impact": 1e12 - 0.01, "spot": 1e8 - 1e-4, "quantity": 2**31 - 1,
@@ -58,9 +61,12 @@ def trade_date(instant: datetime) -> date:
     return aware(instant).astimezone(EASTERN).date()
 
 
-def _clamp(name: str, value: Any, clamped: dict[str, Any]) -> Any:
+def _clamp(name: str, value: Any, clamped: dict[str, Any], sanitised: list[str]) -> Any:
     if value is None:
         return None
+    if isinstance(value, str) and (storable := storable_text(value)) != value:
+        sanitised.append(name)
+        value = storable
     if name in TEXT_LIMITS and isinstance(value, str) and len(value) > TEXT_LIMITS[name]:
         clamped[name] = value
         return value[: TEXT_LIMITS[name]]
@@ -78,12 +84,18 @@ def _clamp(name: str, value: Any, clamped: dict[str, Any]) -> Any:
 
 def action_params(record: ActionRecord, enc: Encoders) -> list[Any]:
     clamped: dict[str, Any] = {}
+    sanitised: list[str] = []
     values: list[Any] = []
+    details: dict[str, Any] = {}
     for column, attribute in ACTION_COLUMNS:
         if attribute == "trade_date":
             values.append(enc.day(trade_date(record.at)))
             continue
-        value = _clamp(attribute, getattr(record, attribute), clamped)
+        if column == "details":
+            details = dict(record.details or {})
+            values.append(None)  # filled in below, once every other column has said what it changed
+            continue
+        value = _clamp(attribute, getattr(record, attribute), clamped, sanitised)
         if column == "action_timestamp":
             value = enc.timestamp(aware(value))
         elif column == "expiry" and value is not None:
@@ -92,32 +104,41 @@ def action_params(record: ActionRecord, enc: Encoders) -> list[Any]:
             value = enc.boolean(bool(value))
         elif column == "action_taken":
             value = str(value.value if isinstance(value, ActionKind) else value)[:20]
-        elif column == "details":
-            value = dict(value or {})
         values.append(value)
-    details = values[-1]
     if clamped:
         details["clamped"] = clamped
-    values[-1] = json.dumps(_json_safe(details), default=str, sort_keys=True)
+    changed_text: list[str] = []
+    safe_details = _json_safe(details, changed_text)
+    if changed_text:
+        sanitised.append("details")
+    if sanitised:
+        safe_details["sanitised"] = sanitised
+    values[DETAILS_INDEX] = json.dumps(safe_details, sort_keys=True)
     return values
 
 
-def _json_safe(data: Any) -> Any:
-    """JSON without NaN/Infinity, which PostgreSQL's jsonb refuses."""
+def _json_safe(data: Any, changed_text: list[str]) -> Any:
+    """JSON PostgreSQL's jsonb accepts: no NaN/Infinity, only storable text (each change noted)."""
     if isinstance(data, float) and not math.isfinite(data):
         return str(data)
+    if data is None or isinstance(data, bool | int | float):
+        return data
     if isinstance(data, dict):
-        return {str(key): _json_safe(value) for key, value in data.items()}
+        return {_json_safe(str(key), changed_text): _json_safe(value, changed_text) for key, value in data.items()}
     if isinstance(data, list | tuple):
-        return [_json_safe(value) for value in data]
-    return data
+        return [_json_safe(value, changed_text) for value in data]
+    text = data if isinstance(data, str) else str(data)  # what json.dumps(default=str) stored before
+    storable = storable_text(text)
+    if storable != text:
+        changed_text.append(text)
+    return storable
 
 
 def assessment_params(record: AssessmentRecord, enc: Encoders) -> list[Any]:
     clamped: dict[str, Any] = {}
     values: list[Any] = [enc.timestamp(aware(record.at)), enc.day(trade_date(record.at))]
     for name in ASSESSMENT_COLUMNS[2:]:
-        values.append(_clamp(name, getattr(record, name), clamped))
+        values.append(_clamp(name, getattr(record, name), clamped, []))  # no details column to say so
     return values
 
 
@@ -149,4 +170,5 @@ def action_from_row(row: dict[str, Any]) -> ActionRecord:
         reference_mid=_float(row["reference_mid"]), slippage=_float(row["slippage"]),
         pnl_impact=_float(row["pnl_impact"]), success=None if success is None else bool(success),
         error=row["error"], details=details if isinstance(details, dict) else json.loads(details or "{}"),
+        run_id=row["run_id"],
     )

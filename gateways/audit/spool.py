@@ -9,6 +9,7 @@ Crash safety: a record is acknowledged only after its line is fsync'd. The commi
 after the database transaction commits, so a crash between the two replays a few records, which the
 store skips (ON CONFLICT DO NOTHING). A line torn by a crash mid-append was never acknowledged: it is cut
 off when the spool is opened again. Fully drained segments are replaced by a fresh one and deleted.
+Every file is created 0600 and the directory 0700 (runtime.private_files), whatever the umask.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from runtime.private_files import create_private_file, open_private, private_directory
 
 log = logging.getLogger(__name__)
 SEGMENT = re.compile(r"^spool-(\d{8})\.jsonl$")
@@ -62,7 +65,7 @@ class Spool:
         self.directory = Path(directory)
         self.rotate_bytes = rotate_bytes
         self._lock = threading.Lock()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         self._committed = self._load_committed()
         for number in self._segments():
             if number < self._committed.segment:
@@ -71,7 +74,7 @@ class Spool:
             self._create_segment(self._committed.segment)
         self._last = self._segments()[-1]
         self._cut_torn_tail(self._last)
-        self._writer = open(self.directory / segment_name(self._last), "ab")  # noqa: SIM115 (kept open)
+        self._writer = open_private(self.directory / segment_name(self._last))  # kept open
         self._pending = sum(1 for _ in self._iter_from(self._committed, None))
 
     # -- writing ------------------------------------------------------------------------------------
@@ -123,7 +126,11 @@ class Spool:
                 continue
             if number > segment:
                 segment, offset, line = number, 0, 0
-            with open(self.directory / segment_name(number), "rb") as handle:
+            try:
+                handle = open(self.directory / segment_name(number), "rb")  # noqa: SIM115 (closed below)
+            except FileNotFoundError:
+                continue  # rotated away by a commit on another thread: everything in it was delivered
+            with handle:
                 handle.seek(offset)
                 for data in handle:
                     if not data.endswith(b"\n"):
@@ -151,7 +158,7 @@ class Spool:
 
     def _write_committed(self, position: Position) -> None:
         temporary = self.directory / (COMMITTED + ".tmp")
-        with open(temporary, "w") as handle:
+        with open_private(temporary, "w") as handle:
             json.dump({"segment": position.segment, "offset": position.offset, "line": position.line}, handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -159,7 +166,7 @@ class Spool:
         _fsync_directory(self.directory)
 
     def _create_segment(self, number: int) -> None:
-        (self.directory / segment_name(number)).touch()
+        create_private_file(self.directory / segment_name(number))
         _fsync_directory(self.directory)
 
     def _cut_torn_tail(self, number: int) -> None:
@@ -182,7 +189,7 @@ class Spool:
             return  # records still pending behind the committed position
         self._create_segment(last + 1)
         self._writer.close()
-        self._writer = open(self.directory / segment_name(last + 1), "ab")  # noqa: SIM115
+        self._writer = open_private(self.directory / segment_name(last + 1))
         self._last = last + 1
         self._committed = Position(last + 1)
         self._write_committed(self._committed)

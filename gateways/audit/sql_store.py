@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from domain.audit import ActionRecord, AssessmentRecord
+from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord
 from gateways.audit.dialects import MIGRATIONS_TABLE, Dialect
 from gateways.audit.protocol import RecordRejected, StoreUnavailable
 from gateways.audit.rows import (
@@ -43,10 +43,12 @@ class SqlAuditStore:
                                f"({', '.join([mark] * len(ACTION_COLUMNS))}) ON CONFLICT (action_id) DO NOTHING")
         self._insert_assessment = (
             f"INSERT INTO alm_reporting.risk_assessments ({', '.join(ASSESSMENT_COLUMNS)}) VALUES "
-            f"({', '.join([mark] * len(ASSESSMENT_COLUMNS))}) ON CONFLICT (contract_key, assessed_at) DO NOTHING")
-        self._select_actions = (f"SELECT {action_names} FROM alm_reporting.cleanup_actions "
-                                f"WHERE action_timestamp >= {mark} AND action_timestamp < {mark} "
+            f"({', '.join([mark] * len(ASSESSMENT_COLUMNS))}) "
+            "ON CONFLICT (contract_key, assessed_at, run_id) DO NOTHING")
+        select = f"SELECT {action_names} FROM alm_reporting.cleanup_actions WHERE run_id = {mark}"
+        self._select_actions = (f"{select} AND action_timestamp >= {mark} AND action_timestamp < {mark} "
                                 "ORDER BY action_timestamp, id")
+        self._select_run = f"{select} ORDER BY action_timestamp, id"
 
     # -- the AuditStore protocol -------------------------------------------------------------------
 
@@ -62,19 +64,22 @@ class SqlAuditStore:
         return applied_now
 
     def insert_actions(self, records: Sequence[ActionRecord]) -> int:
-        rows = [action_params(record, self.dialect.encoders) for record in records]
-        with self._guard():
+        with self._guard():  # a record that cannot even become a row is refused like one the database refuses
+            rows = [action_params(record, self.dialect.encoders) for record in records]
             return self._transaction(lambda: sum(self._execute(self._insert_action, row) for row in rows))
 
     def insert_assessments(self, records: Sequence[AssessmentRecord]) -> int:
-        rows = [assessment_params(record, self.dialect.encoders) for record in records]
         with self._guard():
+            rows = [assessment_params(record, self.dialect.encoders) for record in records]
             return self._transaction(lambda: sum(self._execute(self._insert_assessment, row) for row in rows))
 
-    def actions(self, start: datetime, end: datetime) -> list[ActionRecord]:
+    def actions(self, start: datetime, end: datetime, run_id: str = SERVICE_RUN) -> list[ActionRecord]:
         encode = self.dialect.encoders.timestamp
-        rows = self.query(self._select_actions, (encode(aware(start)), encode(aware(end))))
+        rows = self.query(self._select_actions, (run_id, encode(aware(start)), encode(aware(end))))
         return [action_from_row(row) for row in rows]
+
+    def run_actions(self, run_id: str) -> list[ActionRecord]:
+        return [action_from_row(row) for row in self.query(self._select_run, (run_id,))]
 
     def close(self) -> None:
         with contextlib.suppress(*self.dialect.driver_error):
@@ -140,7 +145,7 @@ class SqlAuditStore:
 
 
 class _ErrorTranslation:
-    """Driver errors become StoreUnavailable (retry later) or RecordRejected (the data is bad)."""
+    """Errors become StoreUnavailable (retry later) or RecordRejected (the data is bad) by the dialect's table."""
 
     def __init__(self, dialect: Dialect, redact: Callable[[str], str]) -> None:
         self._dialect, self._redact = dialect, redact
@@ -149,9 +154,11 @@ class _ErrorTranslation:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> Literal[False]:
-        if error is None or not isinstance(error, self._dialect.driver_error):
+        if error is None:
             return False
         message = self._redact(f"{self._dialect.name}: {type(error).__name__}: {str(error).strip()}")
-        if isinstance(error, self._dialect.rejected):
+        if isinstance(error, self._dialect.unavailable):
+            raise StoreUnavailable(message) from None
+        if isinstance(error, self._dialect.refused):
             raise RecordRejected(message) from None
-        raise StoreUnavailable(message) from None
+        return False
