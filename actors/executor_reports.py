@@ -150,9 +150,13 @@ class BrokerReports:
         self._finish_if_done(own)
 
     def _missed(self, execution: Execution) -> OwnOrder | None:
-        """An execution of ours the process never saw placed (it filled while we were down): audited all the same."""
+        """An execution of ours the process never saw placed (it filled while we were down): audited all the same,
+        and its orderRef's number never used again for a new order (a reused ref would be taken for it)."""
         if not is_cleanup_ref(execution.order_ref):
             return None
+        contract = execution.contract
+        self.state.sequence[contract] = max(self.state.sequence.get(contract, 0),
+                                            ref_sequence(execution.order_ref or ""))
         order = WorkingOrder(execution.order_id, execution.contract, execution.side, OrderType.LIMIT,
                              execution.quantity, order_ref=execution.order_ref)
         own = OwnOrder(order, None, None, None, "", "filled while the service was away", execution.at, 0,

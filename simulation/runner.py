@@ -157,12 +157,12 @@ def run_simulation(
                       account=broker.account())
     service.start()
     stack = contextlib.ExitStack()
-    if on_started:
-        stack.enter_context(on_started(service))
     faults = scenario.fault_schedule()
     end = session.close + AFTER_CLOSE
     total = (end - start).total_seconds()
     try:
+        if on_started:  # inside the try: a control plane that fails to start must not leave the actors running
+            stack.enter_context(on_started(service))
         while clock.now() < end and not service.escalated:
             faults = _apply_due_faults(faults, clock.now(), service, broker, market)
             broker.process(clock.now())

@@ -174,6 +174,10 @@ def test_a_fill_made_while_the_service_was_away_is_audited_once(desk):
     assert [(f.order_ref, f.quantity, f.execution_price) for f in fills] == [(ref, 2, 3.05)]
     decide(desk, CLOSE)
     assert placed(desk) == []  # the read lags that fill: nothing to close
+    desk.advance(70)
+    snapshot(desk, positions=(HELD,))  # long 2 again (the trader bought them back by hand, say)
+    decide(desk, CLOSE)
+    assert placed(desk)[-1].order_ref == "CLN-20261125-SPY-638C-2"  # ref 1 is the filled order's, never reused
 
 
 def test_a_cancel_of_the_traders_order_confirmed_by_the_broker_reads_again_at_once(desk):

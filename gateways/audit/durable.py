@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord
+from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord, action_id_for
 from gateways.audit.courier import Courier
 from gateways.audit.protocol import AuditStore, RecordRejected
 from gateways.audit.spool import Entry, Position, Spool
@@ -94,7 +94,12 @@ class DurableAuditLog:
     def append(self, record: ActionRecord | AssessmentRecord) -> None:
         """Durable on return (fsync'd), stamped with this log's run id; raises OSError only if the disk fails."""
         if record.run_id != self.run_id:
+            # A record's id may be derived from what it is about (a fill's execId) so that writing it again
+            # after a fault keeps one; in a run of its own it is namespaced by the run, or two simulations
+            # sharing a store (whose paper brokers number executions alike) would keep only the first's.
             record = replace(record, run_id=self.run_id)
+            if isinstance(record, ActionRecord):
+                record = replace(record, action_id=action_id_for(f"{self.run_id}|{record.action_id}"))
         self._spool.append(encode(record))
 
     def backlog(self) -> int:

@@ -29,9 +29,11 @@ class TokenBucket:
 
     @classmethod
     def under_ib_limit(cls, messages_per_second: int, now: Callable[[], float] = time.monotonic) -> TokenBucket:
-        """Refill at the configured rate with a burst allowance that keeps rate + burst <= IB's 50/s."""
-        rate = min(messages_per_second, IB_MESSAGES_PER_SECOND_LIMIT - 1)
-        return cls(rate, max(1, IB_MESSAGES_PER_SECOND_LIMIT - rate), now)
+        """Refill at the configured rate with a burst allowance that keeps rate + burst under IB's 50/s, by one
+        message: sends queued on the loop go out back to back, and the socket may deliver a message sent
+        just inside one second together with the next second's."""
+        rate = min(messages_per_second, IB_MESSAGES_PER_SECOND_LIMIT - 2)
+        return cls(rate, max(1, IB_MESSAGES_PER_SECOND_LIMIT - 1 - rate), now)
 
     def _refill(self) -> None:
         now = self._now()
