@@ -186,7 +186,8 @@ def session_kpis(results: Sequence[PositionResult]) -> SessionKpis:
         exercise_prevention_rate=counts.prevented / denominator if denominator else 1.0,
         false_positive_rate=counts.false_positives / counts.closed if counts.closed else 0.0,
         mean_slippage=sum(s * q for s, q in weighted) / total if total else None,
-        exercised_contracts=sum(abs(r.position.quantity) for r in results if r.outcome in _AT_RISK),
+        # what was left open of a position partly closed is what was exercised or assigned
+        exercised_contracts=sum(abs(r.position.quantity) - r.closed_quantity for r in results if r.outcome in _AT_RISK),
         prevented_positions=counts.prevented,
         closed_positions=counts.closed,
     )
