@@ -97,6 +97,7 @@ class RiskAssessor(SupervisedActor):
             session=self.ctx.session,
             mode=self.ctx.config.mode,
             thresholds=settings.thresholds,
+            rules=settings.rules,
             max_quote_age_seconds=settings.quote_max_age_seconds,
             max_option_quote_age_seconds=settings.option_quote_max_age_seconds,
             stale_itm_factor=settings.stale_quote_itm_factor,

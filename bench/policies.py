@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from bench.generator import HORIZON_SECONDS, SYMBOL, WINDOW_SECONDS, Day
 from bench.market import DayMarket
+from domain.closing_rules import ClosingRules
 from domain.model import Position
 from domain.policy import Close, Mode, PolicyInput, determine_actions
 from domain.risk import calculate_moneyness
@@ -45,8 +46,8 @@ class Policy:
 class _SystemDecider(DayDecider):
     """The production policy, unchanged: ``domain.policy.determine_actions`` in active mode."""
 
-    def __init__(self, day: Day, market: DayMarket, thresholds: Thresholds) -> None:
-        self.day, self.market, self.thresholds = day, market, thresholds
+    def __init__(self, day: Day, market: DayMarket, thresholds: Thresholds, rules: ClosingRules) -> None:
+        self.day, self.market, self.thresholds, self.rules = day, market, thresholds, rules
         self.contracts = {p.contract.key: p.contract for p in day.positions}
 
     def decide(self, seconds: int, uncovered: Sequence[Position]) -> list[Close]:
@@ -56,7 +57,7 @@ class _SystemDecider(DayDecider):
         result = determine_actions(PolicyInput(
             positions=uncovered, working_orders=(), spots={SYMBOL: self.market.spot_quote(seconds, now)},
             option_quotes=self.market.option_quotes(self.contracts, seconds, now), now=now,
-            session=self.day.session, mode=Mode.ACTIVE, thresholds=self.thresholds))
+            session=self.day.session, mode=Mode.ACTIVE, thresholds=self.thresholds, rules=self.rules))
         return [d for d in result.decisions if isinstance(d, Close)]
 
 
@@ -88,10 +89,11 @@ def reference_mid(bid: float, mid: float, ask: float) -> float:
     return (bid + ask) / 2 if bid > 0 and ask >= bid else mid
 
 
-def system(name: str, thresholds: Thresholds, label: str) -> Policy:
+def system(name: str, thresholds: Thresholds, label: str, rules: ClosingRules | None = None) -> Policy:
     close_capable = max(thresholds.t5_minutes, thresholds.t2_minutes)
+    chosen = rules or ClosingRules()
     return Policy(name, label, WINDOW_SECONDS, int(close_capable * MINUTE),
-                  lambda day, market: _SystemDecider(day, market, thresholds))
+                  lambda day, market: _SystemDecider(day, market, thresholds, chosen))
 
 
 def select_once(name: str, label: str, trigger_minutes: float, picks: Callable[[float], bool], *,

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
 
+from domain.closing_rules import ClosingRules
 from domain.policy import Mode
 from domain.stages import Thresholds
 
@@ -38,14 +39,18 @@ class FloatRange:
     high: float
     unit: str  # how the value reads: "a number of seconds", "a fraction", ...
     hint: str = ""
+    low_allowed: bool = False  # whether ``low`` itself is a valid value
 
     def admits(self, value: float) -> bool:
         # NaN fails every comparison, so it would pass a plain "value <= 0" check; inf passes any
         # lower bound. Both are refused here, before any comparison is trusted.
-        return math.isfinite(value) and self.low < value <= self.high
+        above = self.low <= value if self.low_allowed else self.low < value
+        return math.isfinite(value) and above and value <= self.high
 
     def describe(self) -> str:
-        return f"must be {self.unit} in ({self.low:g}, {self.high:g}]" + (f", {self.hint}" if self.hint else "")
+        opening = "[" if self.low_allowed else "("
+        return (f"must be {self.unit} in {opening}{self.low:g}, {self.high:g}]"
+                + (f", {self.hint}" if self.hint else ""))
 
 
 _MONEYNESS = FloatRange(0, 0.2, "a fraction", "e.g. 0.01 for 1%")
@@ -55,6 +60,10 @@ FLOAT_RANGES: dict[str, FloatRange] = {
     "t30_moneyness": _MONEYNESS,
     "t5_moneyness": _MONEYNESS,
     "t2_moneyness": _MONEYNESS,
+    "t2_moneyness_long": _MONEYNESS,
+    "long_min_bid": FloatRange(0, 5, "dollars per share", "0 sells every long in the money", low_allowed=True),
+    "short_assignment_probability": FloatRange(0, 1, "a probability", "1 closes no short beyond the T-2 band"),
+    "after_hours_vol_factor": FloatRange(0, 2, "a share of the implied volatility", "e.g. 0.5"),
     "max_slippage": FloatRange(0, 5, "dollars per share"),
     # max_attempts (10) attempts must fit between T-5 and the close (300 s)
     "attempt_interval_seconds": FloatRange(0, 30, "a number of seconds"),
@@ -93,6 +102,11 @@ class Settings(BaseModel):
     t30_moneyness: float
     t5_moneyness: float
     t2_moneyness: float
+    t2_moneyness_long: float
+    lapse_longs: bool
+    long_min_bid: float
+    short_assignment_probability: float
+    after_hours_vol_factor: float
 
     max_slippage: float
     max_attempts: int
@@ -255,7 +269,12 @@ class Settings(BaseModel):
 
     @property
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.t30_moneyness, self.t5_moneyness, self.t2_moneyness)
+        return Thresholds(self.t30_moneyness, self.t5_moneyness, self.t2_moneyness, self.t2_moneyness_long)
+
+    @property
+    def rules(self) -> ClosingRules:
+        return ClosingRules(self.lapse_longs, self.long_min_bid, self.short_assignment_probability,
+                            self.after_hours_vol_factor)
 
     @property
     def trading_enabled(self) -> bool:
@@ -405,7 +424,7 @@ def _allowed(error: Mapping[str, Any]) -> str:
 
 def _check_threshold_order(settings: Settings, origins: Mapping[str, str]) -> None:
     """T-2's threshold is the tightest: t2 <= t5 <= t30 (each the distance out of the money)."""
-    pairs = (("t2_moneyness", "t5_moneyness"), ("t5_moneyness", "t30_moneyness"))
+    pairs = (("t2_moneyness", "t5_moneyness"), ("t2_moneyness_long", "t5_moneyness"), ("t5_moneyness", "t30_moneyness"))
     for tighter, looser in pairs:
         if getattr(settings, tighter) > getattr(settings, looser):
             raise ConfigError(

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from domain.closing_rules import ClosingRules
 from domain.model import OptionContract, Position, Quote, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from domain.risk import RiskLevel, calculate_moneyness, probability_itm, risk_level, risk_score
+from domain.risk import RiskLevel, calculate_moneyness, probability_assigned, probability_itm, risk_level, risk_score
 from domain.session import EASTERN, ExpirySession
+from domain.settlement import intrinsic
 from domain.stages import Stage, Thresholds
 from domain.underlyings import is_cash_settled
 
@@ -110,6 +112,7 @@ class PolicyInput:
     session: ExpirySession
     mode: Mode
     thresholds: Thresholds = field(default_factory=Thresholds)
+    rules: ClosingRules = field(default_factory=ClosingRules)
     max_quote_age_seconds: float = 5.0
     max_option_quote_age_seconds: float = 30.0
     # From T-5 with no fresh price: close on the last one what it put beyond this many T-2 bands in the money
@@ -177,14 +180,17 @@ def _fresh(quote: Quote | None, now: datetime, max_age: float) -> Quote | None:
     return quote
 
 
-def assess(position: Position, spot: float, option_quote: Quote | None, minutes: float, stage: Stage,
+def assess(position: Position, spot: float, option_quote: Quote | None, inputs: PolicyInput, stage: Stage,
            action: StageAction) -> Assessment:
+    """The position's risk figures; its probability is the one the policy decides shorts on: assignment
+    until 17:30 ET for a short, in the money at the close for a long."""
     contract = position.contract
+    minutes = inputs.session.minutes_to_close(inputs.now)
     moneyness = calculate_moneyness(spot, contract.strike, contract.right)
     implied_vol = option_quote.implied_vol if option_quote else None
     score = risk_score(moneyness, minutes, implied_vol)
-    probability = probability_itm(spot, contract.strike, contract.right, implied_vol, minutes,
-                                  short=position.is_short)
+    probability = _assignment_probability(position, spot, option_quote, inputs) if position.is_short else \
+        probability_itm(spot, contract.strike, contract.right, implied_vol, minutes)
     return Assessment(
         contract=contract,
         quantity=position.quantity,
@@ -201,20 +207,54 @@ def assess(position: Position, spot: float, option_quote: Quote | None, minutes:
     )
 
 
-def _stage_action(stage: Stage, moneyness: float, mode: Mode, thresholds: Thresholds) -> StageAction:
+def _stage_action(position: Position, stage: Stage, moneyness: float, inputs: PolicyInput,
+                  option_quote: Quote | None, spot: float) -> StageAction:
+    """What one stage does with one position at this moneyness: the bands of ``Thresholds``, told
+    apart by side as ``domain.closing_rules`` says (seed rules when its defaults are used)."""
+    thresholds, rules = inputs.thresholds, inputs.rules
     if stage is Stage.CLOSED:
         return StageAction.NONE
-    if mode is Mode.EMERGENCY:
+    if inputs.mode is Mode.EMERGENCY:
         return StageAction.CLOSE
-    if stage is Stage.T2:
-        return StageAction.CLOSE if moneyness > -thresholds.t2_moneyness else StageAction.WATCH
-    if stage is Stage.T5:
-        if moneyness > 0:
-            return StageAction.CLOSE
-        return StageAction.WATCH if moneyness > -thresholds.t5_moneyness else StageAction.NONE
     if stage is Stage.T30:
         return StageAction.WARN if moneyness > -thresholds.t30_moneyness else StageAction.NONE
-    return StageAction.NONE
+    if stage is Stage.NORMAL:
+        return StageAction.NONE
+    watch = StageAction.WATCH if stage is Stage.T2 or moneyness > -thresholds.t5_moneyness else StageAction.NONE
+    if not position.is_short and rules.lapse_longs:
+        # A long is sold for its value, never for fear of exercise: one not sold is lapsed if it finished
+        # in the money, so the sale can wait for T-2, when fewer of those in the money now end out of it.
+        worth_selling = moneyness > 0 and _long_value(position, option_quote, spot) >= rules.long_min_bid
+        return StageAction.CLOSE if stage is Stage.T2 and worth_selling else watch
+    if moneyness > 0:
+        return StageAction.CLOSE
+    if stage is Stage.T2:
+        if position.is_short:
+            # The seed's band is the floor: every short inside it is closed; beyond it, one whose chance of
+            # assignment is still above the level (a volatile day, the 4.5-hour window of an early close).
+            near = moneyness > -thresholds.t2_moneyness or _assignment_probability(
+                position, spot, option_quote, inputs) > rules.short_assignment_probability
+        else:
+            near = moneyness > -thresholds.t2_moneyness_long
+        if near:
+            return StageAction.CLOSE
+    return watch
+
+
+def _long_value(position: Position, option_quote: Quote | None, spot: float) -> float:
+    """Dollars per share a sale would bring: the bid when quoted, else the intrinsic value."""
+    if option_quote is not None and option_quote.bid is not None:
+        return option_quote.bid
+    return intrinsic(position.contract.right, position.contract.strike, spot)
+
+
+def _assignment_probability(position: Position, spot: float, option_quote: Quote | None,
+                            inputs: PolicyInput) -> float:
+    session = inputs.session
+    return probability_assigned(
+        spot, position.contract.strike, position.contract.right,
+        option_quote.implied_vol if option_quote else None, session.minutes_to_close(inputs.now),
+        (session.exercise_cutoff - session.close).total_seconds() / 60.0, inputs.rules.after_hours_vol_factor)
 
 
 @dataclass(frozen=True)
@@ -238,16 +278,16 @@ def _judge(position: Position, inputs: PolicyInput, stage: Stage, minutes: float
     fresh = _fresh(latest, inputs.now, inputs.max_quote_age_seconds)
     contract = position.contract
     if fresh is not None and fresh.mid is not None:
-        action = _stage_action(stage, calculate_moneyness(fresh.mid, contract.strike, contract.right), inputs.mode,
-                               inputs.thresholds)
-        return _Judgement(action, assess(position, fresh.mid, option_quote, minutes, stage, action), fresh=True)
+        action = _stage_action(position, stage, calculate_moneyness(fresh.mid, contract.strike, contract.right),
+                               inputs, option_quote, fresh.mid)
+        return _Judgement(action, assess(position, fresh.mid, option_quote, inputs, stage, action), fresh=True)
     if inputs.mode is Mode.EMERGENCY and stage is not Stage.CLOSED:
         return _Judgement(StageAction.CLOSE, None, fresh=False)
     if stage in (Stage.T5, Stage.T2) and latest is not None and latest.mid is not None:
         moneyness = calculate_moneyness(latest.mid, contract.strike, contract.right)
         if moneyness > inputs.stale_itm_factor * inputs.thresholds.t2_moneyness:
             return _Judgement(StageAction.CLOSE,
-                              assess(position, latest.mid, option_quote, minutes, stage, StageAction.CLOSE),
+                              assess(position, latest.mid, option_quote, inputs, stage, StageAction.CLOSE),
                               fresh=False, on_stale=latest)
     return _Judgement(StageAction.NONE, None, fresh=False)
 
@@ -359,8 +399,8 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
             (closing if judgement.on_stale is not None else unjudged).append(position.contract)
         if judgement.action is StageAction.CLOSE:
             decisions.extend(_position_decisions(
-                position, inputs.working_orders, stage, _close_reason(stage, mode, judgement, now), close=True,
-                option_quote=option_quote, assessment=assessment))
+                position, inputs.working_orders, stage, _close_reason(stage, mode, judgement, now, inputs.rules),
+                close=True, option_quote=option_quote, assessment=assessment))
             continue
         if judgement.action in (StageAction.WARN, StageAction.WATCH) and assessment is not None:
             decisions.append(Warn(position.contract, stage, _warn_reason(stage, assessment), assessment))
@@ -379,7 +419,7 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable)
 
 
-def _close_reason(stage: Stage, mode: Mode, judgement: _Judgement, now: datetime) -> str:
+def _close_reason(stage: Stage, mode: Mode, judgement: _Judgement, now: datetime, rules: ClosingRules) -> str:
     if mode is Mode.EMERGENCY:
         return "emergency mode: close every expiring position"
     assessment, last = judgement.assessment, judgement.on_stale
@@ -388,8 +428,12 @@ def _close_reason(stage: Stage, mode: Mode, judgement: _Judgement, now: datetime
         return (f"{stage.value}: clearly in the money ({assessment.moneyness:+.2%}) on the last fresh price "
                 f"{assessment.spot:.2f}, {last.at.astimezone(EASTERN):%H:%M:%S} ET, "
                 f"stale for {last.age_seconds(now):.0f} s")
-    if stage is Stage.T5:
-        return f"T-5: in the money ({assessment.moneyness:+.2%})"
+    if assessment.moneyness > 0:
+        side = " long, worth selling" if assessment.quantity > 0 and rules.lapse_longs else ""
+        return f"{stage.value}: in the money ({assessment.moneyness:+.2%}){side}"
+    if assessment.quantity < 0:
+        return (f"T-2: near the money ({assessment.moneyness:+.2%}), "
+                f"{assessment.probability_itm:.0%} chance of assignment by 17:30 ET")
     return f"T-2: near the money ({assessment.moneyness:+.2%})"
 
 

@@ -98,19 +98,37 @@ def probability_itm(
     implied_vol: float | None,
     minutes_to_close: float,
     *,
-    short: bool = False,
     rate: float = 0.0,
 ) -> float:
-    """Black-Scholes N(d2) (calls) or N(-d2) (puts) with time measured in trading minutes.
-
-    For short options the after-hours exercise window is added, because a holder can still exercise
-    on a move between the close and 17:30 ET.
-    """
-    minutes = max(minutes_to_close, 0.0) + (AFTER_HOURS_EXERCISE_MINUTES if short else 0.0)
+    """Black-Scholes N(d2) (calls) or N(-d2) (puts) with time measured in trading minutes: the chance a
+    long option is exercised by exception at the close (a short's is ``probability_assigned``)."""
+    minutes = max(minutes_to_close, 0.0)
     vol = implied_vol if implied_vol and implied_vol > 0 else DEFAULT_IMPLIED_VOL
     years = minutes / TRADING_MINUTES_PER_YEAR
-    if years <= 0:
+    return _probability_beyond(spot, strike, right, vol * vol * years, rate * years)
+
+
+def probability_assigned(spot: float, strike: float, right: Right, implied_vol: float | None,
+                         minutes_to_close: float, after_hours_minutes: float, after_hours_vol_factor: float) -> float:
+    """The chance a short option is assigned: in the money at the close, or at the end of the holders'
+    after-hours window (17:30 ET), whichever is likelier.
+
+    The move to the close runs at the option's implied volatility (the day's); the after-hours move at
+    ``after_hours_vol_factor`` of it, since the underlying trades thinly and moves less once the
+    options have stopped trading. Using the day's volatility for the after-hours window overstates
+    the risk of every near-the-money short, and closing them all is what made the seed's false positives.
+    """
+    vol = implied_vol if implied_vol and implied_vol > 0 else DEFAULT_IMPLIED_VOL
+    to_close = vol * vol * max(minutes_to_close, 0.0) / TRADING_MINUTES_PER_YEAR
+    after = (after_hours_vol_factor * vol) ** 2 * max(after_hours_minutes, 0.0) / TRADING_MINUTES_PER_YEAR
+    return max(_probability_beyond(spot, strike, right, to_close, 0.0),
+               _probability_beyond(spot, strike, right, to_close + after, 0.0))
+
+
+def _probability_beyond(spot: float, strike: float, right: Right, variance: float, drift: float) -> float:
+    """P(the underlying ends beyond the strike, in the money) for a log-normal move of ``variance``."""
+    if variance <= 0:
         in_the_money = spot > strike if right is Right.CALL else spot < strike
         return 1.0 if in_the_money else 0.0
-    d2 = (math.log(spot / strike) + (rate - vol * vol / 2) * years) / (vol * math.sqrt(years))
+    d2 = (math.log(spot / strike) + drift - variance / 2) / math.sqrt(variance)
     return normal_cdf(d2) if right is Right.CALL else normal_cdf(-d2)

@@ -16,11 +16,16 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Seed defaults. A position is at risk in a stage when its moneyness is above -threshold."""
+    """Seed defaults. A position is at risk in a stage when its moneyness is above -threshold.
+
+    T-2 has one band per side (``domain.closing_rules``): ``t2_moneyness`` keeps the seed's name and
+    applies to short options, ``t2_moneyness_long`` to long ones.
+    """
 
     t30_moneyness: float = 0.02
     t5_moneyness: float = 0.01
-    t2_moneyness: float = 0.005
+    t2_moneyness: float = 0.005  # short options; long ones too unless t2_moneyness_long says otherwise
+    t2_moneyness_long: float = 0.005  # long options, when they are not left to lapse
     t30_minutes: float = 30.0
     t5_minutes: float = 5.0
     t2_minutes: float = 2.0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import tomllib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from config.settings import Settings
 from domain.alerts import Alert
@@ -27,6 +29,11 @@ CLOSE = datetime(2026, 11, 25, 16, 0, tzinfo=EASTERN)
 SESSION = ExpirySession(DAY, CLOSE, CLOSE)
 CALL = "SPY 20261125 638C"
 SHORT_PUT = "SPY 20261125 641P"
+
+# The order machinery these trees exercise (lagging reads, refused changes, failover, the breaker) starts at
+# T-5 on long calls, which the seed's rules close there; the side-aware rules, which sell longs from T-2 and
+# lapse the rest, have tests of their own. A test passes ``lapse_longs=True`` (or any key) to override.
+SEED_RULES = tomllib.loads((Path(__file__).resolve().parent.parent / "config" / "seed.toml").read_text())
 
 PricesFactory = Callable[[Settings, IBBroker, Clock, Callable[[Alert], None]], PriceSource]
 
@@ -52,7 +59,7 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
 
     ``until`` ends the run early; ``prices`` builds the price source (the simulated market by default).
     """
-    settings_changes.setdefault("price_source", "ib")
+    settings_changes = {"price_source": "ib", **SEED_RULES, **settings_changes}
     alerts = alerts or Alerts()
     with FakeIBGateway(script) as gateway:
         settings = settings_for(gateway, mode=mode.value, data_dir=str(tmp_path), **settings_changes)

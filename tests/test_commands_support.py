@@ -106,7 +106,8 @@ class Desk:
         positions = [Position(OptionContract.parse_key(k), q) for k, q in self.positions.items() if q]
         quotes = {p.contract.key: Quote(p.contract.key, 0.9, 1.1, 1.0, now, "desk") for p in positions}
         spot = Quote("SPY", self.spot - 0.01, self.spot + 0.01, self.spot, now, "desk")
-        return PolicyInput(positions, [], {"SPY": spot}, quotes, now, SESSION, self.mode, self._settings.thresholds)
+        return PolicyInput(positions, [], {"SPY": spot}, quotes, now, SESSION, self.mode, self._settings.thresholds,
+                           self._settings.rules)
 
     def _apply(self, decisions) -> None:
         for decision in decisions:

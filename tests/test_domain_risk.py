@@ -11,6 +11,7 @@ from domain.risk import (
     calculate_moneyness,
     get_risk_score,
     moneyness_factor,
+    probability_assigned,
     probability_itm,
     risk_level,
     risk_score,
@@ -110,8 +111,26 @@ def test_probability_at_the_close_is_the_settlement():
 
 def test_short_options_carry_after_hours_pin_risk():
     long_ = probability_itm(634, 635, Right.CALL, 0.15, 0)
-    short = probability_itm(634, 635, Right.CALL, 0.15, 0, short=True)
+    short = probability_assigned(634, 635, Right.CALL, 0.15, 0, 90, 1.0)
     assert long_ == 0.0 and 0.05 < short < 0.5
+
+
+def test_a_quieter_after_hours_market_lowers_the_chance_of_assignment():
+    """-0.3% at T-2: half the day's volatility after hours is a fraction of the full-volatility figure."""
+    full = probability_assigned(633.1, 635, Right.CALL, 0.15, 2, 90, 1.0)
+    quiet = probability_assigned(633.1, 635, Right.CALL, 0.15, 2, 90, 0.5)
+    assert quiet < full / 2 and quiet > 0
+
+
+def test_an_in_the_money_short_is_judged_on_the_close_when_that_is_likelier():
+    at_close = probability_itm(636, 635, Right.CALL, 0.15, 2)
+    assert probability_assigned(636, 635, Right.CALL, 0.15, 2, 90, 0.5) == pytest.approx(at_close)
+
+
+@given(spot=st.floats(600, 680), minutes=st.floats(0, 30), after=st.floats(0, 270), factor=st.floats(0, 1))
+def test_assignment_is_never_less_likely_than_finishing_in_the_money(spot, minutes, after, factor):
+    assigned = probability_assigned(spot, 640, Right.PUT, 0.2, minutes, after, factor)
+    assert assigned >= probability_itm(spot, 640, Right.PUT, 0.2, minutes) - 1e-12
 
 
 @given(spot=st.floats(500, 700), vol=st.floats(0.05, 1.0), minutes=st.floats(0.1, 390))

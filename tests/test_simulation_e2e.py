@@ -41,11 +41,14 @@ def default_run(tmp_path_factory):
     return simulate(tmp_path_factory, "default.json")
 
 
-def test_itm_long_call_is_closed_between_t5_and_the_close(default_run):
+def test_itm_long_call_is_sold_for_its_value_from_t2(default_run):
+    """A long is never sold for fear of exercise (one left unsold would be lapsed): from T-2, in the money."""
     result = outcome(default_run, "SPY 20261125 638C")
     assert result.outcome is Outcome.CLOSED and result.counterfactual is Outcome.EXERCISED
     (fill,) = actions(default_run, ActionKind.FILL, "638C")
-    assert time(15, 55) <= fill.at.astimezone(EASTERN).time() < time(16, 0) and fill.stage == "T-5"
+    assert time(15, 58) <= fill.at.astimezone(EASTERN).time() < time(16, 0) and fill.stage == "T-2"
+    (close,) = actions(default_run, ActionKind.CLOSE, "638C")
+    assert "worth selling" in close.reason
 
 
 def test_near_the_money_short_put_is_closed_at_t2(default_run):

@@ -92,15 +92,15 @@ def test_a_call_in_the_money_since_t30_is_closed_at_t5_on_the_last_price_althoug
 
 
 def test_a_tws_stop_is_named_once_from_t30_and_what_it_does_not_cover_is_closed_at_t5(tmp_path):
-    call = contract("SPY 20261125 635C")  # +0.94 % at 641
-    tws = replace(stop(call, Side.SELL, 2, order_id="31"), modifiable=False,
+    call = contract("SPY 20261125 635C")  # +0.94 % at 641: a short call in the money, closed from T-5
+    tws = replace(stop(call, Side.BUY, 2, order_id="31"), stop_price=20.0, modifiable=False,
                   owner="TWS", client_id=0, perm_id=991)
-    broker, _, alerts = run_paper(tmp_path, [Position(call, 3, 5.0)], orders=[tws],
+    broker, _, alerts = run_paper(tmp_path, [Position(call, -3, 5.0)], orders=[tws],
                                   start=CLOSE - timedelta(minutes=30, seconds=3), seconds=25 * 60 + 10)
     (blocking,) = [a for a in alerts.sent if a.title.startswith("Order blocks the close")]
     assert blocking.severity.value == "critical"
-    for part in ("STP SELL 2 SPY 20261125 635C stop 1.00", "placed by TWS", "order id 31", "perm 991",
-                 "covers 2 of the 3 contracts held long", "at most the other 1", "ib_client_id = 0"):
+    for part in ("STP BUY 2 SPY 20261125 635C stop 20.00", "placed by TWS", "order id 31", "perm 991",
+                 "covers 2 of the 3 contracts held short", "at most the other 1", "ib_client_id = 0"):
         assert part in blocking.body, part
     audited_once = [a for a in audited(tmp_path) if a.action is ActionKind.WARN and a.order_id == "31"]
     assert len(audited_once) == 1 and audited_once[0].at == CLOSE - timedelta(minutes=30)
