@@ -50,6 +50,7 @@ class Roles:
     CIRCUIT_BREAKER = "circuit_breaker"
     AUDIT_LOGGER = "audit_logger"
     NOTIFIER = "notifier"
+    LAPSE_DESK = "lapse_desk"
 
 
 @dataclass

@@ -11,7 +11,8 @@ from actors.context import ActorContext, Roles
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
-from domain.messages import BookUpdate, Decisions, ManualClose, MarketUpdate
+from domain.lapse import lapses_due
+from domain.messages import BookUpdate, Decisions, LapseRequest, ManualClose, MarketUpdate
 from domain.model import OptionContract, Position, Quote
 from domain.policy import Close, Mode, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
 from domain.risk import calculate_moneyness
@@ -227,6 +228,9 @@ class RiskAssessor(SupervisedActor):
         self.ctx.metrics.record_settlement(settle_at_close(still_open, closed, prices))
         if still_open:
             self._open_at_the_bell(still_open, prices, now)
+        plan = lapses_due(still_open, prices, session, now, {})
+        if plan.due or plan.too_late:
+            self.send(Roles.LAPSE_DESK, LapseRequest(plan, now))
 
     def _open_at_the_bell(self, positions: list[Position], prices: dict[str, float], now: datetime) -> None:
         lines = []

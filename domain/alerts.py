@@ -135,6 +135,22 @@ def close_failed(contract_key: str, quantity: int, side: str, error: str, attemp
                  f"close-failed:{contract_key}")
 
 
+def lapse_sent(contract_key: str, quantity: int, status: str, detail: str) -> Alert:
+    """A lapse instruction IB took (or did not refuse): the long will not become shares."""
+    return Alert(Severity.INFO, f"Lapse sent: {contract_key}",
+                 f"{quantity} {contract_key} closed in the money and was not sold: lapse instruction {status}"
+                 f"{': ' + detail if detail else ''}. Check tomorrow that no shares were delivered.",
+                 f"lapse:{contract_key}")
+
+
+def lapse_failed(contract_key: str, quantity: int, error: str, cutoff: str) -> Alert:
+    return Alert(Severity.CRITICAL, f"Lapse FAILED: {contract_key}",
+                 f"{quantity} {contract_key} closed in the money and will be EXERCISED into shares: {error}. "
+                 f"What to do: before {cutoff}, submit a lapse (TWS: Option Exercise window, action Lapse), "
+                 "or call IB; after it, plan to sell the shares at the next open.",
+                 f"lapse:{contract_key}")
+
+
 def stop_converted(contract_key: str, order_id: str, quantity: int) -> Alert:
     return Alert(Severity.WARNING, f"Stop converted: {contract_key}",
                  f"Protective stop {order_id} ({quantity} {contract_key}) converted to a market order "

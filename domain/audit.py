@@ -31,6 +31,7 @@ class ActionKind(StrEnum):
     REJECT = "reject"
     CANCEL = "cancel"
     CONVERT_STOP = "convert_stop"
+    LAPSE = "lapse"  # a lapse instruction for a long still held at the close (success: taken or not refused)
     BREAKER = "breaker"
     KILL = "kill"
     MODE = "mode"

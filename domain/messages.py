@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.book import Book, OwnFill
+from domain.lapse import LapsePlan
 from domain.model import Execution, Position, Quote, WorkingOrder
 from domain.policy import Decision, Mode
 
@@ -82,3 +83,11 @@ class ManualClose:
 @dataclass(frozen=True)
 class Ping:
     """Liveness probe from the supervisor's watchdog."""
+
+
+@dataclass(frozen=True)
+class LapseRequest:
+    """From the session's settlement to the LapseDesk: the longs to lapse (and those already too late)."""
+
+    plan: LapsePlan
+    at: datetime

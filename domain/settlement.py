@@ -30,6 +30,7 @@ class Outcome(StrEnum):
     EXPIRED_OTM = "expired_otm"
     EXERCISED = "exercised"
     ASSIGNED = "assigned"
+    LAPSED = "lapsed"  # a long in the money at the close that a lapse instruction kept from exercise
     OPEN = "open"  # not expiring this session
 
 
@@ -37,11 +38,14 @@ def intrinsic(right: Right, strike: float, spot: float) -> float:
     return max(spot - strike, 0.0) if right is Right.CALL else max(strike - spot, 0.0)
 
 
-def settle(position: Position, spot_at_close: float, spot_after_hours: float) -> Outcome:
+def settle(position: Position, spot_at_close: float, spot_after_hours: float, lapsed: int = 0) -> Outcome:
+    """``lapsed``: contracts of a long a lapse instruction covers; all of them lapsed, it is not exercised."""
     contract = position.contract
     in_the_money_at_close = intrinsic(contract.right, contract.strike, spot_at_close) >= EXERCISE_THRESHOLD
     if position.quantity > 0:
-        return Outcome.EXERCISED if in_the_money_at_close else Outcome.EXPIRED_OTM
+        if not in_the_money_at_close:
+            return Outcome.EXPIRED_OTM
+        return Outcome.LAPSED if lapsed >= position.quantity else Outcome.EXERCISED
     in_the_money_after = intrinsic(contract.right, contract.strike, spot_after_hours) >= EXERCISE_THRESHOLD
     return Outcome.ASSIGNED if in_the_money_at_close or in_the_money_after else Outcome.EXPIRED_OTM
 
@@ -61,7 +65,7 @@ class PositionResult:
 class SessionCounts:
     """What the KPI counters count: ``prevented`` and ``false_positives`` split ``closed``."""
 
-    prevented: int  # closed by us, would have been exercised or assigned
+    prevented: int  # closed (or lapsed) by us, would have been exercised or assigned
     left_in_the_money: int  # still open, and exercised or assigned
     false_positives: int  # closed by us, would have expired out of the money
     closed: int
@@ -72,8 +76,9 @@ _AT_RISK = (Outcome.EXERCISED, Outcome.ASSIGNED)
 
 def session_counts(results: Sequence[PositionResult]) -> SessionCounts:
     closed = [r for r in results if r.outcome is Outcome.CLOSED]
+    kept_from_exercise = [r for r in results if r.outcome in (Outcome.CLOSED, Outcome.LAPSED)]
     return SessionCounts(
-        prevented=sum(r.counterfactual in _AT_RISK for r in closed),
+        prevented=sum(r.counterfactual in _AT_RISK for r in kept_from_exercise),
         left_in_the_money=sum(r.outcome in _AT_RISK for r in results),
         false_positives=sum(r.counterfactual is Outcome.EXPIRED_OTM for r in closed),
         closed=len(closed),

@@ -67,6 +67,18 @@ class OrderEvent:
 BrokerEvent = OrderEvent | Execution
 
 
+class LapseStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"  # the broker said no (after the cut-off, a short, more than held): message says why
+    UNCONFIRMED = "unconfirmed"  # sent, no refusal came back in time; IB never confirms a lapse positively
+
+
+@dataclass(frozen=True)
+class LapseResult:
+    status: LapseStatus
+    message: str = ""
+
+
 class BrokerError(Exception):
     """The broker refused or could not be reached; the message is one line an operator can act on."""
 
@@ -131,6 +143,11 @@ class Broker(Protocol):
         ...
 
     def cancel(self, order_id: str) -> None: ...
+
+    def lapse(self, contract: OptionContract, quantity: int) -> LapseResult:
+        """Tell the broker not to exercise ``quantity`` long contracts at expiration (contrary intention).
+        Blocks for at most a few seconds; raises BrokerUnavailable when not connected (nothing sent)."""
+        ...
 
     def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None: ...
 

@@ -20,12 +20,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.book import over_close
+from domain.lapse import cutoff_text, lapse_cutoff
 from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
 from domain.settlement import Outcome, settle
 from gateways.broker import (
     BrokerError,
     BrokerEvent,
     BrokerUnavailable,
+    LapseResult,
+    LapseStatus,
     OrderEvent,
     OrderNotOurs,
     OrderRefused,
@@ -72,6 +75,7 @@ class PaperBroker:
         self._pending_events: list[BrokerEvent] = []
         self._rejects_left = 0
         self._refused_contracts: set[str] = set()
+        self._lapsed: dict[OptionContract, int] = {}  # lapse instructions taken, honoured at settlement
         self._no_fill_until: datetime | None = None
         self._down_until: datetime | None = None
         self._connected_at = clock.now()
@@ -156,6 +160,25 @@ class PaperBroker:
                 del self._working[order_id]
                 self._emit(working.order, OrderStatus.CANCELLED)
 
+    def lapse(self, contract: OptionContract, quantity: int) -> LapseResult:
+        """As IB: for a long option of today's expiry, up to what is held, until the cut-off. A contract
+        whose orders are refused (``refuse_contract``) still takes a lapse: it is no order."""
+        with self._lock:
+            self._check_connected()
+            self._count()
+            session = self.market.session
+            held = self._positions.get(contract)
+            already = self._lapsed.get(contract, 0)
+            if self.clock.now() >= lapse_cutoff(session):
+                return LapseResult(LapseStatus.REFUSED, f"lapse refused: after the cut-off {cutoff_text(session)}")
+            if contract.expiry != session.day:
+                return LapseResult(LapseStatus.REFUSED, "lapse refused: the option does not expire today")
+            if held is None or held.quantity < already + quantity:
+                return LapseResult(LapseStatus.REFUSED, "lapse refused: more than the long position held "
+                                   "(a short option cannot be lapsed)")
+            self._lapsed[contract] = already + quantity
+            return LapseResult(LapseStatus.ACCEPTED)
+
     def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None:
         self._handler = handler
 
@@ -174,7 +197,7 @@ class PaperBroker:
             self._handler(event)
 
     def settle(self) -> dict[str, Outcome]:
-        """OCC at expiration: exercise by exception at the close, assignment on the after-hours move,
+        """OCC at expiration: exercise by exception at the close (unless lapsed), assignment on the after-hours move,
         each position on its own underlying's prices (the market raises FeedError for one it has no
         script for: the simulator refuses such scenarios before it starts)."""
         market, close = self.market, self.market.session.close
@@ -182,7 +205,8 @@ class PaperBroker:
             self._working.clear()  # day orders expire at the close
             expiring = [p for p in self._positions.values() if p.quantity and p.contract.expiry == market.session.day]
             return {p.contract.key: settle(p, market.spot_at(p.contract.symbol, close),
-                                           market.spot_after_hours(p.contract.symbol)) for p in expiring}
+                                           market.spot_after_hours(p.contract.symbol), self._lapsed.get(p.contract, 0))
+                    for p in expiring}
 
     def inject_rejects(self, count: int) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from actors.base import InjectCrash
 from actors.circuit_breaker import GATE_CAUSE, CircuitBreaker, ResetBreaker
 from actors.context import ActorContext, LiveConfig, Roles
 from actors.executor import Executor
+from actors.lapse_desk import LapseDesk
 from actors.notifier import AlertSender, Notifier
 from actors.position_poller import PositionPoller
 from actors.price_feed import PriceFeed
@@ -40,9 +41,9 @@ log = logging.getLogger("cleanup.service")
 KILL_CAUSE = "kill switch"
 READ_ONLY_CAUSE = "read-only API"
 # Order of the pipeline: a barrier asks each in turn, so a tick's messages are handled in order.
-PIPELINE = (Roles.PRICE_FEED, Roles.POSITION_POLLER, Roles.RISK_ASSESSOR, Roles.EXECUTOR,
+PIPELINE = (Roles.PRICE_FEED, Roles.POSITION_POLLER, Roles.RISK_ASSESSOR, Roles.EXECUTOR, Roles.LAPSE_DESK,
             Roles.CIRCUIT_BREAKER, Roles.AUDIT_LOGGER, Roles.NOTIFIER)
-TICKED = (Roles.POSITION_POLLER, Roles.PRICE_FEED, Roles.EXECUTOR, Roles.AUDIT_LOGGER)
+TICKED = (Roles.POSITION_POLLER, Roles.PRICE_FEED, Roles.EXECUTOR, Roles.LAPSE_DESK, Roles.AUDIT_LOGGER)
 
 
 class Service:
@@ -66,6 +67,7 @@ class Service:
             ChildSpec(Roles.NOTIFIER, lambda: Notifier.start(ctx, sender)),
             ChildSpec(Roles.CIRCUIT_BREAKER, lambda: CircuitBreaker.start(ctx)),
             ChildSpec(Roles.EXECUTOR, lambda: Executor.start(ctx, broker)),
+            ChildSpec(Roles.LAPSE_DESK, lambda: LapseDesk.start(ctx, broker)),
             ChildSpec(Roles.RISK_ASSESSOR, lambda: RiskAssessor.start(ctx)),
             ChildSpec(Roles.POSITION_POLLER, lambda: PositionPoller.start(ctx, broker)),
             ChildSpec(Roles.PRICE_FEED, lambda: PriceFeed.start(ctx, source)),

@@ -95,7 +95,8 @@ def print_summary(result: SimulationResult, trader_tz: str, console: Console) ->
     for column in ("contract", "qty", "outcome", "if left alone", "closed at (ET)", "fill", "slippage", "stage"):
         table.add_column(column)
     for p in data["positions"]:
-        style = {"exercised": "bold red", "assigned": "bold red", "closed": "green"}.get(p["outcome"], "")
+        style = {"exercised": "bold red", "assigned": "bold red", "closed": "green", "lapsed": "yellow"}.get(
+            p["outcome"], "")
         table.add_row(p["contract"].replace("SPY ", ""), str(p["quantity"]), p["outcome"].upper(), p["if_left_alone"],
                       (p["closed_at_et"] or "")[11:19], _money(p["fill_price"]), _money(p["slippage"]),
                       p["stage"] or "", style=style)

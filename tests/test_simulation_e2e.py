@@ -183,7 +183,10 @@ def test_the_traders_orders_are_cancelled_named_or_left_as_the_broker_allows(tmp
 
 def test_one_contract_the_broker_refuses_is_given_up_and_the_others_close(tmp_path_factory):
     result = simulate(tmp_path_factory, "unclosable_contract.json")
-    assert outcome(result, "SPY 20261125 638C").outcome is Outcome.EXERCISED
+    assert outcome(result, "SPY 20261125 638C").outcome is Outcome.LAPSED  # not sold, not exercised either
+    (lapse,) = actions(result, ActionKind.LAPSE, "638C")
+    assert lapse.success and lapse.quantity == 2 and lapse.stage == "CLOSED"
+    assert result.kpis.exercised_contracts == 0 and result.kpis.exercise_prevention_rate == 1.0
     assert outcome(result, "SPY 20261125 645P").outcome is Outcome.CLOSED
     assert outcome(result, "SPY 20261125 636C").outcome is Outcome.CLOSED
     assert len(actions(result, ActionKind.REJECT, "638C")) == 3 and not actions(result, ActionKind.BREAKER)

@@ -38,10 +38,11 @@ from ib_async.ib import StartupFetchNONE
 from config.settings import Settings
 from domain.model import Execution, OptionContract, Position, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from gateways.broker import BrokerError, BrokerEvent, OrderRequest
+from gateways.broker import BrokerError, BrokerEvent, LapseResult, OrderRequest
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
 from gateways.ib.errors import not_connected, not_reconciled, outcome_unknown, unreachable
+from gateways.ib.lapse import send_lapse
 from gateways.ib.loop_thread import LoopThread, LoopTimeout
 from gateways.ib.order_desk import OrderDesk
 from gateways.ib.order_tracker import OrderTracker
@@ -438,6 +439,10 @@ class IBBroker:
 
     def cancel(self, order_id: str) -> None:
         self._desk.cancel(order_id)
+
+    def lapse(self, contract: OptionContract, quantity: int) -> LapseResult:
+        return self.run_paced(lambda: send_lapse(self, contract, quantity), f"lapse of {quantity} {contract.key}",
+                              messages=2)
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -83,3 +83,7 @@ def cancel_not_possible(order_id: int, state: str) -> str:
 def max_message_rate(limit: int, received: int) -> str:
     # As IB sends it (e.g. "Max rate of messages per second has been exceeded:max=50 rec=138").
     return f"Max rate of messages per second has been exceeded:max={limit} rec={received}"
+
+
+def exercise_refused(cause: str) -> str:
+    return f"Error validating request:-'bE' : cause - {cause}"

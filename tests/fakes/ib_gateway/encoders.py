@@ -18,7 +18,7 @@ SERVER_VERSION = 176
 REQUEST_NAMES = {
     1: "reqMktData", 2: "cancelMktData", 3: "placeOrder", 4: "cancelOrder", 5: "reqOpenOrders",
     6: "reqAccountUpdates", 7: "reqExecutions", 8: "reqIds", 9: "reqContractDetails",
-    15: "reqAutoOpenOrders", 16: "reqAllOpenOrders", 17: "reqManagedAccts", 49: "reqCurrentTime",
+    15: "reqAutoOpenOrders", 21: "exerciseOptions", 16: "reqAllOpenOrders", 17: "reqManagedAccts", 49: "reqCurrentTime",
     59: "reqMarketDataType", 61: "reqPositions", 62: "reqAccountSummary", 63: "cancelAccountSummary",
     64: "cancelPositions", 71: "startApi", 76: "reqAccountUpdatesMulti", 77: "cancelAccountUpdatesMulti",
     99: "reqCompletedOrders",

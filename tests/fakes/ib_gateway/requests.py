@@ -137,3 +137,21 @@ def place_order(fields: list[str]) -> PlaceOrderRequest:
 def execution_filter(fields: list[str]) -> ExecutionFilterRequest:
     req_id, client_id, account, time, symbol, sec_type, exchange, side = fields[2:10]
     return ExecutionFilterRequest(int(req_id), int(client_id or 0), account, time, symbol, sec_type, exchange, side)
+
+
+@dataclass(frozen=True)
+class ExerciseOptionsRequest:
+    req_id: int
+    contract: ContractArgs
+    exchange: str
+    action: int  # 1 exercise, 2 lapse
+    quantity: int
+    account: str
+    override: int
+
+
+def exercise_options(fields: list[str]) -> ExerciseOptionsRequest:
+    """``Client.exerciseOptions``: id 21, version 2, reqId, the 11-field contract, action, quantity,
+    account, override."""
+    return ExerciseOptionsRequest(int(fields[2]), ContractArgs.at(fields, 3), fields[10], int(fields[14]),
+                                  int(fields[15]), fields[16], int(fields[17]))

@@ -161,6 +161,10 @@ class GatewayScript:
     # IB's "Read-Only API" setting: every placeOrder (whatIf too), cancelOrder and client 0's
     # reqAutoOpenOrders is refused with 321 and changes nothing; reads keep working.
     read_only: bool = False
+    # Lapse instructions (exerciseOptions, action 2) are taken until this instant (epoch seconds, the
+    # gateway's clock); None: always. After it, and for a short or more than held, error 321 (IB's
+    # exact wording is not documented; the fake's texts say which rule refused).
+    lapse_cutoff: float | None = None
     # Market data IB will not give live: instrument key -> (code, text), sent as error(reqId, code, text)
     # on every reqMktData for it. After 10090/10091 (part not subscribed) IB still streams live ticks,
     # after 10167 delayed ones; after any other code (354, 101, 10197, ...) nothing comes for the request.

@@ -16,7 +16,7 @@ from tests.fakes.ib_gateway import encoders as enc
 from tests.fakes.ib_gateway.book import Book
 from tests.fakes.ib_gateway.market_data import Quote
 from tests.fakes.ib_gateway.orders import OrderDesk
-from tests.fakes.ib_gateway.requests import place_order
+from tests.fakes.ib_gateway.requests import ExerciseOptionsRequest, place_order
 from tests.fakes.ib_gateway.script import FakeOrder, GatewayScript, OrderBehaviour
 from tests.fakes.ib_gateway.session import Session
 
@@ -42,6 +42,7 @@ class FakeIBGateway:
         self.sessions: set[Session] = set()
         self.port = 0
         self._received: list[Received] = []
+        self.lapses: list[ExerciseOptionsRequest] = []  # exercise/lapse instructions taken (not refused)
         self._mark = 0
         self._lock = threading.Lock()
         self._connections = 0
@@ -237,7 +238,11 @@ class FakeIBGateway:
 
     def position(self, key: str) -> int:
         """The true position: every fill counted at once."""
-        return self._call(lambda: sum(p.quantity for p in self.book.positions.true.values() if p.contract.key == key))
+        return self._call(lambda: self.true_position(key))
+
+    def true_position(self, key: str) -> int:
+        """The position now, on the gateway's loop (for its own request handlers)."""
+        return sum(p.quantity for p in self.book.positions.true.values() if p.contract.key == key)
 
     def reported_position(self, key: str) -> int:
         """What a position read shows now: fills of the last ``position_lag_seconds`` left out."""

@@ -45,7 +45,8 @@ class Session(asyncio.Protocol):
             "reqAccountSummary": self._account_summary, "reqContractDetails": self._contract_details,
             "reqMarketDataType": self._market_data_type, "reqMktData": self._market_data,
             "cancelMktData": self._cancel_market_data,
-            "placeOrder": self._place_order, "cancelOrder": lambda f: self.desk.cancel(self.client_id or 0, int(f[2])),
+            "placeOrder": self._place_order, "exerciseOptions": self._exercise_options,
+            "cancelOrder": lambda f: self.desk.cancel(self.client_id or 0, int(f[2])),
             "reqIds": lambda f: self.send(enc.next_valid_id(self.desk.next_order_id)),
             "reqCurrentTime": lambda f: self.send(enc.current_time(int(self.book.clock()))),
             "reqManagedAccts": lambda f: self.send(enc.managed_accounts([self.book.account])),
@@ -198,6 +199,28 @@ class Session(asyncio.Protocol):
         contract = self.book.instruments.by_key(key)
         self.send_all(self.market_data.ticks(key, quote, self.book.underlying_price(contract),
                                              contract.sec_type == "OPT"))
+
+    def _exercise_options(self, fields: list[str]) -> None:
+        """IB answers a lapse or exercise instruction only when it refuses it (error on the request id)."""
+        request = requests.exercise_options(fields)
+        contract = self.book.instruments.find(request.contract)
+        held = self.gateway.true_position(contract.key) if contract else 0
+        cutoff = self.script.lapse_cutoff
+        cause = ""
+        if self.script.read_only:
+            cause = "The API interface is currently in Read-Only mode."
+        elif request.exchange == "SMART":
+            cause = "Invalid exchange SMART for an exercise instruction"
+        elif contract is None:
+            cause = "No security definition has been found for the request"
+        elif cutoff is not None and self.book.clock() >= cutoff:
+            cause = "The deadline for exercise and lapse instructions has passed"
+        elif held < request.quantity:
+            cause = "Exercise or lapse quantity exceeds the long position"
+        if cause:
+            self.send(enc.error(request.req_id, codes.READ_ONLY, codes.exercise_refused(cause)))
+            return
+        self.gateway.lapses.append(request)
 
     def _place_order(self, fields: list[str]) -> None:
         request = requests.place_order(fields)
