@@ -174,8 +174,9 @@ def test_the_traders_orders_are_cancelled_named_or_left_as_the_broker_allows(tmp
     blocking = [a for a in result.alerts if a.severity.value == "critical" and "638C" in a.body and "TWS" in a.body]
     assert blocking and blocking[0].title and "ib_client_id" in blocking[0].body
     call, put = outcome(result, "SPY 20261125 638C"), outcome(result, "SPY 20261125 645P")
-    assert call.closed_quantity == 2 and call.outcome is Outcome.EXERCISED  # the covered half: never over-closed
-    assert result.kpis.exercised_contracts == 2
+    assert call.closed_quantity == 2 and call.outcome is Outcome.LAPSED  # the covered half: never over-closed,
+    (lapse,) = actions(result, ActionKind.LAPSE, "638C")  # lapsed once the TWS order expired with the close
+    assert lapse.quantity == 2 and result.kpis.exercised_contracts == 0
     assert put.outcome is Outcome.CLOSED
     cancelled = {f"{a.strike:g}{a.right}": a.stage for a in actions(result, ActionKind.CANCEL)}
     assert cancelled == {"645P": "T-5", "648C": "T-2"}
