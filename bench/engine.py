@@ -1,21 +1,18 @@
-"""Execution of one policy on one day: the Executor's semantics and the paper broker's fill rule, in a loop.
+"""Execution of one policy on one day: the Executor's rules and the paper broker's fill model, in a loop.
 
-The actor tree takes 10-30 s per afternoon; this loop takes milliseconds and keeps what decides the
-KPIs, each rule named after the code it mirrors:
+The actor tree takes 10-30 s per afternoon; this loop takes milliseconds. It does not copy the rules:
+it calls ``domain.execution``, as the Executor and the paper broker do.
 
-- Executor._close: no second order while one works on the contract; at most ``max_attempts`` per
-  position; the first price is ``limit_price`` at attempt ``used``; a market order when there is no
-  reference mid or under ``LAST_CALL_SECONDS`` to the close. Rejected orders count as failures.
-- Executor._apply / _walk: each second the reference mid, bid and ask of working orders follow the
-  market; every ``attempt_interval_seconds`` (every second in the last call) the limit walks one
-  attempt further, the last attempt being a market order.
-- CircuitBreaker: ``domain.breaker.record_failure``; once tripped nothing is sent or walked again
-  that day (a person would have to reset it, and the trader is asleep).
-- PaperBroker.process: an order fills once it has worked ``fill_delay`` seconds since it was placed
-  or modified, at its limit when the limit reaches halfway from the mid to the far touch, market
-  orders at the far touch, never below $0.01. Added here, at the generator's rates: a rejected
-  placement (reported on the next second, as the paper broker's events are), and a partial fill (half
-  the remainder; the rest waits for the next price change, the liquidity at that level being used up).
+- The Executor's order flow: no second order while one works on the contract; a close is planned by
+  ``plan_close`` (at most ``max_attempts``, first price at the attempt number, market without a
+  reference mid or in the last call); each second the reference mid, bid and ask of working orders
+  follow the market and ``walk_step`` re-prices them (an attempt counts only when a new price is
+  sent). Rejected orders count as failures of ``domain.breaker.record_failure``; once tripped nothing
+  is sent or walked again that day (a person would have to reset it, and the trader is asleep).
+- The paper broker's fills: ``fill_due`` and ``fill_price``. Added here, at the generator's rates: a
+  rejected placement (reported on the next second, as the paper broker's events are), and a partial
+  fill (half the remainder; the rest waits for the next price change, the liquidity at that level
+  being used up).
 - Orders still working at the close expire; what is left is settled by ``domain.settlement.settle``.
 
 Rejects and partial fills use common random numbers keyed by (day, position, count), so policies
@@ -26,21 +23,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from actors.executor import LAST_CALL_SECONDS
 from bench.generator import Day, GeneratorConfig
 from bench.market import DayMarket
 from bench.policies import Policy, reference_mid
 from config.settings import Settings
 from domain.breaker import BreakerState, record_failure
+from domain.execution import (
+    Priced,
+    commission,
+    fill_due,
+    fill_pnl,
+    fill_price,
+    fill_slippage,
+    plan_close,
+    walk_step,
+)
 from domain.model import Position, Side
 from domain.policy import Close
-from domain.pricing import limit_price, slippage_per_share
 from domain.risk import calculate_moneyness
 from domain.settlement import Outcome, settle
 
-FILL_DELAY_SECONDS = 1  # PaperBroker's default fill_delay_seconds
-COMMISSION_PER_CONTRACT = 0.65  # PaperBroker's commission
-MULTIPLIER = 100
 T5_SECONDS = 300
 
 
@@ -131,32 +133,23 @@ class DayRun:
                                               self.settings.breaker_max_failures,
                                               self.settings.breaker_window_seconds)
                 continue
-            if order.since - seconds < FILL_DELAY_SECONDS:
+            if not fill_due(order.since - seconds):
                 continue
+            if order.exhausted and order.limit is not None:
+                continue  # the liquidity at this limit is used up until the price changes
             bid, mid, ask = self.market.book(self.current[i].contract, seconds)
-            remaining = order.quantity - order.filled
-            if order.limit is None:
-                self._fill(i, order, remaining, bid if order.side is Side.SELL else ask)
+            price = fill_price(order.side, order.limit, bid, mid, ask)
+            if price is None:
                 continue
-            if order.exhausted:
-                continue
-            if order.side is Side.SELL:
-                marketable = order.limit <= (mid + bid) / 2 + 1e-9
-            else:
-                marketable = order.limit >= (mid + ask) / 2 - 1e-9
-            if not marketable:
-                continue
-            quantity = remaining
-            self.fills_seen[i] += 1
-            if remaining >= 2 and _uniform(self.day.seed, i, self.fills_seen[i], 2) < self.config.partial_fill_rate:
-                quantity, order.exhausted = remaining // 2, True
-            self._fill(i, order, quantity, order.limit)
+            quantity = remaining = order.quantity - order.filled
+            if order.limit is not None:
+                self.fills_seen[i] += 1
+                if remaining >= 2 and _uniform(self.day.seed, i, self.fills_seen[i], 2) < self.config.partial_fill_rate:
+                    quantity, order.exhausted = remaining // 2, True
+            self._fill(i, order, quantity, price)
 
     def _fill(self, i: int, order: _Order, quantity: int, price: float) -> None:
-        price = max(price, 0.01)
-        slippage = slippage_per_share(order.side, order.reference_mid, price) \
-            if order.reference_mid is not None else None
-        self.fills[i].append((quantity, price, slippage))
+        self.fills[i].append((quantity, price, fill_slippage(order.side, order.reference_mid, price)))
         position = self.current[i]
         delta = quantity if order.side is Side.BUY else -quantity
         self.current[i] = replace(position, quantity=position.quantity + delta)
@@ -176,42 +169,32 @@ class DayRun:
         if i in self.orders or self.breaker.tripped:
             return
         used = self.attempts[i]
-        if used >= settings.max_attempts:
+        plan = plan_close(decision.quantity, self.current[i], (), decision.reference_mid, decision.bid,
+                          decision.ask, used, seconds, settings, at_market=self.policy.market_orders)
+        if plan is None:
             return
-        quantity = min(decision.quantity, abs(self.current[i].quantity))
-        if quantity <= 0:
-            return
-        final = decision.reference_mid is None or seconds <= LAST_CALL_SECONDS or self.policy.market_orders
-        attempt = settings.max_attempts - 1 if final else used
-        price = self._price(decision.side, decision.reference_mid, decision.bid, decision.ask, attempt)
         self.attempts[i] = used + 1
         self.placed[i] += 1
         rejected = self.policy.rejects and _uniform(self.day.seed, i, self.placed[i], 1) < self.config.reject_rate
         self.rejects[i] += rejected
-        self.orders[i] = _Order(decision.side, quantity, price, attempt, seconds, seconds, decision.reference_mid,
-                                decision.bid, decision.ask, final=price is None, rejected=rejected)
+        self.orders[i] = _Order(plan.side, plan.quantity, plan.price.limit, plan.price.attempt, seconds, seconds,
+                                decision.reference_mid, decision.bid, decision.ask, final=plan.price.final,
+                                rejected=rejected)
 
     def _walk(self, seconds: int) -> None:
-        settings = self.settings
-        last_call = seconds <= LAST_CALL_SECONDS
         for i, order in self.orders.items():
-            if order.final or order.rejected or (order.priced_at - seconds < settings.attempt_interval_seconds
-                                                 and not last_call):
+            if order.final or order.rejected or self.breaker.tripped:
                 continue
             used = self.attempts[i]
-            if used >= settings.max_attempts or self.breaker.tripped:
+            step = walk_step(order.side, order.reference_mid, order.bid, order.ask, Priced(order.attempt, order.limit),
+                             used, order.priced_at - seconds, seconds, self.settings)
+            if step is None:
                 continue
-            attempt = settings.max_attempts - 1 if last_call else max(used, order.attempt + 1)
-            price = self._price(order.side, order.reference_mid, order.bid, order.ask, attempt)
+            order.attempt, order.priced_at = step.price.attempt, seconds
+            if not step.send:
+                continue  # the same price again: nothing sent, no attempt used
             self.attempts[i] = used + 1
-            order.attempt, order.priced_at, order.since, order.final = attempt, seconds, seconds, price is None
-            order.limit, order.exhausted = price, False
-
-    def _price(self, side: Side, mid: float | None, bid: float | None, ask: float | None, attempt: int) -> float | None:
-        if mid is None:
-            return None
-        settings = self.settings
-        return limit_price(side, mid, bid, ask, attempt, settings.max_attempts, settings.max_slippage)
+            order.since, order.final, order.limit, order.exhausted = seconds, step.price.final, step.price.limit, False
 
     # --- settlement ------------------------------------------------------------------------------
     def _results(self) -> list[PositionRun]:
@@ -244,11 +227,8 @@ def _closing_cost(position: Position, counterfactual: Outcome, fills: list[tuple
     payoff = 0.0
     if counterfactual in (Outcome.EXERCISED, Outcome.ASSIGNED):
         payoff = after_hours - contract.strike if contract.right.value == "C" else contract.strike - after_hours
-    cost = 0.0
-    for quantity, price, _ in fills:
-        per_share = payoff - price if position.quantity > 0 else price - payoff
-        cost += (per_share * MULTIPLIER + COMMISSION_PER_CONTRACT) * quantity
-    return cost
+    side = position.closing_side
+    return -sum(fill_pnl(side, price, payoff, quantity, commission(quantity)) or 0.0 for quantity, price, _ in fills)
 
 
 def run_day(day: Day, policies: list[Policy], settings: Settings,
