@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from domain.model import Position, Side, WorkingOrder
+from domain.model import OrderType, Position, Side, WorkingOrder
 from domain.policy import closable_quantity
 from domain.pricing import MIN_PRICE, limit_price, slippage_per_share
 
@@ -145,6 +145,23 @@ def stop_triggered(side: Side, stop_price: float | None, mid: float) -> bool:
     if side is Side.SELL:
         return mid <= (stop_price or 0.0)
     return mid >= (stop_price or float("inf"))
+
+
+def working_fill(order: WorkingOrder, seconds_working: float, bid: float, mid: float, ask: float,
+                 fill_delay_seconds: float = FILL_DELAY_SECONDS) -> tuple[WorkingOrder, float | None]:
+    """One working order on this book: the order as it now stands (a triggered stop is a market order)
+    and the price it fills at, None when it does not fill now."""
+    if order.is_stop:
+        if not stop_triggered(order.side, order.stop_price, mid):
+            return order, None
+        order = replace(order, order_type=OrderType.MARKET, stop_price=None)
+    if not fill_due(seconds_working, fill_delay_seconds):
+        return order, None
+    if order.order_type is OrderType.MARKET:
+        return order, fill_price(order.side, None, bid, mid, ask)
+    if order.limit_price is None:
+        return order, None
+    return order, fill_price(order.side, order.limit_price, bid, mid, ask)
 
 
 def commission(quantity: int) -> float:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.book import over_close
-from domain.execution import FILL_DELAY_SECONDS, commission, fill_due, fill_price, stop_triggered
+from domain.execution import FILL_DELAY_SECONDS, commission, working_fill
 from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
 from domain.settlement import Outcome, settle
 from gateways.broker import (
@@ -236,18 +236,9 @@ class PaperBroker:
             working.order, working.since, working.ours = change(working.order), self.clock.now(), True
 
     def _maybe_fill(self, working: _Working, now: datetime) -> None:
-        order = working.order
-        bid, mid, ask = self.market.option_book(order.contract, now)
-        if order.is_stop:
-            if not stop_triggered(order.side, order.stop_price, mid):
-                return
-            working.order = order = replace(order, order_type=OrderType.MARKET, stop_price=None)
-        if not fill_due((now - working.since).total_seconds(), self.fill_delay_seconds):
-            return
-        if order.order_type is not OrderType.MARKET and order.limit_price is None:
-            return
-        price = fill_price(order.side, None if order.order_type is OrderType.MARKET else order.limit_price,
-                           bid, mid, ask)
+        bid, mid, ask = self.market.option_book(working.order.contract, now)
+        working.order, price = working_fill(working.order, (now - working.since).total_seconds(), bid, mid, ask,
+                                            self.fill_delay_seconds)
         if price is not None:
             self._fill(working, price, now)
 

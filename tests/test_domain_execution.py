@@ -17,6 +17,7 @@ from domain.execution import (
     plan_close,
     stop_triggered,
     walk_step,
+    working_fill,
 )
 from domain.model import OrderType, Side, WorkingOrder
 from tests.domain_builders import contract, position
@@ -148,6 +149,20 @@ def test_a_fill_is_never_better_than_the_fill_line(side, mid, half, limit):
 def test_stops_trigger_on_the_mid():
     assert stop_triggered(Side.SELL, 1.00, 1.00) and not stop_triggered(Side.SELL, 1.00, 1.01)
     assert stop_triggered(Side.BUY, 2.00, 2.00) and not stop_triggered(Side.BUY, 2.00, 1.99)
+
+
+def test_a_working_stop_becomes_a_market_order_once_triggered_and_fills_after_the_delay():
+    stop = WorkingOrder("1", C, Side.SELL, OrderType.STOP, 2, stop_price=1.00)
+    assert working_fill(stop, 5, 1.00, 1.05, 1.10) == (stop, None)  # mid above the stop
+    triggered, price = working_fill(stop, 5, 0.95, 1.00, 1.05)
+    assert triggered.order_type is OrderType.MARKET and triggered.stop_price is None and price == 0.95
+    assert working_fill(stop, 0.5, 0.95, 1.00, 1.05)[1] is None  # triggered, but within the fill delay
+
+
+def test_a_working_limit_without_a_price_never_fills():
+    odd = WorkingOrder("1", C, Side.SELL, OrderType.OTHER, 2)
+    assert working_fill(odd, 5, 1.00, 1.05, 1.10) == (odd, None)
+    assert working_fill(closing(2), 5, 0.98, 1.02, 1.06) == (closing(2), 1.0)  # the fill line is 1.00
 
 
 def test_commission_per_contract():
