@@ -5,11 +5,12 @@ still show the position as it was before, and sizing a close from it sends the s
 long 2 became short 2. So a fill is *unseen* until a read shows it, and while it is unseen the book
 takes the smaller of the two positions it could be: the read as it stands, or the read with the fill
 still to come. A read shows a fill when it moved from the previous read by exactly the fills since
-(a prefix of them, oldest first); a fill older than ``lag_seconds`` at the time of a read is taken as
-shown whatever the read says (the trader may have traded the same contract meanwhile, and no read
-would ever match). The smaller of the two never crosses zero: our closes cannot flip a position.
-With several unseen fills only those that reduce the position count (one that adds to it may be in
-the read already, and netting it against a reducing one would take the read as certain).
+(a prefix of them, oldest first; the shortest when fills both ways fit more than one); a fill older
+than ``lag_seconds`` at the time of a read is taken as shown whatever the read says (the trader may
+have traded the same contract meanwhile, and no read would ever match). The smaller of the two never
+crosses zero: our closes cannot flip a position. With several unseen fills only those that reduce the
+position count (one that adds to it may be in the read already, and netting it against a reducing one
+would take the read as certain).
 
 Our own fills come as executions (one per IB execId, counted once however often they are reported).
 Fills of other orders (the trader's, or ours from an earlier client id) are only known from the order
@@ -178,13 +179,20 @@ def over_close(side: Side, quantity: int, sized_against: int, last_read: int, wo
 
 
 def _fills_shown(before: int, now: int, fills: Sequence[OwnFill]) -> int:
-    """How many of ``fills`` (oldest first) a read that moved from ``before`` to ``now`` shows."""
-    total, shown = 0, 0
+    """How many of ``fills`` (oldest first) a read that moved from ``before`` to ``now`` shows.
+
+    With fills both ways the read may fit more than one count (a trader's buy found gone from the list,
+    already in the read before, then our sells): the fewest, which leaves the position no larger than it
+    can be.
+    """
+    total = 0
+    if before == now:
+        return 0
     for count, fill in enumerate(fills, start=1):
         total += fill.signed
         if before + total == now:
-            shown = count
-    return shown
+            return count
+    return 0
 
 
 def _follow_key(order: WorkingOrder) -> str:

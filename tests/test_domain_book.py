@@ -160,6 +160,18 @@ def test_offsetting_unseen_fills_do_not_make_a_lagging_read_certain():
     assert open_quantity(book) == 3
 
 
+def test_a_read_that_fits_two_counts_of_fills_both_ways_shows_the_fewer():
+    """Found by the benchmark: the trader's buy (+3) found gone in a read that already showed it, then our
+    sells of 1 and 2; the next read, lagging them, still said 3. Taken as showing all three fills, it made
+    the 3 certain while none was left, and selling them opened a short."""
+    buy = WorkingOrder("2", CALL, Side.BUY, OrderType.LIMIT, 3, limit_price=1.0, client_id=0, perm_id=2)
+    book = Book().with_snapshot(held(3), (buy,), at(0)).with_fill(sold(3, 1, "e0"))  # we closed all 3
+    book = book.with_snapshot(held(3), (), at(100))  # then the trader's buy filled: 3 again, and shown
+    assert open_quantity(book) == 3
+    book = book.with_fill(sold(1, 101, "e1")).with_fill(sold(2, 102, "e2"))
+    assert open_quantity(book.with_snapshot(held(3), (), at(103))) == 0
+
+
 # --- the last guard -------------------------------------------------------------------------------------
 def test_the_guard_refuses_what_would_open_or_flip_a_position():
     assert over_close(Side.SELL, 2, 2, 2, 0) == ""
