@@ -83,7 +83,7 @@ class BenchBroker:
         self._moves: list[tuple[float, int, int]] = []  # (shown from this second before the close, position, delta)
         self._fills = [0] * len(self.positions)
         self._placed = [0] * len(self.positions)
-        self.flips = 0  # fills that took a position through zero: an over-close
+        self.over_closes = 0  # fills of ours that opened a position or took one through zero
 
     # --- orders ------------------------------------------------------------------------------------
     def rest(self, orders: tuple[WorkingOrder, ...], seconds: int) -> None:
@@ -154,7 +154,8 @@ class BenchBroker:
               ours: OurOrder | None) -> Fill:
         before = self.positions[index].quantity
         after = before + side.signed(quantity)
-        self.flips += before != 0 and after != 0 and (before > 0) != (after > 0)
+        # our closes may only reduce: one that opens from flat or goes through zero is an over-close
+        self.over_closes += ours is not None and (before == 0 or (after != 0 and (after > 0) != (before > 0)))
         self.positions[index] = replace(self.positions[index], quantity=after)
         self._fills[index] += 1
         u = uniform(self.day.seed, index, self._fills[index], 3)

@@ -285,10 +285,10 @@ def _closing_cost(position: Position, counterfactual: Outcome, fills: list[tuple
 
 @dataclass
 class DayTally:
-    """What no position's run shows: over-closes the broker's guard stopped, and fills through zero."""
+    """What no position's run shows: over-closes the broker's guard refused, and those that went through."""
 
     guard_refusals: int = 0
-    flips: int = 0
+    over_closes: int = 0
 
 
 def run_day(day: Day, policies: list[Policy], settings: Settings,
@@ -297,5 +297,5 @@ def run_day(day: Day, policies: list[Policy], settings: Settings,
     result = {}
     for policy in policies:
         run = DayRun(day, market, policy, settings, config)
-        result[policy.name] = (run.run(), DayTally(run.guard_refusals, run.broker.flips))
+        result[policy.name] = (run.run(), DayTally(run.guard_refusals, run.broker.over_closes))
     return result

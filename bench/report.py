@@ -131,7 +131,7 @@ def build(run: BenchRun) -> tuple[list[PolicyKpis], dict]:
         "targets": TARGETS,
         "policies": [{**k.to_dict(), "label": labels[k.policy], "targets_met": target_checks(k),
                       "guard_refusals": run.tallies[k.policy].guard_refusals,
-                      "positions_flipped": run.tallies[k.policy].flips} for k in kpis],
+                      "over_closes": run.tallies[k.policy].over_closes} for k in kpis],
         "ranking": ranking(kpis),
         "slippage_by_spread_tercile": slippage_by_spread(run),
         "comparison": {name: comparison(kpis, name) for name in labels if name.startswith("system")},
@@ -172,8 +172,9 @@ def markdown(kpis: list[PolicyKpis], data: dict) -> str:
             lines.append(f"  - vs {v['baseline']}: {'ahead' if v['ahead'] else 'not ahead'}: prevention "
                          f"{v['prevention_delta_pp']:+.2f} pp, false positives {v['false_positive_delta_pp']:+.2f} pp")
     lines += ["", f"Ranking (prevention, then fewer false positives): {' > '.join(data['ranking'])}", "",
-              "Over-closes the broker's last guard refused / positions taken through zero: " + ", ".join(
-                  f"{p['policy']} {p['guard_refusals']} / {p['positions_flipped']}" for p in data["policies"])]
+              "Over-closes the broker's last guard refused / fills of ours that opened a position or went through "
+              "zero: " + ", ".join(f"{p['policy']} {p['guard_refusals']} / {p['over_closes']}"
+                                   for p in data["policies"])]
     spread = data["slippage_by_spread_tercile"]
     if spread:
         low, high = (f"{e:.2%}" for e in spread["share_edges"])

@@ -41,7 +41,7 @@ def run_benchmark(n: int, seed: int, policies: list[Policy] | None = None,
             result.runs[name].extend(runs)
             total = result.tallies[name]
             total.guard_refusals += tally.guard_refusals
-            total.flips += tally.flips
+            total.over_closes += tally.over_closes
         result.days.append(_day_summary(day))
     result.seconds = time.perf_counter() - started
     return result

@@ -93,7 +93,7 @@ def test_no_policy_closes_a_position_through_zero(first_run):
     """Reads lag fills and the trader's orders fill unannounced: sized from the book, no close overshoots."""
     _, data = build(first_run)
     assert data["days"]["trader_orders"] > 0 and data["days"]["stale_quotes"] > 0
-    assert all(p["positions_flipped"] == 0 for p in data["policies"])
+    assert all(p["over_closes"] == 0 for p in data["policies"])
 
 
 def test_the_itm_baseline_rechecks_every_second_until_the_close():
@@ -118,4 +118,4 @@ def test_offsetting_trader_fills_behind_a_lagging_read_do_not_flip_a_position():
     cautious = next(p for p in default_policies() if p.name == "within 1% at T-30")
     run = DayRun(day, DayMarket(day), cautious, benchmark_settings(), config)
     run.run()
-    assert run.broker.flips == 0
+    assert run.broker.over_closes == 0
