@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from actors.base import SupervisedActor
@@ -30,11 +30,11 @@ from actors.executor_state import BatchView, ExecutorState, OwnOrder, Unresolved
 from domain import alerts, order_alerts
 from domain.audit import ActionKind
 from domain.book import Book, snapshot_is_current
+from domain.execution import Priced, attempts_left, plan_close, walk_step
 from domain.messages import BookUpdate, Decisions, Failure, ForgiveFailures, PollNow, PositionsSnapshot, Tick
 from domain.model import Execution, OptionContract, OrderType, Side, WorkingOrder
 from domain.order_refs import make_order_ref
-from domain.policy import CancelOrder, Close, ConvertStop, closable_quantity
-from domain.pricing import limit_price
+from domain.policy import CancelOrder, Close, ConvertStop
 from gateways.broker import (
     Broker,
     BrokerError,
@@ -47,8 +47,6 @@ from gateways.broker import (
 )
 
 log = logging.getLogger("cleanup.executor")
-# Under this many seconds to the close a working limit goes to market at once.
-LAST_CALL_SECONDS = 30.0
 # Refusals that last while the broker's view is not current; announced again after the next outage.
 DISCONNECTED, STALE = "disconnected", "stale snapshot"
 
@@ -147,16 +145,16 @@ class Executor(SupervisedActor):
                               f"{self.state.failures.get(contract, 0)} refusals; close it by hand")
             return
         used = self.state.attempts.get(contract, 0)
-        if used >= settings.max_attempts:
+        if not attempts_left(used, settings):
             self._refuse_once(contract, at, "attempts", f"{settings.max_attempts} closing attempts used; "
                               "close it by hand (ctl close) or in TWS")
             return
-        quantity = min(decision.quantity, closable_quantity(position, view.working.get(contract, [])))
-        if quantity <= 0:
+        plan = plan_close(decision.quantity, position, view.working.get(contract, []),
+                          decision.reference_mid, decision.bid, decision.ask, used, self._seconds_to_close(at),
+                          settings)
+        if plan is None:
             return
-        final = decision.reference_mid is None or self._seconds_to_close(at) <= LAST_CALL_SECONDS
-        attempt = settings.max_attempts - 1 if final else used
-        price = self._price(decision.side, decision.reference_mid, decision.bid, decision.ask, attempt)
+        quantity, attempt, price = plan.quantity, plan.price.attempt, plan.price.limit
         sequence = self.state.sequence.get(contract, 0) + 1
         self.state.sequence[contract] = sequence
         request = OrderRequest(contract, decision.side, quantity,
@@ -250,21 +248,20 @@ class Executor(SupervisedActor):
     # --- the price walk --------------------------------------------------------------------------
     def _walk(self, now: datetime) -> None:
         settings = self.ctx.config.settings
-        interval = timedelta(seconds=settings.attempt_interval_seconds)
-        last_call = self._seconds_to_close(now) <= LAST_CALL_SECONDS
+        seconds_to_close = self._seconds_to_close(now)
         for own in list(self.state.own.values()):
-            if own.final or own.ambiguous or own.ended_at is not None or now - own.priced_at < interval \
-                    and not last_call:
+            if own.final or own.ambiguous or own.ended_at is not None:
                 continue
             contract = own.order.contract
             used = self.state.attempts.get(contract, 0)
-            if used >= settings.max_attempts or contract in self.state.given_up \
-                    or self._refuses(contract, now, "price walk"):
+            step = walk_step(own.order.side, own.reference_mid, own.bid, own.ask,
+                             Priced(own.attempt, own.order.limit_price), used,
+                             (now - own.priced_at).total_seconds(), seconds_to_close, settings)
+            if step is None or contract in self.state.given_up or self._refuses(contract, now, "price walk"):
                 continue
-            attempt = settings.max_attempts - 1 if last_call else max(used, own.attempt + 1)
-            price = self._price(own.order.side, own.reference_mid, own.bid, own.ask, attempt)
-            if price is not None and price == own.order.limit_price:
-                own.attempt, own.priced_at = attempt, now  # the same price again is no attempt: nothing sent
+            attempt, price = step.price.attempt, step.price.limit
+            if not step.send:
+                own.attempt, own.priced_at = attempt, now
                 continue
             try:
                 if price is None:
@@ -293,12 +290,6 @@ class Executor(SupervisedActor):
             own.order = replace(own.order, order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
                                 limit_price=price)
             log.info("walk %s attempt %d -> %s", own.order.order_ref, attempt + 1, price or "MKT")
-
-    def _price(self, side: Side, mid: float | None, bid: float | None, ask: float | None, attempt: int) -> float | None:
-        settings = self.ctx.config.settings
-        if mid is None:
-            return None
-        return limit_price(side, mid, bid, ask, attempt, settings.max_attempts, settings.max_slippage)
 
     # --- order outcomes --------------------------------------------------------------------------
     def _failed(self, contract: OptionContract, side: Side, quantity: int, at: datetime, error: str,

@@ -1,4 +1,4 @@
-"""The Executor's audit records: one builder for every kind, and a fill's P&L and slippage."""
+"""The Executor's audit records: one builder for every kind."""
 
 from __future__ import annotations
 
@@ -8,24 +8,7 @@ from typing import Any
 
 from actors.context import ActorContext
 from domain.audit import ActionKind, ActionRecord, action_id_for, new_action_id
-from domain.model import OptionContract, Side, WorkingOrder
-from domain.pricing import slippage_per_share
-
-MULTIPLIER = 100
-
-
-def fill_pnl(side: Side, price: float | None, avg_cost: float, quantity: int, commission: float) -> float | None:
-    """What closing ``quantity`` at ``price`` realised against the position's cost, net of commission."""
-    if price is None:
-        return -commission or None
-    sign = 1 if side is Side.SELL else -1
-    return sign * (price - avg_cost) * quantity * MULTIPLIER - commission
-
-
-def fill_slippage(side: Side, reference_mid: float | None, price: float | None) -> float | None:
-    if reference_mid is None or price is None:
-        return None
-    return slippage_per_share(side, reference_mid, price)
+from domain.model import OptionContract, WorkingOrder
 
 
 class Records:

@@ -15,12 +15,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from actors.context import ActorContext
-from actors.executor_records import Records, fill_pnl, fill_slippage
+from actors.executor_records import Records
 from actors.executor_state import ExecutorState, OwnOrder
 from domain import alerts, order_alerts
 from domain.alerts import Alert
 from domain.audit import ActionKind
 from domain.book import OwnFill
+from domain.execution import fill_pnl, fill_slippage
 from domain.messages import PollNow, PositionsSnapshot
 from domain.model import Execution, OrderType, WorkingOrder
 from domain.order_refs import is_cleanup_ref, ref_sequence

@@ -8,12 +8,20 @@ parameter of ``GeneratorConfig`` and is described in bench/README.md. Day ``i`` 
 
 The generator was written from market facts, not fitted to make any policy look good:
 - SPY realised volatility is mostly 10-20 % a year with stressed days well above: a lognormal around
-  14 %, clipped to 6-60 %; the last 35 minutes are 25 % more volatile (closing imbalances).
-- Late jumps: on 10 % of days one jump (Laplace, scale 0.25 %) at a uniform instant in the last 35 min.
+  14 %, clipped to 6-60 %; the last 35 minutes are 50 % more volatile (the U-shaped intraday volatility,
+  closing imbalances).
+- Late jumps: on 20 % of days one jump (Laplace, scale 0.25 %) at a uniform instant in the last 10 min
+  (the closing-auction imbalance is published at 15:50 ET).
 - After hours (close to 17:30 ET, 4.5 h on early-close days): diffusion at 40 % of the day's
-  volatility plus, on 5 % of days, a news move (Laplace, scale 0.30 %).
-- Positions: 3-8 per day, calls and puts, long and short with equal odds, strikes on the $1 grid at
-  a moneyness ~ Normal(0, 1 %) at T-35 (around the money), 1-10 contracts.
+  volatility plus, on 15 % of days, a news move (Laplace, scale 0.30 %: megacap earnings and macro
+  news after the bell come several times a month).
+- Positions: 3-8 per day, calls and puts, long and short with equal odds, strikes on the $1 grid,
+  1-10 contracts. Moneyness at T-35: 60 % of them near the money (Normal(0, 0.2 %): 0DTE open
+  interest crowds the strikes next to spot late in the day), the rest Normal(0, 1 %).
+- Trader orders resting on expiring contracts (placed in TWS, modifiable): protective stops and
+  take-profit limits covering part of a position, and orders that would add to it.
+- Option quotes that stop updating for a stretch (the feed's snapshot of one contract goes stale).
+- Position reads that lag fills by a few seconds (IB's do, 12 s has been seen).
 - Spreads: the simulated market's ``Spread`` (half-spread = max(floor, share x price), widening
   toward the close) with a share of 0.3-1.2 % of the premium (an ITM 0DTE SPY option at $5 is
   typically quoted 5-10 cents wide) and a widening factor of 1-4 drawn per day.
@@ -28,7 +36,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from domain.model import OptionContract, Position, Right
+from domain.model import OptionContract, OrderType, Position, Right, Side, WorkingOrder
+from domain.option_pricing import black_scholes
 from domain.risk import TRADING_MINUTES_PER_YEAR
 from domain.session import ExpirySession
 from gateways.calendar import MarketCalendar
@@ -52,15 +61,18 @@ class GeneratorConfig:
     vol_log_sd: float = 0.40
     vol_min: float = 0.06
     vol_max: float = 0.60
-    close_vol_multiplier: float = 1.25
-    jump_probability: float = 0.10
+    close_vol_multiplier: float = 1.5
+    jump_probability: float = 0.20
     jump_scale: float = 0.0025
+    jump_window_seconds: int = 600  # the jump falls at a uniform second of the last this many
     after_hours_vol_share: float = 0.40
-    news_probability: float = 0.05
+    news_probability: float = 0.15
     news_scale: float = 0.0030
     positions_min: int = 3
     positions_max: int = 8
     moneyness_sd: float = 0.01
+    near_money_share: float = 0.6
+    near_money_sd: float = 0.002
     quantities: tuple[int, ...] = (1, 1, 1, 2, 2, 3, 5, 10)
     spread_share_low: float = 0.003
     spread_share_high: float = 0.012
@@ -69,6 +81,20 @@ class GeneratorConfig:
     # Broker behaviour (per order): rejects at placement, and a partial fill when an order fills.
     reject_rate: float = 0.02
     partial_fill_rate: float = 0.15
+    # Position reads lag fills: each fill shows in reads after Exponential(mean) seconds, at most max.
+    position_lag_mean_seconds: float = 3.0
+    position_lag_max_seconds: float = 15.0
+    # Trader orders resting on expiring positions (shares of positions; each covers 1..all contracts),
+    # priced from the option's mid at T-35 a share of the premium away (drawn in the range).
+    trader_stop_share: float = 0.10
+    trader_limit_share: float = 0.10
+    opening_order_share: float = 0.05
+    trader_order_distance_low: float = 0.2
+    trader_order_distance_high: float = 0.6
+    # Option quotes going stale: a share of contracts whose quote freezes once in the last 35 min.
+    stale_quote_share: float = 0.10
+    stale_seconds_low: int = 20
+    stale_seconds_high: int = 180
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,9 @@ class Day:
     spread: Spread
     positions: tuple[Position, ...]
     jump_at: int | None  # seconds before the close of the late jump, if any
+    orders: tuple[WorkingOrder, ...] = ()  # the trader's, resting from T-35
+    # contract -> (first, last) second before the close during which its quote does not update
+    stale: dict[OptionContract, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     def spot(self, seconds_before_close: int) -> float:
         return self.path[HORIZON_SECONDS - seconds_before_close]
@@ -124,7 +153,12 @@ def generate_day(index: int, seed: int, config: GeneratorConfig, regular: tuple[
                     widening=float(rng.uniform(config.widening_low, config.widening_high)))
     positions = _positions(rng, config, session, path[HORIZON_SECONDS - WINDOW_SECONDS])
     day_seed = int(rng.integers(2**62))
-    return Day(index, day_seed, session, path, after_hours, vol, spread, positions, jump_at)
+    # A stream of their own: switching them off (shares at 0) leaves the rest of the day as it was.
+    extra = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
+    mid = {p.contract: _mid(p.contract, path[HORIZON_SECONDS - WINDOW_SECONDS], vol) for p in positions}
+    orders = _trader_orders(extra, config, positions, mid)
+    stale = _stale_stretches(extra, config, positions)
+    return Day(index, day_seed, session, path, after_hours, vol, spread, positions, jump_at, orders, stale)
 
 
 def _path(rng: np.random.Generator, config: GeneratorConfig, vol: float) -> tuple[tuple[float, ...], int | None]:
@@ -134,7 +168,7 @@ def _path(rng: np.random.Generator, config: GeneratorConfig, vol: float) -> tupl
     steps[HORIZON_SECONDS - WINDOW_SECONDS:] *= config.close_vol_multiplier
     jump_at = None
     if rng.random() < config.jump_probability:
-        jump_at = int(rng.integers(1, WINDOW_SECONDS))
+        jump_at = int(rng.integers(1, config.jump_window_seconds))
         steps[HORIZON_SECONDS - jump_at] += rng.laplace(0.0, config.jump_scale)
     start = rng.uniform(config.spot_low, config.spot_high)
     levels = start * np.exp(np.concatenate(([0.0], np.cumsum(steps))))
@@ -156,7 +190,8 @@ def _positions(rng: np.random.Generator, config: GeneratorConfig, session: Expir
     found: dict[OptionContract, Position] = {}
     while len(found) < count:
         right = Right.CALL if rng.random() < 0.5 else Right.PUT
-        moneyness = rng.normal(0.0, config.moneyness_sd)
+        near = rng.random() < config.near_money_share
+        moneyness = rng.normal(0.0, config.near_money_sd if near else config.moneyness_sd)
         # invert the seed's moneyness: call (S-K)/K, put (K-S)/K
         strike = spot / (1 + moneyness) if right is Right.CALL else spot / (1 - moneyness)
         contract = OptionContract(SYMBOL, right, float(round(strike)), session.day)
@@ -164,3 +199,50 @@ def _positions(rng: np.random.Generator, config: GeneratorConfig, session: Expir
         sign = 1 if rng.random() < 0.5 else -1
         found.setdefault(contract, Position(contract, sign * quantity))
     return tuple(found.values())
+
+
+def _mid(contract: OptionContract, spot: float, vol: float) -> float:
+    return max(round(black_scholes(spot, contract.strike, contract.right, vol, WINDOW_SECONDS / 60), 2), 0.01)
+
+
+def _trader_orders(rng: np.random.Generator, config: GeneratorConfig, positions: tuple[Position, ...],
+                   mids: dict[OptionContract, float]) -> tuple[WorkingOrder, ...]:
+    """Stops and take-profits on the closing side, and orders adding to the position, as a trader leaves them."""
+    orders: list[WorkingOrder] = []
+    kinds = (("stop", config.trader_stop_share), ("limit", config.trader_limit_share),
+             ("open", config.opening_order_share))
+    for position in positions:
+        covered = 0  # closing orders together never exceed the position (a trader's bracket would be OCA)
+        for kind, share in kinds:
+            if rng.random() >= share:
+                continue
+            distance = float(rng.uniform(config.trader_order_distance_low, config.trader_order_distance_high))
+            quantity = int(rng.integers(1, abs(position.quantity) + 1))
+            if kind != "open":
+                quantity = min(quantity, abs(position.quantity) - covered)
+                covered += quantity
+            if quantity <= 0:
+                continue
+            closing = position.closing_side
+            side = closing if kind != "open" else closing.opposite
+            # a sell stop rests below the mid, a buy stop above; a sell limit above, a buy limit below
+            below = (side is Side.SELL) == (kind == "stop")
+            price = max(round(mids[position.contract] * (1 - distance if below else 1 + distance), 2), 0.01)
+            number = len(orders) + 1
+            orders.append(WorkingOrder(
+                f"T{number}", position.contract, side, OrderType.STOP if kind == "stop" else OrderType.LIMIT,
+                quantity, limit_price=None if kind == "stop" else price, stop_price=price if kind == "stop" else None,
+                client_id=0, perm_id=number, owner="TWS"))
+    return tuple(orders)
+
+
+def _stale_stretches(rng: np.random.Generator, config: GeneratorConfig,
+                     positions: tuple[Position, ...]) -> dict[OptionContract, tuple[int, int]]:
+    stale: dict[OptionContract, tuple[int, int]] = {}
+    for position in positions:
+        if rng.random() >= config.stale_quote_share:
+            continue
+        length = int(rng.integers(config.stale_seconds_low, config.stale_seconds_high + 1))
+        start = int(rng.integers(length + 1, WINDOW_SECONDS + 1))
+        stale[position.contract] = (start, start - length)
+    return stale

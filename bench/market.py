@@ -2,7 +2,9 @@
 
 Option books follow the simulated market of ``gateways/sim_market.py`` exactly (Black-Scholes mid at
 the day's volatility, rounded to the cent, at least $0.01; the ``Spread`` half-spread around it) and
-are cached per (contract, second), so the policies compared on a day share the work.
+are cached per (contract, second), so the policies compared on a day share the work. Orders fill
+against the book; what the service sees is the feed's quote, which for a contract of ``Day.stale``
+stops updating for a stretch (its age grows, and the policy's freshness rules apply).
 """
 
 from __future__ import annotations
@@ -42,26 +44,31 @@ class DayMarket:
             self._books[cache_key] = found
         return found
 
+    def option_quote(self, contract: OptionContract, seconds_before_close: int) -> Quote:
+        """The feed's quote: the book of the last second the feed updated it."""
+        seconds = seconds_before_close
+        stretch = self.day.stale.get(contract)
+        if stretch is not None and stretch[0] >= seconds >= stretch[1]:
+            seconds = stretch[0]
+        bid, mid, ask = self.book(contract, seconds)
+        return Quote(contract.key, bid, ask, mid, self.now(seconds), SOURCE, implied_vol=self.day.vol)
+
     def spot_quote(self, seconds_before_close: int, now: datetime) -> Quote:
         price = self.spot(seconds_before_close)
         return Quote(SYMBOL, price - 0.01, price + 0.01, price, now, SOURCE)
 
-    def option_quotes(self, contracts: Mapping[str, OptionContract], seconds_before_close: int,
-                      now: datetime) -> LazyQuotes:
-        return LazyQuotes(self, contracts, seconds_before_close, now)
+    def option_quotes(self, contracts: Mapping[str, OptionContract], seconds_before_close: int) -> LazyQuotes:
+        return LazyQuotes(self, contracts, seconds_before_close)
 
 
 class LazyQuotes(Mapping[str, Quote]):
     """The PriceFeed's option quotes for held contracts, built only for the keys the policy reads."""
 
-    def __init__(self, market: DayMarket, contracts: Mapping[str, OptionContract], seconds: int,
-                 now: datetime) -> None:
-        self._market, self._contracts, self._seconds, self._now = market, contracts, seconds, now
+    def __init__(self, market: DayMarket, contracts: Mapping[str, OptionContract], seconds: int) -> None:
+        self._market, self._contracts, self._seconds = market, contracts, seconds
 
     def __getitem__(self, key: str) -> Quote:
-        contract = self._contracts[key]
-        bid, mid, ask = self._market.book(contract, self._seconds)
-        return Quote(key, bid, ask, mid, self._now, SOURCE, implied_vol=self._market.day.vol)
+        return self._market.option_quote(self._contracts[key], self._seconds)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._contracts)

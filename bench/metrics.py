@@ -1,18 +1,23 @@
 """KPIs of one policy over many days, with the definitions of ``domain.settlement.session_kpis``.
 
 - Exercise prevention rate: positions that would have been exercised or assigned (settled outcome,
-  after-hours move included) and were fully closed / all such positions.
+  after-hours move included) and were fully closed, or lapsed after the close / all such positions.
 - False positive rate: positions with any closing fill that would have expired out of the money /
   positions with any closing fill.
 - Slippage: per contract filled, dollars per share worse than the reference mid the order held when
   it filled (the Executor's measure), shown in cents.
 - Closure cost: dollars the closes cost against letting the same contracts expire (engine.py).
+- False-positive cost: on positions that would have expired worthless, the spread our fills paid
+  (against the option's mid at the fill) plus commission.
+- Each rate also for longs and shorts apart: they are different risks (a long is exercised only if in
+  the money at the close; a short can be assigned on the after-hours move).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +25,28 @@ from bench.engine import PositionRun
 from domain.settlement import Outcome
 
 AT_RISK = (Outcome.EXERCISED, Outcome.ASSIGNED)
+KEPT_FROM_EXERCISE = (Outcome.CLOSED, Outcome.LAPSED)  # a lapsed long is prevented, never a false positive
+
+
+@dataclass(frozen=True)
+class SideKpis:
+    at_risk_positions: int
+    prevented: int
+    exercise_prevention_rate: float
+    closed_positions: int
+    false_positives: int
+    false_positive_rate: float
+    false_positive_cost_dollars: float
+
+
+def side_kpis(runs: list[PositionRun]) -> SideKpis:
+    at_risk = [r for r in runs if r.counterfactual in AT_RISK]
+    prevented = sum(r.outcome in KEPT_FROM_EXERCISE for r in at_risk)
+    closed = [r for r in runs if r.closed > 0]
+    false_positives = [r for r in closed if r.counterfactual is Outcome.EXPIRED_OTM]
+    return SideKpis(len(at_risk), prevented, prevented / len(at_risk) if at_risk else 1.0, len(closed),
+                    len(false_positives), len(false_positives) / len(closed) if closed else 0.0,
+                    sum(r.spread_paid for r in false_positives))
 
 
 @dataclass(frozen=True)
@@ -42,9 +69,18 @@ class PolicyKpis:
     false_positive_cost_dollars: float
     orders: int
     rejects: int
+    contracts_lapsed: int  # longs lapsed after the close; their value given up is in the closure cost
+    long: SideKpis
+    short: SideKpis
 
     def to_dict(self) -> dict:
-        return {key: (round(value, 6) if isinstance(value, float) else value) for key, value in asdict(self).items()}
+        return _rounded(asdict(self))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return round(value, 6) if isinstance(value, float) else value
 
 
 def slippages_cents(runs: Iterable[PositionRun]) -> np.ndarray:
@@ -59,10 +95,9 @@ def slippages_cents(runs: Iterable[PositionRun]) -> np.ndarray:
 
 
 def policy_kpis(policy: str, runs: list[PositionRun]) -> PolicyKpis:
-    prevented = sum(r.outcome is Outcome.CLOSED and r.counterfactual in AT_RISK for r in runs)
+    everything = side_kpis(runs)
+    prevented = everything.prevented
     missed = [r for r in runs if r.outcome in AT_RISK]
-    closed = [r for r in runs if r.closed > 0]
-    false_positives = [r for r in closed if r.counterfactual is Outcome.EXPIRED_OTM]
     slips = slippages_cents(runs)
     contracts_closed = sum(r.closed for r in runs)
     cost = sum(r.cost for r in runs)
@@ -70,20 +105,23 @@ def policy_kpis(policy: str, runs: list[PositionRun]) -> PolicyKpis:
     return PolicyKpis(
         policy=policy,
         positions=len(runs),
-        at_risk_positions=sum(r.counterfactual in AT_RISK for r in runs),
+        at_risk_positions=everything.at_risk_positions,
         prevented=prevented,
         missed=len(missed),
         exercise_prevention_rate=prevented / denominator if denominator else 1.0,
         contracts_exercised_or_assigned=sum(r.remaining for r in missed),
-        closed_positions=len(closed),
-        false_positives=len(false_positives),
-        false_positive_rate=len(false_positives) / len(closed) if closed else 0.0,
+        closed_positions=everything.closed_positions,
+        false_positives=everything.false_positives,
+        false_positive_rate=everything.false_positive_rate,
         contracts_closed=contracts_closed,
         mean_slippage_cents=float(slips.mean()) if slips.size else None,
         p95_slippage_cents=float(np.percentile(slips, 95)) if slips.size else None,
         closure_cost_dollars=cost,
         closure_cost_per_contract=cost / contracts_closed if contracts_closed else None,
-        false_positive_cost_dollars=sum(r.cost for r in false_positives),
+        false_positive_cost_dollars=everything.false_positive_cost_dollars,
         orders=sum(r.orders for r in runs),
         rejects=sum(r.rejects for r in runs),
+        contracts_lapsed=sum(r.lapsed for r in runs),
+        long=side_kpis([r for r in runs if r.position.quantity > 0]),
+        short=side_kpis([r for r in runs if r.position.quantity < 0]),
     )

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.metrics import AT_RISK, PolicyKpis, slippages_cents  # noqa: E402
+from bench.report import TARGETS  # noqa: E402
 from bench.runner import BenchRun  # noqa: E402
 from domain.settlement import Outcome  # noqa: E402
 
@@ -29,11 +30,11 @@ def frontier(kpis: list[PolicyKpis], path: Path) -> Path:
         ax.scatter(k.false_positive_rate * 100, k.exercise_prevention_rate * 100, s=60)
         ax.annotate(k.policy, (k.false_positive_rate * 100, k.exercise_prevention_rate * 100),
                     textcoords="offset points", xytext=(6, 4), fontsize=8)
-    ax.axhline(99, color="grey", linestyle="--", linewidth=0.8)
-    ax.axvline(10, color="grey", linestyle="--", linewidth=0.8)
+    ax.axhline(TARGETS["exercise_prevention_rate"] * 100, color="grey", linestyle="--", linewidth=0.8)
+    ax.axvline(TARGETS["false_positive_rate"] * 100, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlabel("false positive rate (%): closed positions that would have expired OTM")
     ax.set_ylabel("exercise prevention rate (%)")
-    ax.set_title("Prevention vs false positives (dashed: seed targets)")
+    ax.set_title("Prevention vs false positives (dashed: issue 17's targets)")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -47,10 +48,10 @@ def slippage(run: BenchRun, path: Path) -> Path:
     for name, values in series.items():
         ax.hist(np.clip(values, edges[0], edges[-1]), bins=edges, histtype="step", linewidth=1.4,
                 label=f"{name} (mean {values.mean():.2f} ¢)")
-    ax.axvline(5, color="grey", linestyle="--", linewidth=0.8)
+    ax.axvline(TARGETS["mean_slippage_cents"], color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlabel("slippage per contract vs reference mid (cents per share)")
     ax.set_ylabel("contracts")
-    ax.set_title("Closing slippage distribution (dashed: 5 ¢ target for the mean)")
+    ax.set_title(f"Closing slippage distribution (dashed: {TARGETS['mean_slippage_cents']:g} ¢ target for the mean)")
     ax.legend(fontsize=7)
     return _save(fig, path)
 

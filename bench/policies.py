@@ -1,31 +1,51 @@
 """The policies compared on the same days: this system's, and what a trader or a broker would do instead.
 
-A policy only decides *what* to close and when; every policy's orders go through the same execution
-engine (bench/engine.py: the Executor's price walk and the paper broker's fill rule), so the
-comparison isolates the decision rule. The exception is the broker's forced liquidation, which a
-broker does with market orders and without rejects.
+A policy only decides *what* to close and when, from what the service would see: the book's certain
+positions, the working orders (the trader's included) and the feed's quotes. Every policy's orders go
+through the same execution engine (bench/engine.py: the Executor's rules and the paper broker's fill
+model), so the comparison isolates the decision rule. The exception is the broker's forced
+liquidation, which a broker does with market orders and without rejects.
+
+The trader rules are fair: from their trigger they re-check every second until the close (a position
+that crosses their line late is picked then), cancel the trader's own resting orders on what they
+close, and price from the same feed (a stale quote gives no reference mid: a market order).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bench.generator import HORIZON_SECONDS, SYMBOL, WINDOW_SECONDS, Day
 from bench.market import DayMarket
+from config.settings import Settings, load_settings
 from domain.closing_rules import ClosingRules
-from domain.model import Position
-from domain.policy import Close, Mode, PolicyInput, determine_actions
+from domain.model import OptionContract, Position, Quote, WorkingOrder
+from domain.order_refs import is_cleanup_ref
+from domain.policy import (
+    CancelOrder,
+    Close,
+    ConvertStop,
+    Mode,
+    PolicyInput,
+    Warn,
+    closable_quantity,
+    closing_orders,
+    determine_actions,
+)
 from domain.risk import calculate_moneyness
 from domain.stages import Stage, Thresholds
+
+Action = Close | ConvertStop | CancelOrder
 
 MINUTE = 60
 
 
 class DayDecider:
-    """A policy's decisions on one day; ``decide`` gets the positions with nothing working to close them."""
+    """A policy's decisions on one day, from the certain positions and every working order."""
 
-    def decide(self, seconds: int, uncovered: Sequence[Position]) -> list[Close]:
+    def decide(self, seconds: int, positions: Sequence[Position], working: Sequence[WorkingOrder]) -> list[Action]:
         return []
 
 
@@ -35,89 +55,114 @@ class Policy:
     label: str  # one line for the table and the README
     start_seconds: int  # the earliest instant (seconds before the close) the policy may act
     fine_seconds: int  # from here to the close it is evaluated every second (before: every minute)
-    build: Callable[[Day, DayMarket], DayDecider] = field(repr=False)
+    build: Callable[[Day, DayMarket, Settings], DayDecider] = field(repr=False)
     market_orders: bool = False
     rejects: bool = True
+    # Longs still held in the money at the close are lapsed (domain.lapse): the side-aware system only.
+    lapses: bool = False
 
-    def for_day(self, day: Day, market: DayMarket) -> DayDecider:
-        return self.build(day, market)
+    def for_day(self, day: Day, market: DayMarket, settings: Settings) -> DayDecider:
+        return self.build(day, market, settings)
 
 
 class _SystemDecider(DayDecider):
     """The production policy, unchanged: ``domain.policy.determine_actions`` in active mode."""
 
-    def __init__(self, day: Day, market: DayMarket, thresholds: Thresholds, rules: ClosingRules) -> None:
-        self.day, self.market, self.thresholds, self.rules = day, market, thresholds, rules
+    def __init__(self, day: Day, market: DayMarket, settings: Settings, thresholds: Thresholds,
+                 rules: ClosingRules) -> None:
+        self.day, self.market, self.settings, self.thresholds, self.rules = day, market, settings, thresholds, rules
         self.contracts = {p.contract.key: p.contract for p in day.positions}
 
-    def decide(self, seconds: int, uncovered: Sequence[Position]) -> list[Close]:
-        if not uncovered:
+    def decide(self, seconds: int, positions: Sequence[Position], working: Sequence[WorkingOrder]) -> list[Action]:
+        if not positions and not working:
             return []
-        now = self.market.now(seconds)
+        now, settings = self.market.now(seconds), self.settings
         result = determine_actions(PolicyInput(
-            positions=uncovered, working_orders=(), spots={SYMBOL: self.market.spot_quote(seconds, now)},
-            option_quotes=self.market.option_quotes(self.contracts, seconds, now), now=now,
-            session=self.day.session, mode=Mode.ACTIVE, thresholds=self.thresholds, rules=self.rules))
-        return [d for d in result.decisions if isinstance(d, Close)]
+            positions=positions, working_orders=working, spots={SYMBOL: self.market.spot_quote(seconds, now)},
+            option_quotes=self.market.option_quotes(self.contracts, seconds), now=now,
+            session=self.day.session, mode=Mode.ACTIVE, thresholds=self.thresholds, rules=self.rules,
+            max_quote_age_seconds=settings.quote_max_age_seconds,
+            max_option_quote_age_seconds=settings.option_quote_max_age_seconds,
+            stale_itm_factor=settings.stale_quote_itm_factor))
+        return [d for d in result.decisions if not isinstance(d, Warn)]
 
 
-class _SelectOnceDecider(DayDecider):
-    """Pick positions once at the trigger instant, then work them (re-sent after a reject) to the close."""
+class _RecheckDecider(DayDecider):
+    """From the trigger, every evaluation: pick what is over the line now (picked stays picked), cancel the
+    trader's resting orders on it and close what they leave."""
 
-    def __init__(self, day: Day, market: DayMarket, trigger: int, picks: Callable[[float], bool]) -> None:
-        self.day, self.market, self.trigger, self.picks = day, market, trigger, picks
-        self.chosen: set | None = None
+    def __init__(self, day: Day, market: DayMarket, settings: Settings, trigger: int,
+                 picks: Callable[[float], bool]) -> None:
+        self.day, self.market, self.settings, self.trigger, self.picks = day, market, settings, trigger, picks
+        self.chosen: set[OptionContract] = set()
 
-    def decide(self, seconds: int, uncovered: Sequence[Position]) -> list[Close]:
+    def decide(self, seconds: int, positions: Sequence[Position], working: Sequence[WorkingOrder]) -> list[Action]:
         if seconds > self.trigger:
             return []
         spot = self.market.spot(seconds)
-        if self.chosen is None:
-            self.chosen = {p.contract for p in self.day.positions
-                           if self.picks(calculate_moneyness(spot, p.contract.strike, p.contract.right))}
-        closes = []
-        for position in uncovered:
-            if position.contract in self.chosen:
-                bid, mid, ask = self.market.book(position.contract, seconds)
-                closes.append(Close(position.contract, position.closing_side, abs(position.quantity), Stage.T5,
-                                    "baseline rule", reference_mid(bid, mid, ask), bid, ask))
-        return closes
+        actions: list[Action] = []
+        for position in positions:
+            contract = position.contract
+            if contract not in self.chosen and self.picks(calculate_moneyness(spot, contract.strike, contract.right)):
+                self.chosen.add(contract)
+            if contract not in self.chosen:
+                continue
+            actions += [CancelOrder(o, Stage.T5, "baseline rule: the trader's order replaced by a close")
+                        for o in closing_orders(position, working) if not is_cleanup_ref(o.order_ref)]
+            quantity = closable_quantity(position, working)
+            if quantity > 0:
+                quote = self._fresh(self.market.option_quote(contract, seconds), self.market.now(seconds))
+                actions.append(Close(contract, position.closing_side, quantity, Stage.T5, "baseline rule",
+                                     quote.mid if quote else None, quote.bid if quote else None,
+                                     quote.ask if quote else None))
+        return actions
+
+    def _fresh(self, quote: Quote, now: datetime) -> Quote | None:
+        return quote if quote.age_seconds(now) <= self.settings.option_quote_max_age_seconds else None
 
 
-def reference_mid(bid: float, mid: float, ask: float) -> float:
-    """The reference mid the Executor gets: Quote.mid of (bid, ask), else the last (= model mid)."""
-    return (bid + ask) / 2 if bid > 0 and ask >= bid else mid
+SEED_RULES = ClosingRules()  # every side alike, nothing lapsed
 
 
-def system(name: str, thresholds: Thresholds, label: str, rules: ClosingRules | None = None) -> Policy:
+def system(name: str, thresholds: Thresholds, label: str, rules: ClosingRules = SEED_RULES) -> Policy:
     close_capable = max(thresholds.t5_minutes, thresholds.t2_minutes)
-    chosen = rules or ClosingRules()
     return Policy(name, label, WINDOW_SECONDS, int(close_capable * MINUTE),
-                  lambda day, market: _SystemDecider(day, market, thresholds, chosen))
+                  lambda day, market, settings: _SystemDecider(day, market, settings, thresholds, rules),
+                  lapses=rules.lapse_longs)
 
 
-def select_once(name: str, label: str, trigger_minutes: float, picks: Callable[[float], bool], *,
-                market_orders: bool = False, rejects: bool = True) -> Policy:
+def recheck(name: str, label: str, trigger_minutes: float, picks: Callable[[float], bool], *,
+            every_second: bool = True, market_orders: bool = False, rejects: bool = True) -> Policy:
+    """A trader's rule from ``trigger_minutes`` to the close, re-checked every second (``every_second``) or
+    every minute while nothing works (a rule that picks everything at once needs no finer look)."""
     trigger = int(trigger_minutes * MINUTE)
-    return Policy(name, label, trigger, 0, lambda day, market: _SelectOnceDecider(day, market, trigger, picks),
+    return Policy(name, label, trigger, trigger if every_second else 0,
+                  lambda day, market, settings: _RecheckDecider(day, market, settings, trigger, picks),
                   market_orders=market_orders, rejects=rejects)
 
 
 SEED_THRESHOLDS = Thresholds()
+SIDE_AWARE_RULES = load_settings(environ={}).settings.rules  # config/defaults.toml: what the service runs with
 # The improved setting proposed in bench/README.md: the one T-2 threshold of the sweep on a tuning seed
 # (seed 1, not the reporting seed) that met both the prevention and the false-positive targets.
 IMPROVED_THRESHOLDS = Thresholds(t2_moneyness=0.001)
 
 
 def default_policies() -> list[Policy]:
+    rules = SIDE_AWARE_RULES
     return [
+        system("system (side-aware)", SEED_THRESHOLDS,
+               f"this system, defaults: longs sold from T-2 when the bid is >= ${rules.long_min_bid:.2f}, the rest "
+               f"lapsed if in the money at the close; shorts: seed bands, and beyond them P(assignment) > "
+               f"{rules.short_assignment_probability:.0%}", rules),
         system("system (seed)", SEED_THRESHOLDS,
                "this system, seed thresholds: T-5 close ITM, T-2 close > -0.5 %"),
         system("system (improved)", IMPROVED_THRESHOLDS,
                f"this system, T-2 threshold {IMPROVED_THRESHOLDS.t2_moneyness:.1%} (other thresholds seed)"),
-        select_once("do nothing", "leave everything to expire", 0, lambda m: False),
-        select_once("ITM at T-5", "close everything in the money at T-5", 5, lambda m: m > 0),
-        select_once("within 1% at T-30", "close everything within 1 % at T-30 (cautious)", 30, lambda m: m > -0.01),
-        select_once("broker at T-180", "broker liquidates every expiring position 3 h before the close, at market",
-                    HORIZON_SECONDS / MINUTE, lambda m: True, market_orders=True, rejects=False),
+        recheck("do nothing", "leave everything to expire (the trader's own orders still work)", 0, lambda m: False),
+        recheck("ITM at T-5", "from T-5, every second: close whatever is in the money", 5, lambda m: m > 0),
+        recheck("within 1% at T-30", "from T-30, every second: close whatever is within 1 % (cautious)", 30,
+                lambda m: m > -0.01),
+        recheck("broker at T-180", "broker liquidates every expiring position 3 h before the close, at market",
+                HORIZON_SECONDS / MINUTE, lambda m: True, every_second=False, market_orders=True, rejects=False),
     ]

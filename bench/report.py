@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.metrics import PolicyKpis, policy_kpis, slippages_cents
+from bench.metrics import AT_RISK, PolicyKpis, policy_kpis, slippages_cents
 from bench.runner import BenchRun
 
-# The seed's KPI targets (uptime is not a property of a policy: see latency.md).
-TARGETS = {"exercise_prevention_rate": 0.99, "mean_slippage_cents": 5.0, "false_positive_rate": 0.10}
-COLUMNS = ("Policy", "Prevention", "Contracts exercised/assigned", "False positive rate", "Mean slippage (¢)",
-           "p95 slippage (¢)", "Closure cost ($)", "Cost per closed contract ($)", "Positions closed",
-           "Orders (rejected)")
+# Issue 17's targets (uptime is not a property of a policy: see latency.md).
+TARGETS = {"exercise_prevention_rate": 0.999, "mean_slippage_cents": 3.0, "false_positive_rate": 0.05}
+COLUMNS = ("Policy", "Prevention", "Prevention long / short", "Contracts exercised/assigned", "False positive rate",
+           "FP long / short", "FP cost ($)", "Mean slippage (¢)", "p95 slippage (¢)", "Closure cost ($)",
+           "Positions closed", "Orders (rejected)", "Contracts lapsed")
 
 
 def table_rows(kpis: list[PolicyKpis]) -> list[list[str]]:
@@ -26,45 +26,60 @@ def table_rows(kpis: list[PolicyKpis]) -> list[list[str]]:
         return "-" if value is None else f"{value:.2f}"
 
     return [[k.policy, f"{k.exercise_prevention_rate:.2%} ({k.prevented}/{k.prevented + k.missed})",
+             f"{k.long.exercise_prevention_rate:.2%} / {k.short.exercise_prevention_rate:.2%}",
              str(k.contracts_exercised_or_assigned),
              f"{k.false_positive_rate:.2%} ({k.false_positives}/{k.closed_positions})",
+             f"{k.long.false_positive_rate:.2%} / {k.short.false_positive_rate:.2%}",
+             f"{k.false_positive_cost_dollars:,.0f}",
              cents(k.mean_slippage_cents), cents(k.p95_slippage_cents), f"{k.closure_cost_dollars:,.0f}",
-             "-" if k.closure_cost_per_contract is None else f"{k.closure_cost_per_contract:.2f}",
-             str(k.closed_positions), f"{k.orders} ({k.rejects})"] for k in kpis]
+             str(k.closed_positions), f"{k.orders} ({k.rejects})", str(k.contracts_lapsed)] for k in kpis]
 
 
-def markdown_table(kpis: list[PolicyKpis]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
+def markdown_table(kpis: list[PolicyKpis], n_days: int, seed: int) -> str:
+    """The table, under a line naming the run (two seeds' tables must not be mistaken for each other)."""
+    lines = [f"N={n_days} days, seed {seed}:", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(kpis)]
     return "\n".join(lines)
 
 
 def target_checks(k: PolicyKpis) -> dict[str, bool]:
     return {
-        "exercise_prevention_rate > 99 %": k.exercise_prevention_rate > TARGETS["exercise_prevention_rate"],
-        "mean slippage < 5 cents": k.mean_slippage_cents is not None
-        and k.mean_slippage_cents < TARGETS["mean_slippage_cents"],
-        "false positive rate < 10 %": k.false_positive_rate < TARGETS["false_positive_rate"],
+        "exercise prevention >= 99.9 %": k.exercise_prevention_rate >= TARGETS["exercise_prevention_rate"],
+        "false positives <= 5 %": k.false_positive_rate <= TARGETS["false_positive_rate"],
+        "mean slippage <= 3 cents": k.mean_slippage_cents is not None
+        and k.mean_slippage_cents <= TARGETS["mean_slippage_cents"],
     }
 
 
-def comparison(kpis: list[PolicyKpis], system_name: str, cautious_name: str) -> dict:
-    """The issue's bar, stated per baseline: prevention and false positives against this system's policy.
+def comparison(kpis: list[PolicyKpis], system_name: str) -> dict:
+    """Issue 17's bar, per baseline: ahead on prevention at equal or lower false positives.
 
     "Ahead" is strict: a baseline that prevents as much (or more) is reported as such, with the false
-    positives it pays for it, rather than hidden behind an aggregate yes/no.
+    positives it pays for it, rather than hidden behind an aggregate yes/no. A baseline that closes
+    nothing has no false-positive rate to be matched.
     """
-    by_name = {k.policy: k for k in kpis}
-    ours, cautious = by_name[system_name], by_name[cautious_name]
-    baselines = [k for k in kpis if not k.policy.startswith("system")]
+    ours = next(k for k in kpis if k.policy == system_name)
     versus = [{"baseline": k.policy,
-               "prevention_ahead": ours.exercise_prevention_rate > k.exercise_prevention_rate,
+               "ahead": ours.exercise_prevention_rate > k.exercise_prevention_rate
+               and (k.closed_positions == 0 or ours.false_positive_rate <= k.false_positive_rate),
                "prevention_delta_pp": round((ours.exercise_prevention_rate - k.exercise_prevention_rate) * 100, 3),
                "false_positive_delta_pp": round((ours.false_positive_rate - k.false_positive_rate) * 100, 3)}
-              for k in baselines]
-    return {"false_positive_rate_no_worse_than_cautious": ours.false_positive_rate <= cautious.false_positive_rate,
-            "ahead_of_every_baseline_on_prevention": all(v["prevention_ahead"] for v in versus),
-            "versus": versus}
+              for k in kpis if not k.policy.startswith("system")]
+    return {"ahead_of_every_baseline": all(v["ahead"] for v in versus), "versus": versus}
+
+
+def ranking(kpis: list[PolicyKpis]) -> list[str]:
+    """Policies by prevention, then by fewer false positives: what a held-out seed must reproduce."""
+    return [k.policy for k in sorted(kpis, key=lambda k: (-round(k.exercise_prevention_rate, 6),
+                                                          round(k.false_positive_rate, 6)))]
+
+
+def late_crossing_share(run: BenchRun) -> float | None:
+    """Of the positions at risk if left alone, the share not yet in the money at T-5."""
+    runs = run.runs[run.policies[0].name]
+    at_risk = [r for r in runs if r.counterfactual in AT_RISK]
+    return sum(r.moneyness_t5 <= 0 for r in at_risk) / len(at_risk) if at_risk else None
 
 
 def slippage_by_spread(run: BenchRun) -> dict:
@@ -109,12 +124,17 @@ def build(run: BenchRun) -> tuple[list[PolicyKpis], dict]:
         "generator": {key: (list(value) if isinstance(value, tuple) else str(value) if hasattr(value, "isoformat")
                             else value) for key, value in asdict(run.config).items()},
         "days": {"early_close": sum(d["early_close"] for d in run.days), "late_jump": sum(d["jump"] for d in run.days),
-                 "positions": sum(d["positions"] for d in run.days)},
+                 "positions": sum(d["positions"] for d in run.days),
+                 "trader_orders": sum(d["trader_orders"] for d in run.days),
+                 "stale_quotes": sum(d["stale_quotes"] for d in run.days)},
+        "at_risk_not_itm_at_t5": late_crossing_share(run),
         "targets": TARGETS,
-        "policies": [{**k.to_dict(), "label": labels[k.policy], "targets_met": target_checks(k)} for k in kpis],
+        "policies": [{**k.to_dict(), "label": labels[k.policy], "targets_met": target_checks(k),
+                      "guard_refusals": run.tallies[k.policy].guard_refusals,
+                      "over_closes": run.tallies[k.policy].over_closes} for k in kpis],
+        "ranking": ranking(kpis),
         "slippage_by_spread_tercile": slippage_by_spread(run),
-        "comparison": {name: comparison(kpis, name, "within 1% at T-30")
-                       for name in labels if name.startswith("system")},
+        "comparison": {name: comparison(kpis, name) for name in labels if name.startswith("system")},
     }
     return kpis, data
 
@@ -128,27 +148,33 @@ def write(run: BenchRun, out: Path) -> tuple[list[PolicyKpis], dict]:
 
 
 def markdown(kpis: list[PolicyKpis], data: dict) -> str:
-    m = data["machine"]
+    m, days = data["machine"], data["days"]
+    crossing = data["at_risk_not_itm_at_t5"]
     lines = [f"# KPI benchmark: {data['n_days']} simulated expiration afternoons (seed {data['seed']})", "",
              f"Run {data['generated_at']} on {m['nproc']} x {m['cpu']} (Python {m['python']}) in {data['seconds']} s; "
-             f"{data['days']['positions']} positions, {data['days']['early_close']} early-close days, "
-             f"{data['days']['late_jump']} days with a late jump. Generator and definitions: bench/README.md.", "",
-             markdown_table(kpis), "", "Policies:", ""]
+             f"{days['positions']} positions, {days['early_close']} early-close days, {days['late_jump']} days with a "
+             f"late jump, {days['trader_orders']} trader orders resting, {days['stale_quotes']} option quotes going "
+             f"stale for a stretch; of the positions at risk if left alone, "
+             f"{'-' if crossing is None else f'{crossing:.1%}'} were not yet in the money at T-5. "
+             "Generator and definitions: bench/README.md.", "",
+             markdown_table(kpis, data["n_days"], data["seed"]), "", "Policies:", ""]
     lines += [f"- **{p['policy']}**: {p['label']}" for p in data["policies"]]
-    lines += ["", "Seed targets (prevention > 99 %, mean slippage < 5 ¢, false positives < 10 %):", ""]
+    lines += ["", "Issue 17's targets (prevention >= 99.9 %, false positives <= 5 %, mean slippage <= 3 ¢):", ""]
     for p in data["policies"]:
         if p["policy"].startswith("system"):
             met = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in p["targets_met"].items())
             lines.append(f"- {p['policy']}: {met}")
-    lines += ["", "Against the baselines (cautious rule = within 1% at T-30; pp = percentage points, "
-              "positive = this system higher):", ""]
+    lines += ["", "Against the baselines (ahead = more prevention at equal or lower false positives; pp = "
+              "percentage points, positive = this system higher):", ""]
     for name, checks in data["comparison"].items():
-        lines.append(f"- {name}: false positive rate no worse than the cautious rule: "
-                     f"{'yes' if checks['false_positive_rate_no_worse_than_cautious'] else 'NO'}; ahead of every "
-                     f"baseline on prevention: {'yes' if checks['ahead_of_every_baseline_on_prevention'] else 'NO'}")
+        lines.append(f"- {name}: ahead of every baseline: {'yes' if checks['ahead_of_every_baseline'] else 'NO'}")
         for v in checks["versus"]:
-            lines.append(f"  - vs {v['baseline']}: prevention {v['prevention_delta_pp']:+.2f} pp, "
-                         f"false positives {v['false_positive_delta_pp']:+.2f} pp")
+            lines.append(f"  - vs {v['baseline']}: {'ahead' if v['ahead'] else 'not ahead'}: prevention "
+                         f"{v['prevention_delta_pp']:+.2f} pp, false positives {v['false_positive_delta_pp']:+.2f} pp")
+    lines += ["", f"Ranking (prevention, then fewer false positives): {' > '.join(data['ranking'])}", "",
+              "Over-closes the broker's last guard refused / fills of ours that opened a position or went through "
+              "zero: " + ", ".join(f"{p['policy']} {p['guard_refusals']} / {p['over_closes']}"
+                                   for p in data["policies"])]
     spread = data["slippage_by_spread_tercile"]
     if spread:
         low, high = (f"{e:.2%}" for e in spread["share_edges"])

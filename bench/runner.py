@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from bench.engine import PositionRun, run_day
+from bench.engine import DayTally, PositionRun, run_day
 from bench.generator import Day, GeneratorConfig, generate_days
 from bench.policies import Policy, default_policies
 from config.settings import Settings, load_settings
@@ -18,6 +18,7 @@ class BenchRun:
     config: GeneratorConfig
     policies: list[Policy]
     runs: dict[str, list[PositionRun]] = field(default_factory=dict)
+    tallies: dict[str, DayTally] = field(default_factory=dict)  # summed over the days
     days: list[dict] = field(default_factory=list)  # a summary per day (session, early close, jump)
     seconds: float = 0.0
 
@@ -33,10 +34,14 @@ def run_benchmark(n: int, seed: int, policies: list[Policy] | None = None,
     config = config or GeneratorConfig()
     policies = policies or default_policies()
     settings = settings or benchmark_settings()
-    result = BenchRun(n, seed, config, policies, {policy.name: [] for policy in policies})
+    result = BenchRun(n, seed, config, policies, {policy.name: [] for policy in policies},
+                      {policy.name: DayTally() for policy in policies})
     for day in generate_days(n, seed, config):
-        for name, runs in run_day(day, policies, settings, config).items():
+        for name, (runs, tally) in run_day(day, policies, settings, config).items():
             result.runs[name].extend(runs)
+            total = result.tallies[name]
+            total.guard_refusals += tally.guard_refusals
+            total.over_closes += tally.over_closes
         result.days.append(_day_summary(day))
     result.seconds = time.perf_counter() - started
     return result
@@ -46,4 +51,5 @@ def _day_summary(day: Day) -> dict:
     return {"day": day.session.day.isoformat(), "early_close": day.session.early_close, "vol": round(day.vol, 4),
             "jump": day.jump_at is not None, "positions": len(day.positions),
             "spread_share": round(day.spread.share_of_price, 5), "widening": round(day.spread.widening, 3),
-            "close_move": round(day.after_hours / day.close_spot - 1, 5)}
+            "close_move": round(day.after_hours / day.close_spot - 1, 5), "trader_orders": len(day.orders),
+            "stale_quotes": len(day.stale)}

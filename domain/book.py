@@ -5,14 +5,19 @@ still show the position as it was before, and sizing a close from it sends the s
 long 2 became short 2. So a fill is *unseen* until a read shows it, and while it is unseen the book
 takes the smaller of the two positions it could be: the read as it stands, or the read with the fill
 still to come. A read shows a fill when it moved from the previous read by exactly the fills since
-(a prefix of them, oldest first); a fill older than ``lag_seconds`` at the time of a read is taken as
-shown whatever the read says (the trader may have traded the same contract meanwhile, and no read
-would ever match). The smaller of the two never crosses zero: our closes cannot flip a position.
+(a prefix of them, oldest first; the shortest when fills both ways fit more than one); a fill older
+than ``lag_seconds`` at the time of a read is taken as shown whatever the read says (the trader may
+have traded the same contract meanwhile, and no read would ever match). The smaller of the two never
+crosses zero: our closes cannot flip a position. With several unseen fills only those that reduce the
+position count (one that adds to it may be in the read already, and netting it against a reducing one
+would take the read as certain).
 
 Our own fills come as executions (one per IB execId, counted once however often they are reported).
 Fills of other orders (the trader's, or ours from an earlier client id) are only known from the order
 list: when an order's filled quantity grows between two reads, or a closing order vanishes from the
-list without a confirmed cancel, the difference may have filled and is unseen the same way.
+list without a confirmed cancel, the difference may have filled and is unseen the same way. An order
+the Executor followed (ours, or a trader's stop it converted) is never such an order, also after the
+Executor let it go: its fills came as executions.
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ class Book:
     unseen: tuple[OwnFill, ...] = ()  # fills the reads may not show yet, oldest first
     applied: frozenset[str] = frozenset()  # every fill id ever taken in, so a repeat is not counted twice
     ended: frozenset[str] = frozenset()  # identities of other orders whose end the broker confirmed
+    # every order ever followed as ours (orderRef, or identity for a trader's stop we converted): its fills
+    # come as executions, so its leaving the list after it ended is no fill of another order
+    followed: frozenset[str] = frozenset()
 
     # --- what happened --------------------------------------------------------------------------
     def with_fill(self, fill: OwnFill) -> Book:
@@ -59,7 +67,8 @@ class Book:
         return replace(self, unseen=unseen, applied=self.applied | {fill.fill_id})
 
     def with_own_orders(self, orders: Iterable[WorkingOrder]) -> Book:
-        return replace(self, own_orders=tuple(orders))
+        own = tuple(orders)
+        return replace(self, own_orders=own, followed=self.followed | {_follow_key(o) for o in own})
 
     def with_order_ended(self, order: WorkingOrder, filled: int, at: datetime) -> Book:
         """Another party's order the broker confirmed done (we cancelled it) with ``filled`` in all."""
@@ -81,13 +90,19 @@ class Book:
 
     # --- what is open -----------------------------------------------------------------------------
     def effective_positions(self) -> list[Position]:
-        """Every position read, at the size certainly still open (zero ones left out)."""
-        pending: dict[OptionContract, int] = {}
+        """Every position read, at the size certainly still open (zero ones left out).
+
+        Only the unseen fills that reduce the position count: one that adds to it may be in the read already,
+        and netting the two (a trader's stop and his buy limit both filled) would take the read as certain.
+        """
+        reducing: dict[OptionContract, int] = {}
+        held = {position.contract: position.quantity for position in self.positions}
         for fill in self.unseen:
-            pending[fill.contract] = pending.get(fill.contract, 0) + fill.signed
+            if (fill.signed > 0) != (held.get(fill.contract, 0) > 0):
+                reducing[fill.contract] = reducing.get(fill.contract, 0) + fill.signed
         result = []
         for position in self.positions:
-            quantity = certain_quantity(position.quantity, pending.get(position.contract, 0))
+            quantity = certain_quantity(position.quantity, reducing.get(position.contract, 0))
             if quantity:
                 result.append(replace(position, quantity=quantity))
         return result
@@ -102,8 +117,8 @@ class Book:
 
     # --- internals ----------------------------------------------------------------------------------
     def _follows_by_execution(self, order: WorkingOrder) -> bool:
-        """Orders whose fills reach us as executions: those the Executor follows."""
-        return any(order.order_ref == own.order_ref for own in self.own_orders if own.order_ref)
+        """Orders whose fills reach us as executions: those the Executor follows or followed."""
+        return _follow_key(order) in self.followed
 
     def _fills_of_other_orders(self, orders: Sequence[WorkingOrder], taken_at: datetime) -> list[OwnFill]:
         if self.taken_at is None:
@@ -164,13 +179,24 @@ def over_close(side: Side, quantity: int, sized_against: int, last_read: int, wo
 
 
 def _fills_shown(before: int, now: int, fills: Sequence[OwnFill]) -> int:
-    """How many of ``fills`` (oldest first) a read that moved from ``before`` to ``now`` shows."""
-    total, shown = 0, 0
+    """How many of ``fills`` (oldest first) a read that moved from ``before`` to ``now`` shows.
+
+    With fills both ways the read may fit more than one count (a trader's buy found gone from the list,
+    already in the read before, then our sells): the fewest, which leaves the position no larger than it
+    can be.
+    """
+    total = 0
+    if before == now:
+        return 0
     for count, fill in enumerate(fills, start=1):
         total += fill.signed
         if before + total == now:
-            shown = count
-    return shown
+            return count
+    return 0
+
+
+def _follow_key(order: WorkingOrder) -> str:
+    return order.order_ref or order.identity
 
 
 def _inferred(order: WorkingOrder, quantity: int, at: datetime, name: str) -> OwnFill:

@@ -1,9 +1,10 @@
 """The paper broker: fills against the simulated market after a short delay, settles like OCC.
 
-Fill rule: a resting limit fills once it has worked ``fill_delay_seconds`` and its price reaches the
-fill line, halfway from the mid to the far touch (liquidity inside the spread); it fills at its
-limit. Market orders fill at the far touch. Stops trigger on the option's mid and then fill as
-market orders. Every fill is reported as an execution first, then the order's new state, as IB does.
+Fill rule (``domain.execution``, shared with the benchmark): a resting limit fills once it has worked
+``fill_delay_seconds`` and its price reaches the fill line, halfway from the mid to the far touch
+(liquidity inside the spread); it fills at its limit. Market orders fill at the far touch. Stops
+trigger on the option's mid and then fill as market orders. Every fill is reported as an execution
+first, then the order's new state, as IB does.
 
 It misbehaves the way IB does when the simulator asks (scenario faults): rejects, no fills,
 disconnects; position reads that lag fills by ``position_lag_seconds``; orders of the trader's that
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.book import over_close
+from domain.execution import FILL_DELAY_SECONDS, commission, working_fill
 from domain.lapse import cutoff_text, lapse_cutoff
 from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
 from domain.settlement import Outcome, settle
@@ -38,8 +40,6 @@ from gateways.broker import (
 from gateways.sim_market import SimulatedMarket
 from runtime.clock import Clock
 
-COMMISSION_PER_CONTRACT = 0.65
-
 
 @dataclass
 class _Working:
@@ -57,11 +57,11 @@ class _Moved:
 
 class PaperBroker:
     def __init__(self, market: SimulatedMarket, clock: Clock, positions: Sequence[Position] = (),
-                 orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = 1.0,
+                 orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = FILL_DELAY_SECONDS,
                  account: str = "DU0000000", position_lag_seconds: float = 0.0) -> None:
         self.market = market
         self.clock = clock
-        self.fill_delay = timedelta(seconds=fill_delay_seconds)
+        self.fill_delay_seconds = fill_delay_seconds
         self.position_lag = timedelta(seconds=position_lag_seconds)
         self._account = account
         self._lock = threading.Lock()
@@ -260,27 +260,11 @@ class PaperBroker:
             working.order, working.since, working.ours = change(working.order), self.clock.now(), True
 
     def _maybe_fill(self, working: _Working, now: datetime) -> None:
-        order = working.order
-        bid, mid, ask = self.market.option_book(order.contract, now)
-        if order.is_stop:
-            triggered = mid <= (order.stop_price or 0) if order.side is Side.SELL else mid >= (order.stop_price or 1e9)
-            if not triggered:
-                return
-            working.order = order = replace(order, order_type=OrderType.MARKET, stop_price=None)
-        if now - working.since < self.fill_delay:
-            return
-        if order.order_type is OrderType.MARKET:
-            price = bid if order.side is Side.SELL else ask
-        else:
-            fill_line = (mid + bid) / 2 if order.side is Side.SELL else (mid + ask) / 2
-            limit = order.limit_price
-            if limit is None:
-                return
-            marketable = limit <= fill_line + 1e-9 if order.side is Side.SELL else limit >= fill_line - 1e-9
-            if not marketable:
-                return
-            price = limit
-        self._fill(working, max(price, 0.01), now)
+        bid, mid, ask = self.market.option_book(working.order.contract, now)
+        working.order, price = working_fill(working.order, (now - working.since).total_seconds(), bid, mid, ask,
+                                            self.fill_delay_seconds)
+        if price is not None:
+            self._fill(working, price, now)
 
     def _fill(self, working: _Working, price: float, now: datetime) -> None:
         order = working.order
@@ -294,13 +278,13 @@ class PaperBroker:
         self._moves.append(_Moved(now, order.contract, delta))
         del self._working[order.order_id]
         filled = replace(order, filled=order.quantity)
-        commission = round(COMMISSION_PER_CONTRACT * quantity, 2)
+        paid = commission(quantity)
         execution = Execution(f"paper.{next(self._exec_ids):06d}", order.order_id, order.order_ref, order.contract,
-                              order.side, quantity, price, now, commission)
+                              order.side, quantity, price, now, paid)
         self._executions.append(execution)
         if working.ours:
             self._pending_events.append(execution)
-        self._emit(filled, OrderStatus.FILLED, at=now, commission=commission)
+        self._emit(filled, OrderStatus.FILLED, at=now, commission=paid)
 
     def _emit(self, order: WorkingOrder, status: OrderStatus, message: str = "", at: datetime | None = None,
               commission: float | None = None) -> None:

@@ -131,6 +131,47 @@ def test_own_orders_replace_their_listing_by_order_ref():
     assert sorted((o.remaining, o.limit_price) for o in book.working_orders()) == [(1, 3.1), (1, 9.0)]
 
 
+def test_our_order_leaving_the_list_after_its_fill_came_as_an_execution_is_no_second_fill():
+    """Found by the benchmark: once the Executor dropped an order it had followed to its end, the next read
+    took its absence for a fill of another order, and the fill counted twice (10 held, 5 sold: none left)."""
+    ref = "CLN-20261125-SPY-638C-1"
+    ours = WorkingOrder("5", CALL, Side.SELL, OrderType.LIMIT, 5, 0, 3.0, order_ref=ref)
+    book = Book().with_snapshot(held(10), (), at(0)).with_own_orders([ours]).with_snapshot(held(10), (ours,), at(1))
+    book = book.with_fill(sold(5, 2)).with_own_orders([])
+    assert open_quantity(book.with_snapshot(held(10), (), at(3))) == 5  # the read lags the fill
+    assert open_quantity(book.with_snapshot(held(5), (), at(3))) == 5
+
+
+def test_a_converted_stop_of_the_traders_is_followed_by_its_executions_too():
+    stop = WorkingOrder("9", CALL, Side.SELL, OrderType.STOP, 2, stop_price=1.0, client_id=0, perm_id=77)
+    market = WorkingOrder("9", CALL, Side.SELL, OrderType.MARKET, 2, client_id=0, perm_id=77)
+    book = Book().with_snapshot(held(6), (stop,), at(0)).with_own_orders([market])
+    book = book.with_fill(sold(2, 1)).with_own_orders([])
+    assert open_quantity(book.with_snapshot(held(4), (), at(2))) == 4
+
+
+def test_offsetting_unseen_fills_do_not_make_a_lagging_read_certain():
+    """Found by the benchmark: the trader's buy limit (+3) and his stop (-3) both gone from the list, the read
+    showing only the first: netted, the 6 read looked certain and closing 6 of 3 flipped the position."""
+    stop = trader_order(quantity=3, perm_id=1)
+    buy = WorkingOrder("2", CALL, Side.BUY, OrderType.LIMIT, 3, limit_price=1.0, client_id=0, perm_id=2)
+    book = Book().with_snapshot(held(3), (stop, buy), at(0))
+    book = book.with_snapshot(held(6), (), at(2))
+    assert open_quantity(book) == 3
+
+
+def test_a_read_that_fits_two_counts_of_fills_both_ways_shows_the_fewer():
+    """Found by the benchmark: the trader's buy (+3) found gone in a read that already showed it, then our
+    sells of 1 and 2; the next read, lagging them, still said 3. Taken as showing all three fills, it made
+    the 3 certain while none was left, and selling them opened a short."""
+    buy = WorkingOrder("2", CALL, Side.BUY, OrderType.LIMIT, 3, limit_price=1.0, client_id=0, perm_id=2)
+    book = Book().with_snapshot(held(3), (buy,), at(0)).with_fill(sold(3, 1, "e0"))  # we closed all 3
+    book = book.with_snapshot(held(3), (), at(100))  # then the trader's buy filled: 3 again, and shown
+    assert open_quantity(book) == 3
+    book = book.with_fill(sold(1, 101, "e1")).with_fill(sold(2, 102, "e2"))
+    assert open_quantity(book.with_snapshot(held(3), (), at(103))) == 0
+
+
 # --- the last guard -------------------------------------------------------------------------------------
 def test_the_guard_refuses_what_would_open_or_flip_a_position():
     assert over_close(Side.SELL, 2, 2, 2, 0) == ""

@@ -1,0 +1,176 @@
+"""The benchmark's broker: the paper broker's fill model (``domain.execution``) on the day's market, misbehaving
+as IB does at the generator's rates.
+
+- Our orders fill by ``working_fill``; a placement may be rejected (reported the next
+  second) and a limit fill may be partial (half the remainder; the rest waits for the next price
+  change, the liquidity at that level being used up). Its last guard is the IB gateway's
+  (``domain.book.over_close``).
+- The trader's orders rest from T-35 on the day's positions: stops trigger on the mid and fill at
+  market, limits fill by the same rule as ours (``working_fill``, the paper broker's). They change the
+  position; nothing reports it to the service but the next read of orders and positions.
+- Reads lag fills: each fill shows in position reads only after a drawn delay.
+
+Every draw uses common random numbers keyed by (day, position, count), so policies sending the same
+order on the same day get the same luck.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from bench.generator import Day, GeneratorConfig
+from bench.market import DayMarket
+from domain.book import over_close
+from domain.execution import Priced, working_fill
+from domain.model import OrderType, Position, Side, WorkingOrder
+
+
+@dataclass
+class OurOrder:
+    """One of our orders, as the Executor follows it and the broker works it."""
+
+    index: int  # the position's
+    order: WorkingOrder  # as the broker holds it: type, limit, quantity, filled
+    since: int  # placed or last modified, seconds before the close: the fill delay counts from here
+    reference_mid: float | None
+    bid: float | None
+    ask: float | None
+    attempt: int
+    priced_at: int
+    final: bool  # a market order: nothing left to walk
+    converted: bool = False  # a trader's stop made a market order: it uses no attempts
+    rejected: bool = False
+    exhausted: bool = False  # a partial fill used up the liquidity at this limit
+
+    @property
+    def priced(self) -> Priced:
+        return Priced(self.attempt, self.order.limit_price)
+
+
+@dataclass(frozen=True)
+class Fill:
+    index: int
+    side: Side
+    quantity: int
+    price: float
+    ours: OurOrder | None  # None: a fill of the trader's own order
+
+
+@dataclass
+class _Resting:
+    order: WorkingOrder
+    index: int
+    since: int
+
+
+def uniform(*keys: int) -> float:
+    """A deterministic uniform in [0, 1) from integer keys (splitmix64): the common random numbers."""
+    x = 0x9E3779B97F4A7C15
+    for key in keys:
+        x = (x ^ (key & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 31
+    return (x >> 11) / float(1 << 53)
+
+
+class BenchBroker:
+    def __init__(self, day: Day, market: DayMarket, config: GeneratorConfig, rejects: bool) -> None:
+        self.day, self.market, self.config, self.rejects = day, market, config, rejects
+        self.positions = list(day.positions)  # the truth, not what reads show
+        self.index = {p.contract: i for i, p in enumerate(day.positions)}
+        self.trader: dict[str, _Resting] = {}
+        self._moves: list[tuple[float, int, int]] = []  # (shown from this second before the close, position, delta)
+        self._fills = [0] * len(self.positions)
+        self._placed = [0] * len(self.positions)
+        self.over_closes = 0  # fills of ours that opened a position or took one through zero
+
+    # --- orders ------------------------------------------------------------------------------------
+    def rest(self, orders: tuple[WorkingOrder, ...], seconds: int) -> None:
+        """The trader's orders arrive; only on positions still held as they were (a trader does not bracket a
+        position the broker already liquidated)."""
+        for order in orders:
+            i = self.index[order.contract]
+            if self.positions[i].quantity == self.day.positions[i].quantity:
+                self.trader[order.order_id] = _Resting(order, i, seconds)
+
+    def refusal(self, side: Side, quantity: int, sized_against: int, index: int, ours: list[OurOrder],
+                seconds: int) -> str:
+        """The IB gateway's last guard on a placement ("" when it goes out)."""
+        working = sum(o.order.remaining for o in ours if o.index == index and o.order.side is side)
+        return over_close(side, quantity, sized_against, self._reported(index, seconds), working)
+
+    def place(self, index: int) -> bool:
+        """Whether the placement is rejected (reported the next second, as the paper broker's events are)."""
+        self._placed[index] += 1
+        return self.rejects and uniform(self.day.seed, index, self._placed[index], 1) < self.config.reject_rate
+
+    def cancel(self, order_id: str) -> WorkingOrder | None:
+        """The trader's order, cancelled if it was still working (a done order is no longer there)."""
+        resting = self.trader.pop(order_id, None)
+        return resting.order if resting else None
+
+    def take_over(self, order_id: str) -> tuple[int, WorkingOrder] | None:
+        """A trader's stop made a market order: from now on ours, its fills our executions."""
+        resting = self.trader.pop(order_id, None)
+        if resting is None:
+            return None
+        return resting.index, replace(resting.order, order_type=OrderType.MARKET, stop_price=None, limit_price=None)
+
+    # --- the market --------------------------------------------------------------------------------
+    def process(self, seconds: int, ours: list[OurOrder]) -> list[Fill]:
+        fills = [fill for order in ours if (fill := self._ours(order, seconds)) is not None]
+        for order_id, resting in list(self.trader.items()):
+            fill = self._trader(resting, seconds)
+            if fill is not None:
+                del self.trader[order_id]
+                fills.append(fill)
+        return fills
+
+    def _ours(self, order: OurOrder, seconds: int) -> Fill | None:
+        if order.rejected or (order.exhausted and not order.final):
+            return None
+        bid, mid, ask = self.market.book(order.order.contract, seconds)
+        _, price = working_fill(order.order, order.since - seconds, bid, mid, ask)
+        if price is None:
+            return None
+        quantity = remaining = order.order.remaining
+        if not order.final:
+            i = order.index
+            self._fills[i] += 1
+            if remaining >= 2 and uniform(self.day.seed, i, self._fills[i], 2) < self.config.partial_fill_rate:
+                quantity, order.exhausted = remaining // 2, True
+        order.order = replace(order.order, filled=order.order.filled + quantity)
+        return self._move(order.index, order.order.side, quantity, price, seconds, ours=order)
+
+    def _trader(self, resting: _Resting, seconds: int) -> Fill | None:
+        bid, mid, ask = self.market.book(resting.order.contract, seconds)
+        resting.order, price = working_fill(resting.order, resting.since - seconds, bid, mid, ask)
+        if price is None:
+            return None
+        return self._move(resting.index, resting.order.side, resting.order.remaining, price, seconds, ours=None)
+
+    def _move(self, index: int, side: Side, quantity: int, price: float, seconds: int,
+              ours: OurOrder | None) -> Fill:
+        before = self.positions[index].quantity
+        after = before + side.signed(quantity)
+        # our closes may only reduce: one that opens from flat or goes through zero is an over-close
+        self.over_closes += ours is not None and (before == 0 or (after != 0 and (after > 0) != (before > 0)))
+        self.positions[index] = replace(self.positions[index], quantity=after)
+        self._fills[index] += 1
+        u = uniform(self.day.seed, index, self._fills[index], 3)
+        lag = min(-self.config.position_lag_mean_seconds * math.log(1 - u), self.config.position_lag_max_seconds)
+        self._moves.append((seconds - lag, index, side.signed(quantity)))
+        return Fill(index, side, quantity, price, ours)
+
+    # --- reads -------------------------------------------------------------------------------------
+    def read(self, seconds: int, ours: list[OurOrder]) -> tuple[list[Position], list[WorkingOrder]]:
+        """Positions as a read shows them (fills younger than their lag not in yet), then the working orders."""
+        self._moves = [m for m in self._moves if m[0] < seconds]
+        positions = [replace(p, quantity=self._reported(i, seconds)) for i, p in enumerate(self.positions)]
+        orders = [r.order for r in self.trader.values()] + [o.order for o in ours if not o.rejected]
+        return [p for p in positions if p.quantity], orders
+
+    def _reported(self, index: int, seconds: int) -> int:
+        unseen = sum(delta for shown, i, delta in self._moves if i == index and shown < seconds)
+        return self.positions[index].quantity - unseen
