@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
-    policies = [system(f"t2={value:.1%}", Thresholds(t2_moneyness=value), "sweep") for value in T2_VALUES]
+    policies = [system(f"t2={value:.1%}", Thresholds(t2_moneyness=value, t2_moneyness_long=value), "sweep")
+                for value in T2_VALUES]
     result = run_benchmark(args.n, args.seed, policies)
     rows = [policy_kpis(p.name, result.runs[p.name]) for p in policies]
     lines = ["| T-2 threshold | Prevention | Prevention long / short | Missed positions "
