@@ -140,6 +140,45 @@ def fill_price(side: Side, limit: float | None, bid: float, mid: float, ask: flo
     return max(price, MIN_PRICE)
 
 
+@dataclass(frozen=True)
+class ComboLegQuote:
+    """One leg of a combo on the book: its side in the combo, contracts per unit, and its quote."""
+
+    side: Side
+    ratio: int
+    bid: float
+    mid: float
+    ask: float
+
+
+def combo_net(legs: Iterable[tuple[Side, int, float]]) -> float:
+    """The net per share of one unit at these leg prices: bought legs cost, sold legs bring (negative: a credit)."""
+    return sum(ratio * price if side is Side.BUY else -ratio * price for side, ratio, price in legs)
+
+
+def combo_fill(legs: tuple[ComboLegQuote, ...], limit: float | None) -> tuple[float, ...] | None:
+    """The price of each leg a combo fills at on this book, or None when it does not fill now: filled whole or
+    not at all. Each leg's line is where a single order of it fills (``fill_price``: the far touch for a
+    market combo); a limit fills when the net of those lines is no worse than it, at the limit (the first
+    leg takes the difference, as a single limit fills at its limit)."""
+    lines = [fill_price(leg.side, None, leg.bid, leg.mid, leg.ask) if limit is None
+             else max((leg.mid + leg.bid) / 2 if leg.side is Side.SELL else (leg.mid + leg.ask) / 2, MIN_PRICE)
+             for leg in legs]
+    prices = [price for price in lines if price is not None]
+    if len(prices) != len(legs):
+        return None
+    if limit is None:
+        return tuple(prices)
+    net = combo_net((leg.side, leg.ratio, price) for leg, price in zip(legs, prices, strict=True))
+    if net > limit + _EPSILON:
+        return None
+    first = legs[0]
+    # the first leg bought dearer, or sold cheaper, by what the limit leaves over the lines
+    shift = (limit - net) / first.ratio
+    prices[0] = round(max(prices[0] + shift if first.side is Side.BUY else prices[0] - shift, MIN_PRICE), 4)
+    return tuple(prices)
+
+
 def stop_triggered(side: Side, stop_price: float | None, mid: float) -> bool:
     """A sell stop triggers at or below its price, a buy stop at or above, on the option's mid."""
     if side is Side.SELL:

@@ -159,6 +159,9 @@ class WorkingOrder:
     # another API client, our own orders of an earlier client id included). It still covers the position.
     modifiable: bool = True
     owner: str = ""  # who placed it, for alerts: "TWS", "API client 23", ...
+    # One leg of a combo order (IB's BAG), listed once per leg under the combo's order id: ``quantity`` and
+    # ``filled`` are this leg's contracts, ``limit_price`` the combo's net. Changed only as the whole combo.
+    combo: bool = False
 
     @property
     def remaining(self) -> int:

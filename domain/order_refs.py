@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from domain.model import OptionContract
 
 PREFIX = "CLN"
@@ -22,3 +24,10 @@ def ref_sequence(order_ref: str) -> int:
         return int(order_ref.rsplit("-", 1)[1])
     except (IndexError, ValueError):
         return 0
+
+
+def make_combo_ref(contracts: Sequence[OptionContract], sequence: int) -> str:
+    """``CLN-20261127-SPY-595C+600C-1``: a combo order closing these legs, numbered per structure."""
+    first = contracts[0]
+    legs = "+".join(f"{c.strike:g}{c.right.value}" for c in contracts)
+    return f"{PREFIX}-{first.expiry:%Y%m%d}-{first.symbol}-{legs}-{sequence}"

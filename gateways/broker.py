@@ -64,6 +64,29 @@ class OrderEvent:
     refusal: str = ""
 
 
+@dataclass(frozen=True)
+class ComboLegRequest:
+    contract: OptionContract
+    side: Side  # this leg's closing side
+    ratio: int  # contracts of this leg per unit of the combo
+    position: int  # the signed position this leg was sized against (the last guard checks each leg)
+
+
+@dataclass(frozen=True)
+class ComboRequest:
+    """One order closing several legs at once (IB: a ``BAG`` contract with a ``ComboLeg`` per leg), filled as a
+    whole or not at all, in units: ``quantity`` units close ``ratio * quantity`` contracts of each leg.
+
+    ``limit_price`` is the net per share of one unit: what the legs bought cost less what the legs sold
+    bring, so negative when closing brings in money (a credit)."""
+
+    legs: tuple[ComboLegRequest, ...]
+    quantity: int
+    order_type: OrderType  # LIMIT or MARKET
+    limit_price: float | None
+    order_ref: str
+
+
 BrokerEvent = OrderEvent | Execution
 
 
@@ -95,6 +118,11 @@ class OrderNotOurs(BrokerError):
 class OrderRefused(BrokerError):
     """The broker's last guard refused to send it: it could have opened or flipped a position. Nothing was
     sent. It should never fire (the Executor sizes every close the same way); when it does, page."""
+
+
+class ComboRefused(BrokerError):
+    """The broker will not take this combo (no combo routing for it, a leg it cannot combine): nothing was sent,
+    and closing the legs one by one, short legs first, is what is left. No failure for the circuit breaker."""
 
 
 class OrderOutcomeUnknown(BrokerError):
@@ -134,8 +162,14 @@ class Broker(Protocol):
         """Queue the order and return its id at once; the outcome arrives as events."""
         ...
 
+    def place_combo(self, request: ComboRequest) -> str:
+        """Queue a combo order and return its id at once. Its ``OrderEvent``s count units and name its first leg;
+        its ``Execution``s are one per leg execution, in contracts, each with the leg's contract (never the
+        combo's own). A broker that takes no combos raises ``ComboRefused`` (nothing sent)."""
+        ...
+
     def modify_limit(self, order_id: str, limit_price: float) -> None:
-        """Queue a new limit price; a refusal arrives as an event."""
+        """Queue a new limit price (a combo's: the net per unit); a refusal arrives as an event."""
         ...
 
     def modify_to_market(self, order: WorkingOrder) -> None:
