@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import partial
 
 from domain.model import OptionContract, Position, Right
 from domain.settlement import EXERCISE_THRESHOLD, intrinsic
@@ -200,7 +201,7 @@ def _match_verticals(remaining: dict[OptionContract, int], right: Right) -> list
             longs = [c for c, q in remaining.items() if q > 0 and c.right is right]
             if not longs:
                 break
-            best = min(longs, key=lambda c, s=short: (abs(c.strike - s.strike), not _covers(c, s)))
+            best = min(longs, key=partial(_nearness, short))
             quantity = min(-remaining[short], remaining[best])
             remaining[short] += quantity
             remaining[best] -= quantity
@@ -208,6 +209,10 @@ def _match_verticals(remaining: dict[OptionContract, int], right: Right) -> list
     for contract in [c for c, q in remaining.items() if q == 0]:
         del remaining[contract]
     return verticals
+
+
+def _nearness(short: OptionContract, long: OptionContract) -> tuple[float, bool]:
+    return abs(long.strike - short.strike), not _covers(long, short)
 
 
 def _covers(long: OptionContract, short: OptionContract) -> bool:
