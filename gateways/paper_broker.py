@@ -10,6 +10,12 @@ It misbehaves the way IB does when the simulator asks (scenario faults): rejects
 disconnects; position reads that lag fills by ``position_lag_seconds``; orders of the trader's that
 this client may not change (placed in TWS or by another program); a contract whose every order is
 refused. Its last guard is the IB gateway's (``domain.book.over_close``).
+
+Combo orders (``place_combo``) are one order on several legs, filled whole or not at all by
+``domain.execution.combo_fill`` on the legs' books after the same fill delay; each leg fills as an
+execution of its own (the combo's order id and orderRef, the leg's contract), then one OrderEvent in
+units names the first leg. ``working_orders`` lists a working combo once per leg (``combo=True``, the
+leg's contracts, the net as the limit). ``refuse_combos`` makes it a broker without combo routing.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.book import over_close
-from domain.execution import FILL_DELAY_SECONDS, commission, working_fill
+from domain.execution import FILL_DELAY_SECONDS, ComboLegQuote, combo_fill, commission, fill_due, working_fill
 from domain.lapse import cutoff_text, lapse_cutoff
 from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
 from domain.settlement import Outcome, settle
@@ -29,6 +35,9 @@ from gateways.broker import (
     BrokerError,
     BrokerEvent,
     BrokerUnavailable,
+    ComboLegRequest,
+    ComboRefused,
+    ComboRequest,
     LapseResult,
     LapseStatus,
     OrderEvent,
@@ -48,6 +57,21 @@ class _Working:
     ours: bool  # placed through this client (or taken over by it): its fills are our executions
 
 
+@dataclass
+class _Combo:
+    """A working combo of ours: ``order`` is its head (the first leg, in units, the net as the limit)."""
+
+    order: WorkingOrder
+    legs: tuple[ComboLegRequest, ...]
+    since: datetime
+
+    def leg_orders(self) -> list[WorkingOrder]:
+        """One WorkingOrder per leg, in the leg's contracts, as a broker's open-order list shows a combo."""
+        head = self.order
+        return [replace(head, contract=leg.contract, side=leg.side, quantity=leg.ratio * head.quantity,
+                        filled=leg.ratio * head.filled) for leg in self.legs]
+
+
 @dataclass(frozen=True)
 class _Moved:
     at: datetime
@@ -58,7 +82,7 @@ class _Moved:
 class PaperBroker:
     def __init__(self, market: SimulatedMarket, clock: Clock, positions: Sequence[Position] = (),
                  orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = FILL_DELAY_SECONDS,
-                 account: str = "DU0000000", position_lag_seconds: float = 0.0) -> None:
+                 account: str = "DU0000000", position_lag_seconds: float = 0.0, refuse_combos: bool = False) -> None:
         self.market = market
         self.clock = clock
         self.fill_delay_seconds = fill_delay_seconds
@@ -68,6 +92,8 @@ class PaperBroker:
         self._positions = {p.contract: p for p in positions}
         self._moves: list[_Moved] = []  # fills not yet old enough for every read to show them
         self._working = {o.order_id: _Working(o, clock.now(), False) for o in orders}
+        self._combos: dict[str, _Combo] = {}
+        self.refuse_combos = refuse_combos  # no combo routing: every place_combo raises ComboRefused
         self._ids = itertools.count(1001)
         self._exec_ids = itertools.count(1)
         self._executions: list[Execution] = []
@@ -81,6 +107,7 @@ class PaperBroker:
         self._connected_at = clock.now()
         self._messages = 0
         self.placed: list[OrderRequest] = []  # every order ever sent, for tests and the summary
+        self.placed_combos: list[ComboRequest] = []  # every combo ever sent
 
     # --- Broker interface ------------------------------------------------------------------------
     def connect(self) -> None:
@@ -111,7 +138,8 @@ class PaperBroker:
     def working_orders(self) -> Sequence[WorkingOrder]:
         with self._lock:
             self._count()
-            return [w.order for w in self._working.values()]
+            return [w.order for w in self._working.values()] + [leg for combo in self._combos.values()
+                                                                  for leg in combo.leg_orders()]
 
     def executions(self) -> Sequence[Execution]:
         with self._lock:
@@ -142,6 +170,40 @@ class PaperBroker:
             self._emit(order, OrderStatus.SUBMITTED)
             return order_id
 
+    def place_combo(self, request: ComboRequest) -> str:
+        """One order on every leg, filled whole or not at all; the last guard checks each leg as ``place_order``."""
+        with self._lock:
+            self._count()
+            if self.refuse_combos:
+                raise ComboRefused(f"{request.order_ref} not sent: the paper broker takes no combo orders "
+                                   "(simulated); close the legs one by one, short legs first")
+            if not request.legs or request.quantity <= 0:
+                raise ComboRefused(f"{request.order_ref} not sent: a combo needs legs and a quantity above 0")
+            reported = self._reported()
+            for leg in request.legs:
+                read = reported.get(leg.contract)
+                why = over_close(leg.side, leg.ratio * request.quantity, leg.position, read.quantity if read else 0,
+                                 self._ours_working(leg.contract, leg.side))
+                if why:
+                    raise OrderRefused(f"{request.order_ref} leg {leg.contract.key} not sent: {why}")
+            order_id = str(next(self._ids))
+            self.placed_combos.append(request)
+            first = request.legs[0]
+            head = WorkingOrder(order_id, first.contract, first.side, request.order_type, request.quantity,
+                                limit_price=request.limit_price, order_ref=request.order_ref, combo=True)
+            refused = [leg.contract.key for leg in request.legs if leg.contract.key in self._refused_contracts]
+            if refused:
+                self._emit(head, OrderStatus.REJECTED, f"simulated reject: 201 Order rejected - reason: the "
+                                                       f"contract {refused[0]} is not available for trading")
+                return order_id
+            if self._rejects_left > 0:
+                self._rejects_left -= 1
+                self._emit(head, OrderStatus.REJECTED, "simulated reject: 201 Order rejected")
+                return order_id
+            self._combos[order_id] = _Combo(head, request.legs, self.clock.now())
+            self._emit(head, OrderStatus.SUBMITTED)
+            return order_id
+
     def modify_limit(self, order_id: str, limit_price: float) -> None:
         self._modify(order_id, lambda o: replace(o, order_type=OrderType.LIMIT, limit_price=limit_price))
 
@@ -152,6 +214,10 @@ class PaperBroker:
     def cancel(self, order_id: str) -> None:
         with self._lock:
             self._count()
+            combo = self._combos.pop(order_id, None)
+            if combo is not None:
+                self._emit(combo.order, OrderStatus.CANCELLED)
+                return
             working = self._working.get(order_id)
             if working is not None and not working.order.modifiable:
                 raise OrderNotOurs(f"order {order_id} was placed by {working.order.owner or 'another client'}; "
@@ -192,6 +258,8 @@ class PaperBroker:
             if self.is_connected() and (self._no_fill_until is None or now >= self._no_fill_until):
                 for working in list(self._working.values()):
                     self._maybe_fill(working, now)
+                for combo in list(self._combos.values()):
+                    self._maybe_fill_combo(combo, now)
             events, self._pending_events = self._pending_events, []
         for event in events:
             self._handler(event)
@@ -203,6 +271,7 @@ class PaperBroker:
         market, close = self.market, self.market.session.close
         with self._lock:
             self._working.clear()  # day orders expire at the close
+            self._combos.clear()
             expiring = [p for p in self._positions.values() if p.quantity and p.contract.expiry == market.session.day]
             return {p.contract.key: settle(p, market.spot_at(p.contract.symbol, close),
                                            market.spot_after_hours(p.contract.symbol), self._lapsed.get(p.contract, 0))
@@ -245,12 +314,18 @@ class PaperBroker:
         return reported
 
     def _ours_working(self, contract: OptionContract, side: Side) -> int:
-        return sum(w.order.remaining for w in self._working.values()
-                   if w.ours and w.order.contract == contract and w.order.side is side)
+        singles = sum(w.order.remaining for w in self._working.values()
+                      if w.ours and w.order.contract == contract and w.order.side is side)
+        return singles + sum(leg.remaining for combo in self._combos.values() for leg in combo.leg_orders()
+                             if leg.contract == contract and leg.side is side)
 
     def _modify(self, order_id: str, change: Callable[[WorkingOrder], WorkingOrder]) -> None:
         with self._lock:
             self._count()
+            combo = self._combos.get(order_id)
+            if combo is not None:  # the net of the whole combo (a limit) or the combo to market
+                combo.order, combo.since = change(combo.order), self.clock.now()
+                return
             working = self._working.get(order_id)
             if working is None:
                 raise BrokerError(f"order {order_id} is no longer working")
@@ -266,9 +341,33 @@ class PaperBroker:
         if price is not None:
             self._fill(working, price, now)
 
+    def _maybe_fill_combo(self, combo: _Combo, now: datetime) -> None:
+        if not fill_due((now - combo.since).total_seconds(), self.fill_delay_seconds):
+            return
+        quotes = tuple(ComboLegQuote(leg.side, leg.ratio, *self.market.option_book(leg.contract, now))
+                       for leg in combo.legs)
+        head = combo.order
+        limit = None if head.order_type is OrderType.MARKET else head.limit_price
+        if limit is None and head.order_type is not OrderType.MARKET:
+            return  # a limit combo without a net: nothing it can fill at
+        prices = combo_fill(quotes, limit)
+        if prices is None:
+            return
+        del self._combos[head.order_id]
+        paid = 0.0
+        for leg_order, price in zip(combo.leg_orders(), prices, strict=True):
+            paid += self._execute(leg_order, leg_order.remaining, price, now, ours=True)
+        self._emit(replace(head, filled=head.quantity), OrderStatus.FILLED, at=now, commission=round(paid, 2))
+
     def _fill(self, working: _Working, price: float, now: datetime) -> None:
         order = working.order
-        quantity = order.remaining
+        del self._working[order.order_id]
+        paid = self._execute(order, order.remaining, price, now, ours=working.ours)
+        self._emit(replace(order, filled=order.quantity), OrderStatus.FILLED, at=now, commission=paid)
+
+    def _execute(self, order: WorkingOrder, quantity: int, price: float, now: datetime, *, ours: bool) -> float:
+        """One execution of ``order`` (a single order, or one leg of a combo): the position moves, the
+        execution is recorded (and reported when ours); returns its commission."""
         position = self._positions.get(order.contract)
         delta = order.side.signed(quantity)
         if position is None:
@@ -276,15 +375,13 @@ class PaperBroker:
         else:
             self._positions[order.contract] = replace(position, quantity=position.quantity + delta)
         self._moves.append(_Moved(now, order.contract, delta))
-        del self._working[order.order_id]
-        filled = replace(order, filled=order.quantity)
         paid = commission(quantity)
         execution = Execution(f"paper.{next(self._exec_ids):06d}", order.order_id, order.order_ref, order.contract,
                               order.side, quantity, price, now, paid)
         self._executions.append(execution)
-        if working.ours:
+        if ours:
             self._pending_events.append(execution)
-        self._emit(filled, OrderStatus.FILLED, at=now, commission=paid)
+        return paid
 
     def _emit(self, order: WorkingOrder, status: OrderStatus, message: str = "", at: datetime | None = None,
               commission: float | None = None) -> None:

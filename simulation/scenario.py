@@ -198,6 +198,7 @@ class BrokerSpec(_Spec):
     """How the simulated broker differs from a polite one."""
 
     position_lag_seconds: Money = 0.0  # its position reads show a fill only this long after it
+    refuse_combos: bool = False  # it takes no combo orders (ComboRefused): the legs must be closed one by one
 
 
 class ScenarioFile(_Spec):
@@ -229,6 +230,7 @@ class Scenario:
     config: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     position_lag_seconds: float = 0.0  # the simulated broker's position reads lag fills this long
+    refuse_combos: bool = False  # the simulated broker refuses every combo order
 
     def start(self, session: ExpirySession) -> datetime:
         if self.start_time is None:
@@ -267,7 +269,8 @@ def load_scenario(path: Path | None, day_override: date | None = None) -> Scenar
         positions=positions,
         orders=tuple(_order(i, o, day) for i, o in enumerate(spec.orders, start=1)),
         faults=tuple(f.fault(day) for f in spec.faults),
-        config=spec.config, description=spec.description, position_lag_seconds=spec.broker.position_lag_seconds)
+        config=spec.config, description=spec.description, position_lag_seconds=spec.broker.position_lag_seconds,
+        refuse_combos=spec.broker.refuse_combos)
 
 
 def _order(number: int, spec: OrderSpec, day: date) -> WorkingOrder:
