@@ -38,7 +38,7 @@ from ib_async.ib import StartupFetchNONE
 from config.settings import Settings
 from domain.model import Execution, OptionContract, Position, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from gateways.broker import BrokerError, BrokerEvent, LapseResult, OrderRequest
+from gateways.broker import BrokerError, BrokerEvent, ComboRefused, ComboRequest, LapseResult, OrderRequest
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
 from gateways.ib.errors import not_connected, not_reconciled, outcome_unknown, unreachable
@@ -430,6 +430,11 @@ class IBBroker:
 
     def place_order(self, request: OrderRequest) -> str:
         return self._desk.place(request)
+
+    def place_combo(self, request: ComboRequest) -> str:
+        """Not routed to IB yet (no BAG orders in the order desk): refused, nothing sent, so the caller closes the
+        legs one by one, as the interface says of a broker that takes no combos."""
+        raise ComboRefused(f"{request.order_ref} not sent: combo (BAG) orders are not implemented for IB yet")
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
         self._desk.modify_limit(order_id, limit_price)
