@@ -22,6 +22,9 @@ The generator was written from market facts, not fitted to make any policy look 
   take-profit limits covering part of a position, and orders that would add to it.
 - Option quotes that stop updating for a stretch (the feed's snapshot of one contract goes stale).
 - Position reads that lag fills by a few seconds (IB's do, 12 s has been seen).
+- Multi-leg structures on top of the single positions (a stream of their own): verticals (debit and
+  credit, calls and puts), short iron condors and long butterflies, as an account running 0DTE spreads
+  holds them; no trader orders rest on their legs (a trader closes a spread as a combo, if at all).
 - Spreads: the simulated market's ``Spread`` (half-spread = max(floor, share x price), widening
   toward the close) with a share of 0.3-1.2 % of the premium (an ITM 0DTE SPY option at $5 is
   typically quoted 5-10 cents wide) and a widening factor of 1-4 drawn per day.
@@ -68,6 +71,9 @@ class GeneratorConfig:
     after_hours_vol_share: float = 0.40
     news_probability: float = 0.15
     news_scale: float = 0.0030
+    # A day's singles of one right all take the sign of its first (the draws are unchanged): a long and a short
+    # of one right and expiry are a vertical to domain.structures, not two singles. False: the old days.
+    singles_one_sign_per_right: bool = True
     positions_min: int = 3
     positions_max: int = 8
     moneyness_sd: float = 0.01
@@ -95,6 +101,16 @@ class GeneratorConfig:
     stale_quote_share: float = 0.10
     stale_seconds_low: int = 20
     stale_seconds_high: int = 180
+    # Multi-leg structures added to each day's singles (a stream of their own: at 0 the days are as before):
+    # Binomial(structures_max, structure_probability) of them, each a vertical, an iron condor or a butterfly
+    # by the weights below; widths in $ on the $1 grid; the short strike (a condor's short strikes, a fly's
+    # body) placed like a near-money single.
+    structures_max: int = 4
+    structure_probability: float = 0.75
+    structure_weights: tuple[float, float, float] = (0.7, 0.15, 0.15)  # vertical, iron condor, butterfly
+    vertical_widths: tuple[int, ...] = (1, 1, 2, 2, 3, 5)
+    condor_distance_low: float = 0.002  # a condor's short strikes this share of spot away (each side)
+    condor_distance_high: float = 0.008
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,7 @@ class Day:
     orders: tuple[WorkingOrder, ...] = ()  # the trader's, resting from T-35
     # contract -> (first, last) second before the close during which its quote does not update
     stale: dict[OptionContract, tuple[int, int]] = field(default_factory=dict, repr=False)
+    structures: tuple[str, ...] = ()  # the kind of each multi-leg structure generated (its legs are in positions)
 
     def spot(self, seconds_before_close: int) -> float:
         return self.path[HORIZON_SECONDS - seconds_before_close]
@@ -158,7 +175,11 @@ def generate_day(index: int, seed: int, config: GeneratorConfig, regular: tuple[
     mid = {p.contract: _mid(p.contract, path[HORIZON_SECONDS - WINDOW_SECONDS], vol) for p in positions}
     orders = _trader_orders(extra, config, positions, mid)
     stale = _stale_stretches(extra, config, positions)
-    return Day(index, day_seed, session, path, after_hours, vol, spread, positions, jump_at, orders, stale)
+    built = np.random.default_rng(np.random.SeedSequence([seed, index, 2]))
+    kinds, legs = _structures(built, config, session, path[HORIZON_SECONDS - WINDOW_SECONDS], positions)
+    stale.update(_stale_stretches(built, config, legs))
+    return Day(index, day_seed, session, path, after_hours, vol, spread, positions + legs, jump_at, orders, stale,
+               structures=kinds)
 
 
 def _path(rng: np.random.Generator, config: GeneratorConfig, vol: float) -> tuple[tuple[float, ...], int | None]:
@@ -188,6 +209,7 @@ def _positions(rng: np.random.Generator, config: GeneratorConfig, session: Expir
                spot: float) -> tuple[Position, ...]:
     count = int(rng.integers(config.positions_min, config.positions_max + 1))
     found: dict[OptionContract, Position] = {}
+    signs: dict[Right, int] = {}
     while len(found) < count:
         right = Right.CALL if rng.random() < 0.5 else Right.PUT
         near = rng.random() < config.near_money_share
@@ -197,8 +219,49 @@ def _positions(rng: np.random.Generator, config: GeneratorConfig, session: Expir
         contract = OptionContract(SYMBOL, right, float(round(strike)), session.day)
         quantity = int(config.quantities[int(rng.integers(len(config.quantities)))])
         sign = 1 if rng.random() < 0.5 else -1
+        if config.singles_one_sign_per_right:
+            sign = signs.setdefault(right, sign)
         found.setdefault(contract, Position(contract, sign * quantity))
     return tuple(found.values())
+
+
+def _structures(rng: np.random.Generator, config: GeneratorConfig, session: ExpirySession, spot: float,
+                singles: tuple[Position, ...]) -> tuple[tuple[str, ...], tuple[Position, ...]]:
+    """The day's multi-leg structures: their kinds and their legs (no contract of a single, nor of another)."""
+    taken = {p.contract for p in singles}
+    kinds: list[str] = []
+    legs: list[Position] = []
+    for _ in range(int(rng.binomial(config.structures_max, config.structure_probability))):
+        kind = ("vertical", "iron condor", "butterfly")[int(rng.choice(3, p=np.asarray(config.structure_weights)))]
+        quantity = int(config.quantities[int(rng.integers(len(config.quantities)))])
+        strikes = _structure_strikes(rng, config, kind, spot)
+        built = tuple(Position(OptionContract(SYMBOL, right, float(strike), session.day), sign * quantity)
+                      for right, strike, sign in strikes)
+        if len({p.contract for p in built}) < len(built) or any(p.contract in taken for p in built):
+            continue  # a strike collided with a position already held: skipped, not merged
+        taken.update(p.contract for p in built)
+        kinds.append(kind)
+        legs += built
+    return tuple(kinds), tuple(legs)
+
+
+def _structure_strikes(rng: np.random.Generator, config: GeneratorConfig, kind: str,
+                       spot: float) -> list[tuple[Right, int, int]]:
+    """(right, strike, contracts per unit: + long, - short) of each leg."""
+    width = int(config.vertical_widths[int(rng.integers(len(config.vertical_widths)))])
+    if kind == "iron condor":
+        low, high = (float(rng.uniform(config.condor_distance_low, config.condor_distance_high)) for _ in range(2))
+        short_put, short_call = round(spot * (1 - low)), round(spot * (1 + high))
+        return [(Right.PUT, short_put - width, 1), (Right.PUT, short_put, -1), (Right.CALL, short_call, -1),
+                (Right.CALL, short_call + width, 1)]
+    right = Right.CALL if rng.random() < 0.5 else Right.PUT
+    near = round(spot * (1 + rng.normal(0.0, config.near_money_sd)))
+    if kind == "butterfly":  # long the wings, short two of the body
+        return [(right, near - width, 1), (right, near, -2), (right, near + width, 1)]
+    # a vertical: debit (long the nearer-the-money strike) or credit (short it), even odds
+    debit = rng.random() < 0.5
+    further = near + width if right is Right.CALL else near - width
+    return [(right, near, 1 if debit else -1), (right, further, -1 if debit else 1)]
 
 
 def _mid(contract: OptionContract, spot: float, vol: float) -> float:
