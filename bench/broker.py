@@ -9,6 +9,9 @@ as IB does at the generator's rates.
   market, limits fill by the same rule as ours (``working_fill``, the paper broker's). They change the
   position; nothing reports it to the service but the next read of orders and positions.
 - Reads lag fills: each fill shows in position reads only after a drawn delay.
+- Combo orders (``place_combo``): one order on several legs, filled whole or not at all by
+  ``domain.execution.combo_fill`` after the same fill delay, never partially; nothing else is new (a
+  placement may be rejected at the same rate, each leg passes the same last guard).
 
 Every draw uses common random numbers keyed by (day, position, count), so policies sending the same
 order on the same day get the same luck.
@@ -22,7 +25,7 @@ from dataclasses import dataclass, replace
 from bench.generator import Day, GeneratorConfig
 from bench.market import DayMarket
 from domain.book import over_close
-from domain.execution import Priced, working_fill
+from domain.execution import ComboLegQuote, Priced, combo_fill, fill_due, working_fill
 from domain.model import OrderType, Position, Side, WorkingOrder
 
 
@@ -42,10 +45,36 @@ class OurOrder:
     converted: bool = False  # a trader's stop made a market order: it uses no attempts
     rejected: bool = False
     exhausted: bool = False  # a partial fill used up the liquidity at this limit
+    combo: ComboOrder | None = None  # one leg of this combo: it fills, walks and is rejected only with it
 
     @property
     def priced(self) -> Priced:
         return Priced(self.attempt, self.order.limit_price)
+
+
+@dataclass
+class ComboOrder:
+    """One combo order of ours: the legs (each an OurOrder in its contracts, the net as its limit), ``units``
+    of ``ratios``; ``limit`` None a market combo."""
+
+    order_id: str
+    legs: list[OurOrder]
+    ratios: tuple[int, ...]
+    units: int
+    limit: float | None
+    since: int
+    attempt: int
+    priced_at: int
+    final: bool
+    rejected: bool = False
+
+    def priced_again(self, limit: float | None, attempt: int, seconds: int, final: bool) -> None:
+        """A new net (or market) sent for the whole combo: every leg shows it, the fill delay restarts."""
+        self.limit, self.attempt, self.priced_at, self.since, self.final = limit, attempt, seconds, seconds, final
+        order_type = OrderType.MARKET if final else OrderType.LIMIT
+        for leg in self.legs:
+            leg.order = replace(leg.order, order_type=order_type, limit_price=limit)
+            leg.since, leg.final, leg.attempt, leg.priced_at = seconds, final, attempt, seconds
 
 
 @dataclass(frozen=True)
@@ -105,6 +134,14 @@ class BenchBroker:
         self._placed[index] += 1
         return self.rejects and uniform(self.day.seed, index, self._placed[index], 1) < self.config.reject_rate
 
+    def place_combo(self, indices: list[int]) -> bool:
+        """A combo on these positions' legs goes out: whether it is rejected (one draw, keyed by its first leg,
+        at the same rate as a single order's); each leg's placement is counted as one."""
+        for index in indices:
+            self._placed[index] += 1
+        first = indices[0]
+        return self.rejects and uniform(self.day.seed, first, self._placed[first], 1) < self.config.reject_rate
+
     def cancel(self, order_id: str) -> WorkingOrder | None:
         """The trader's order, cancelled if it was still working (a done order is no longer there)."""
         resting = self.trader.pop(order_id, None)
@@ -119,7 +156,15 @@ class BenchBroker:
 
     # --- the market --------------------------------------------------------------------------------
     def process(self, seconds: int, ours: list[OurOrder]) -> list[Fill]:
-        fills = [fill for order in ours if (fill := self._ours(order, seconds)) is not None]
+        fills: list[Fill] = []
+        combos: dict[str, ComboOrder] = {}
+        for order in ours:
+            if order.combo is not None:
+                combos.setdefault(order.combo.order_id, order.combo)
+            elif (fill := self._ours(order, seconds)) is not None:
+                fills.append(fill)
+        for combo in combos.values():
+            fills += self._combo(combo, seconds)
         for order_id, resting in list(self.trader.items()):
             fill = self._trader(resting, seconds)
             if fill is not None:
@@ -142,6 +187,22 @@ class BenchBroker:
                 quantity, order.exhausted = remaining // 2, True
         order.order = replace(order.order, filled=order.order.filled + quantity)
         return self._move(order.index, order.order.side, quantity, price, seconds, ours=order)
+
+    def _combo(self, combo: ComboOrder, seconds: int) -> list[Fill]:
+        """Every leg at once or none: ``combo_fill`` on the legs' books, once the fill delay has passed."""
+        if combo.rejected or not fill_due(combo.since - seconds) or all(leg.order.remaining == 0 for leg in combo.legs):
+            return []
+        quotes = tuple(ComboLegQuote(leg.order.side, ratio, *self.market.book(leg.order.contract, seconds))
+                       for leg, ratio in zip(combo.legs, combo.ratios, strict=True))
+        prices = combo_fill(quotes, None if combo.final else combo.limit)
+        if prices is None:
+            return []
+        fills = []
+        for leg, price in zip(combo.legs, prices, strict=True):
+            quantity = leg.order.remaining
+            leg.order = replace(leg.order, filled=leg.order.quantity)
+            fills.append(self._move(leg.index, leg.order.side, quantity, price, seconds, ours=leg))
+        return fills
 
     def _trader(self, resting: _Resting, seconds: int) -> Fill | None:
         bid, mid, ask = self.market.book(resting.order.contract, seconds)
