@@ -107,6 +107,7 @@ class Settings(BaseModel):
     long_min_bid: float
     short_assignment_probability: float
     after_hours_vol_factor: float
+    leave_settled_spreads: bool
 
     max_slippage: float
     max_attempts: int
@@ -274,7 +275,7 @@ class Settings(BaseModel):
     @property
     def rules(self) -> ClosingRules:
         return ClosingRules(self.lapse_longs, self.long_min_bid, self.short_assignment_probability,
-                            self.after_hours_vol_factor)
+                            self.after_hours_vol_factor, self.leave_settled_spreads)
 
     @property
     def trading_enabled(self) -> bool:

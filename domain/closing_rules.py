@@ -28,3 +28,6 @@ class ClosingRules:
     short_assignment_probability: float = 1.0
     # The underlying's after-hours volatility as a share of the option's implied volatility.
     after_hours_vol_factor: float = 0.5
+    # A spread whose every leg is in the money and which delivers no net shares at any settlement price it can
+    # reach by 17:30 ET is left to settle (domain.structure_rules); the seed closed each leg.
+    leave_settled_spreads: bool = False

@@ -21,6 +21,7 @@ from domain.model import OptionContract, Position
 from domain.risk import calculate_moneyness
 from domain.session import EASTERN, ExpirySession
 from domain.settlement import EXERCISE_THRESHOLD, intrinsic
+from domain.structures import group_structures
 from domain.underlyings import is_cash_settled
 
 LAPSE_WINDOW = timedelta(minutes=30)  # IB: contrary instructions until 16:30 ET for a 16:00 close
@@ -52,7 +53,13 @@ class LapsePlan:
 def lapses_due(positions: Iterable[Position], closing_prices: Mapping[str, float], session: ExpirySession,
                now: datetime, already: Mapping[OptionContract, int]) -> LapsePlan:
     """Every long of today's expiry that closed in the money and is still held, less what ``already``
-    says was lapsed; ``too_late`` instead of ``due`` once the cut-off has passed."""
+    says was lapsed; ``too_late`` instead of ``due`` once the cut-off has passed.
+
+    A long leg whose short partner (``domain.structures``) also closed in the money is not lapsed: the
+    short is assigned, and the long's exercise delivers the shares it takes (lapsed, the assignment
+    would leave the account short the shares)."""
+    positions = list(positions)
+    covering = _covering_assigned_shorts(positions, closing_prices)
     wanted = []
     for position in positions:
         contract = position.contract
@@ -62,12 +69,30 @@ def lapses_due(positions: Iterable[Position], closing_prices: Mapping[str, float
             continue
         if intrinsic(contract.right, contract.strike, price) < EXERCISE_THRESHOLD:
             continue
-        quantity = position.quantity - already.get(contract, 0)
+        quantity = position.quantity - covering.get(contract, 0) - already.get(contract, 0)
         if quantity > 0:
             wanted.append(Lapse(contract, quantity, price))
     if now < lapse_cutoff(session):
         return LapsePlan(tuple(wanted), ())
     return LapsePlan((), tuple(wanted))
+
+
+def _covering_assigned_shorts(positions: list[Position],
+                              closing_prices: Mapping[str, float]) -> dict[OptionContract, int]:
+    """Contracts of each long matched in a structure to a short that closed in the money."""
+    covering: dict[OptionContract, int] = {}
+    for structure in group_structures(positions):
+        price = closing_prices.get(structure.symbol)
+        if price is None:
+            continue
+        for leg in structure.legs:
+            if leg.quantity <= 0:
+                continue
+            partners = [x for x in structure.legs if x.contract in structure.partners(leg.contract)]
+            assigned = -sum(x.quantity for x in partners
+                            if intrinsic(x.contract.right, x.contract.strike, price) >= EXERCISE_THRESHOLD)
+            covering[leg.contract] = covering.get(leg.contract, 0) + min(leg.quantity, assigned)
+    return covering
 
 
 def cutoff_text(session: ExpirySession) -> str:

@@ -14,6 +14,7 @@ or cancelled; they still count against the position, and are reported from T-30 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,10 +23,20 @@ from enum import StrEnum
 from domain.closing_rules import ClosingRules
 from domain.model import OptionContract, Position, Quote, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from domain.risk import RiskLevel, calculate_moneyness, probability_assigned, probability_itm, risk_level, risk_score
+from domain.risk import (
+    RiskLevel,
+    calculate_moneyness,
+    probability_assigned,
+    probability_itm,
+    risk_level,
+    risk_score,
+    settlement_range,
+)
 from domain.session import EASTERN, ExpirySession
 from domain.settlement import intrinsic
 from domain.stages import Stage, Thresholds
+from domain.structure_rules import StructureAssessment, StructurePlan, plan_structure
+from domain.structures import Leg, Structure, group_structures
 from domain.underlyings import is_cash_settled
 
 
@@ -99,7 +110,29 @@ class CancelOrder:
     reason: str
 
 
-Decision = Warn | Close | ConvertStop | CancelOrder
+@dataclass(frozen=True)
+class CloseCombo:
+    """Close every leg of a structure with one order (``domain.structure_rules``): ``legs`` are the legs' closes,
+    each with its quote; the order's quantity is in units of ``ratio`` contracts per leg. When the broker will
+    not take it, the legs are closed one by one, short legs first (``short_legs_first``)."""
+
+    structure: Structure
+    legs: tuple[Close, ...]
+    units: int
+    stage: Stage
+    reason: str
+    assessment: StructureAssessment | None = None
+
+    def ratio(self, leg: Close) -> int:
+        return leg.quantity // self.units
+
+    def short_legs_first(self) -> tuple[Close, ...]:
+        """The closes to send one by one instead: the short legs while any is open, the longs after them."""
+        shorts = tuple(leg for leg in self.legs if leg.side is Side.BUY)
+        return shorts or self.legs
+
+
+Decision = Warn | Close | CloseCombo | ConvertStop | CancelOrder
 
 
 @dataclass(frozen=True)
@@ -157,6 +190,7 @@ class PolicyResult:
     stale: tuple[StaleUnderlying, ...] = ()
     unwatched: tuple[Position, ...] = ()  # expiring cash-settled index options: never judged nor traded
     untouchable: tuple[UntouchableOrder, ...] = ()  # from T-30
+    structures: tuple[StructureAssessment, ...] = ()  # the multi-leg structures of the expiring positions
 
 
 def closing_orders(position: Position, orders: Iterable[WorkingOrder]) -> list[WorkingOrder]:
@@ -299,8 +333,8 @@ def _may_change(order: WorkingOrder) -> bool:
 
 
 def _position_decisions(position: Position, orders: Sequence[WorkingOrder], stage: Stage, reason: str, *,
-                        close: bool, option_quote: Quote | None = None,
-                        assessment: Assessment | None = None) -> list[Decision]:
+                        close: bool, option_quote: Quote | None = None, assessment: Assessment | None = None,
+                        limit: int | None = None) -> list[Decision]:
     """The trader's covering orders made closing ones, and (``close``) a close of what is left uncovered.
 
     A covering stop becomes a market order. When closing, any other covering order of the trader's
@@ -309,7 +343,13 @@ def _position_decisions(position: Position, orders: Sequence[WorkingOrder], stag
     now stays working for the moment (ours, the ones we may not touch, those being cancelled), so all
     of them count: a stop is converted only while it fits in what they leave of the position, and is
     cancelled otherwise (made marketable it would open the difference).
+
+    ``limit``: only this many contracts may close (the rest of the position protects a short leg): no
+    trader's order is converted or cancelled then, since each closes contracts of the whole position.
     """
+    if limit is not None and limit < abs(position.quantity):
+        quantity = min(limit, closable_quantity(position, orders))
+        return [_close(position, stage, reason, quantity, option_quote, assessment)] if close and quantity > 0 else []
     covering = closing_orders(position, orders)
     stops = [o for o in covering if _may_change(o) and o.is_stop]
     decisions: list[Decision] = []
@@ -325,18 +365,23 @@ def _position_decisions(position: Position, orders: Sequence[WorkingOrder], stag
             decisions.append(CancelOrder(stop, stage, "stop larger than the position left to close"))
     quantity = closable_quantity(position, orders)
     if close and quantity > 0:
-        decisions.append(Close(
-            contract=position.contract,
-            side=position.closing_side,
-            quantity=quantity,
-            stage=stage,
-            reason=reason,
-            reference_mid=option_quote.mid if option_quote else None,
-            bid=option_quote.bid if option_quote else None,
-            ask=option_quote.ask if option_quote else None,
-            assessment=assessment,
-        ))
+        decisions.append(_close(position, stage, reason, quantity, option_quote, assessment))
     return decisions
+
+
+def _close(position: Position, stage: Stage, reason: str, quantity: int, option_quote: Quote | None,
+           assessment: Assessment | None) -> Close:
+    return Close(
+        contract=position.contract,
+        side=position.closing_side,
+        quantity=quantity,
+        stage=stage,
+        reason=reason,
+        reference_mid=option_quote.mid if option_quote else None,
+        bid=option_quote.bid if option_quote else None,
+        ask=option_quote.ask if option_quote else None,
+        assessment=assessment,
+    )
 
 
 def _opening_orders(positions: Sequence[Position], orders: Sequence[WorkingOrder],
@@ -371,41 +416,78 @@ def _downgrade_for_monitor(decision: Decision) -> Decision:
     if isinstance(decision, Close):
         text = f"would close {decision.quantity} {decision.contract.key}: {decision.reason}"
         return Warn(decision.contract, decision.stage, text, decision.assessment, would_trade=True)
+    if isinstance(decision, CloseCombo):
+        text = f"would close {decision.structure.name} as one combo order: {decision.reason}"
+        return Warn(decision.legs[0].contract, decision.stage, text, decision.legs[0].assessment, would_trade=True)
     verb = "convert to market" if isinstance(decision, ConvertStop) else "cancel"
     return Warn(decision.order.contract, decision.stage,
                 f"would {verb} order {decision.order.order_id}: {decision.reason}", would_trade=True)
 
 
 def determine_actions(inputs: PolicyInput) -> PolicyResult:
-    now, session, thresholds, mode = inputs.now, inputs.session, inputs.thresholds, inputs.mode
+    now, session, mode = inputs.now, inputs.session, inputs.mode
     minutes = session.minutes_to_close(now)
-    stage = session.stage(now, thresholds)
+    stage = session.stage(now, inputs.thresholds)
     open_today = [p for p in inputs.positions if p.quantity != 0 and p.contract.expiry == session.day]
     unwatched = tuple(p for p in open_today if is_cash_settled(p.contract.symbol))
     expiring = [p for p in open_today if not is_cash_settled(p.contract.symbol)]
 
     assessments: list[Assessment] = []
-    decisions: list[Decision] = []
     unpriced: dict[str, tuple[list[OptionContract], list[OptionContract]]] = {}
+    judged: dict[OptionContract, tuple[_Judgement, Quote | None]] = {}
     for position in expiring:
         option_quote = _fresh(inputs.option_quotes.get(position.contract.key), now,
                               inputs.max_option_quote_age_seconds)
         judgement = _judge(position, inputs, stage, minutes, option_quote)
-        assessment = judgement.assessment
-        if assessment is not None:
-            assessments.append(assessment)
+        judged[position.contract] = (judgement, option_quote)
+        if judgement.assessment is not None:
+            assessments.append(judgement.assessment)
         if not judgement.fresh and mode is not Mode.EMERGENCY and stage is not Stage.CLOSED:
             closing, unjudged = unpriced.setdefault(position.contract.symbol, ([], []))
             (closing if judgement.on_stale is not None else unjudged).append(position.contract)
-        if judgement.action is StageAction.CLOSE:
+
+    plans = _structure_plans(expiring, judged, inputs)
+    decisions: list[Decision] = []
+    closing_now: dict[OptionContract, int] = {}
+    why: dict[OptionContract, str] = {}  # a leg closed or held for its structure's sake, and why
+    held: set[OptionContract] = set()  # legs kept open to protect a short partner (or left alone): never sold
+    for structure_assessment in plans:
+        plan, structure = structure_assessment.plan, structure_assessment.structure
+        combo = _combo(structure_assessment, expiring, judged, inputs, stage) if plan.combo else None
+        if combo is not None:
+            decisions.append(combo)
+            continue
+        legs_now = _shorts_first(plan) if plan.combo else plan.close
+        for leg in structure.legs:
+            if structure.is_multi_leg:
+                why.setdefault(leg.contract, f"{structure.name}: {plan.reason}")
+            if leg in legs_now:
+                closing_now[leg.contract] = closing_now.get(leg.contract, 0) + abs(leg.quantity)
+            elif plan.left_alone or (not leg.is_short and structure.partners(leg.contract)):
+                held.add(leg.contract)
+    for position in expiring:
+        judgement, option_quote = judged[position.contract]
+        assessment = judgement.assessment
+        wanted = closing_now.get(position.contract, 0)
+        hold = why.get(position.contract) if position.contract in held else None
+        if judgement.action is StageAction.CLOSE and wanted:
             decisions.extend(_position_decisions(
                 position, inputs.working_orders, stage, _close_reason(stage, mode, judgement, now, inputs.rules),
-                close=True, option_quote=option_quote, assessment=assessment))
+                close=True, option_quote=option_quote, assessment=assessment, limit=wanted))
+        elif wanted:  # a short partner closed with a long leg of its structure
+            decisions.extend(_position_decisions(
+                position, inputs.working_orders, stage, why.get(position.contract, "closed with its structure"),
+                close=True, option_quote=option_quote, assessment=assessment, limit=wanted))
+        if wanted >= abs(position.quantity):
+            continue
+        if hold is not None and assessment is not None and judgement.action is not StageAction.NONE:
+            decisions.append(Warn(position.contract, stage, f"{stage.value}: held, {hold}", assessment))
             continue
         if judgement.action in (StageAction.WARN, StageAction.WATCH) and assessment is not None:
             decisions.append(Warn(position.contract, stage, _warn_reason(stage, assessment), assessment))
-        if stage is Stage.T2 and mode is not Mode.MONITOR:
-            # Near-the-money rule did not fire (or no price): stops still become market orders at T-2.
+        if stage is Stage.T2 and mode is not Mode.MONITOR and hold is None and not wanted:
+            # Near-the-money rule did not fire (or no price): stops still become market orders at T-2; never on a
+            # leg held to protect a short one (a stop made a market order would sell the protection).
             decisions.extend(_position_decisions(position, inputs.working_orders, stage,
                                                  "T-2: stops on expiring contracts become market orders", close=False))
     if stage is Stage.T2 or (mode is Mode.EMERGENCY and stage is not Stage.CLOSED):
@@ -416,7 +498,63 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
                   for symbol, (closing, unjudged) in unpriced.items())
     untouchable = _untouchable(expiring, inputs.working_orders, session) \
         if stage in (Stage.T30, Stage.T5, Stage.T2) else ()
-    return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable)
+    multi = tuple(a for a in plans if a.structure.is_multi_leg)
+    return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable, multi)
+
+
+def _structure_plans(expiring: Sequence[Position], judged: Mapping[OptionContract, tuple[_Judgement, Quote | None]],
+                     inputs: PolicyInput) -> list[StructureAssessment]:
+    """Every structure of the expiring positions with its plan (``domain.structure_rules``) and delivery."""
+    result = []
+    for structure in group_structures(expiring):
+        closing = {leg.contract: judged[leg.contract][0].action is StageAction.CLOSE for leg in structure.legs}
+        spot_quote = _fresh(inputs.spots.get(structure.symbol), inputs.now, inputs.max_quote_age_seconds)
+        spot = spot_quote.mid if spot_quote is not None else None
+        low = high = fewest = most = None
+        if spot is not None:
+            vols = [q.implied_vol for _, q in (judged[c] for c in structure.contracts) if q and q.implied_vol]
+            session = inputs.session
+            low, high = settlement_range(spot, max(vols) if vols else None, session.minutes_to_close(inputs.now),
+                                         (session.exercise_cutoff - session.close).total_seconds() / 60.0,
+                                         inputs.rules.after_hours_vol_factor)
+            fewest, most = structure.delivery_between(low, high)
+        every_leg_itm = all((a := judged[c][0].assessment) is not None and a.moneyness > 0 and judged[c][0].fresh
+                            for c in structure.contracts)
+        settles_flat = (inputs.rules.leave_settled_spreads and inputs.mode is not Mode.EMERGENCY and every_leg_itm
+                        and fewest == 0 and most == 0 and any(structure.partners(c) for c in structure.contracts))
+        plan = plan_structure(structure, closing, settles_flat=settles_flat)
+        result.append(StructureAssessment(structure, structure.delivery_profile(), spot,
+                                          structure.delivery(spot) if spot is not None else None,
+                                          low, high, fewest, most, plan))
+    return result
+
+
+def _shorts_first(plan: StructurePlan) -> tuple[Leg, ...]:
+    """A structure to close whole that cannot go as one combo order: its short legs now, the longs after them."""
+    shorts = tuple(leg for leg in plan.structure.legs if leg.is_short)
+    return shorts or plan.structure.legs
+
+
+def _combo(assessment: StructureAssessment, expiring: Sequence[Position],
+           judged: Mapping[OptionContract, tuple[_Judgement, Quote | None]], inputs: PolicyInput,
+           stage: Stage) -> CloseCombo | None:
+    """The combo order closing the whole structure, or None when it cannot be one: a leg with a closing order
+    already working (a trader's, or ours), or without a fresh quote outside emergency mode."""
+    structure = assessment.structure
+    positions = {p.contract: p for p in expiring}
+    legs: list[Close] = []
+    for leg in structure.legs:
+        position = positions[leg.contract]
+        judgement, quote = judged[leg.contract]
+        if closing_orders(position, inputs.working_orders):
+            return None
+        if (quote is None or quote.mid is None) and inputs.mode is not Mode.EMERGENCY:
+            return None
+        reason = _close_reason(stage, inputs.mode, judgement, inputs.now, inputs.rules) \
+            if judgement.action is StageAction.CLOSE else "closed with its structure"
+        legs.append(_close(position, stage, reason, abs(leg.quantity), quote, judgement.assessment))
+    units = math.gcd(*(leg.quantity for leg in legs))
+    return CloseCombo(structure, tuple(legs), units, stage, f"{structure.name}: {assessment.plan.reason}", assessment)
 
 
 def _close_reason(stage: Stage, mode: Mode, judgement: _Judgement, now: datetime, rules: ClosingRules) -> str:

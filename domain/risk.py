@@ -125,6 +125,22 @@ def probability_assigned(spot: float, strike: float, right: Right, implied_vol: 
                _probability_beyond(spot, strike, right, to_close + after, 0.0))
 
 
+# Standard deviations either side of the price that bound where it can plausibly settle (3: 99.7 %).
+SETTLEMENT_RANGE_DEVIATIONS = 3.0
+
+
+def settlement_range(spot: float, implied_vol: float | None, minutes_to_close: float, after_hours_minutes: float,
+                     after_hours_vol_factor: float,
+                     deviations: float = SETTLEMENT_RANGE_DEVIATIONS) -> tuple[float, float]:
+    """The prices the underlying can plausibly reach by 17:30 ET (the end of the holders' window), as
+    ``probability_assigned`` models the moves: the day's volatility to the close, a share of it after."""
+    vol = implied_vol if implied_vol and implied_vol > 0 else DEFAULT_IMPLIED_VOL
+    variance = (vol * vol * max(minutes_to_close, 0.0)
+                + (after_hours_vol_factor * vol) ** 2 * max(after_hours_minutes, 0.0)) / TRADING_MINUTES_PER_YEAR
+    reach = deviations * math.sqrt(variance)
+    return spot * math.exp(-reach), spot * math.exp(reach)
+
+
 def _probability_beyond(spot: float, strike: float, right: Right, variance: float, drift: float) -> float:
     """P(the underlying ends beyond the strike, in the money) for a log-normal move of ``variance``."""
     if variance <= 0:

@@ -60,3 +60,11 @@ def test_never_a_short_never_more_than_held(quantity, strike, right, spot, alrea
     plan = lapses_due([Position(option, quantity)], {"SPY": spot}, SESSION, AFTER, {option: already})
     for lapse in plan.due:
         assert quantity > 0 and 0 < lapse.quantity <= quantity - already
+
+
+def test_a_long_leg_whose_short_partner_closed_in_the_money_is_exercised_not_lapsed():
+    spread = [Position(ITM_CALL, 3), Position(contract(640, "C"), -2)]  # both in the money at 641
+    plan = lapses_due(spread, PRICES, SESSION, AFTER, {})
+    assert [(lapse.contract, lapse.quantity) for lapse in plan.due] == [(ITM_CALL, 1)]  # 2 deliver the assigned shares
+    out_of_the_money_short = [Position(ITM_CALL, 3), Position(OTM_CALL, -2)]
+    assert [lapse.quantity for lapse in lapses_due(out_of_the_money_short, PRICES, SESSION, AFTER, {}).due] == [3]
