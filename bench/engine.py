@@ -16,32 +16,56 @@ the code the service runs.
   once the broker confirms, and the book hears of it. Rejects, and conversions of orders no longer
   there, are failures of ``domain.breaker.record_failure``; once tripped nothing is sent or walked
   again that day (a person would have to reset it, and the trader is asleep).
-- Orders still working at the close expire; what is left is settled by ``domain.settlement.settle``.
+- A ``CloseCombo`` (a structure closed whole) is one combo order (bench/broker.py ``place_combo``): its units
+  sized from the book leg by leg, its net ``combo_net`` of each leg's ``price_at`` price, walked as a single
+  close is (the attempt is the legs' highest, each new net one attempt of every leg), then at market.
+- Orders still working at the close expire; what is left is settled by ``domain.settlement.settle``, and
+  the lapse desk (``domain.lapse.lapses_due``) sees every position left, so it knows the structures.
+- Structures are ``domain.structures.group_structures`` of the day's positions: each position's run names
+  the kind of the spread it is a leg of (vertical, butterfly, iron condor; "single" otherwise), and the
+  day counts the naked legs left (``naked_leg_left``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from math import gcd
 
-from bench.broker import BenchBroker, Fill, OurOrder
-from bench.generator import WINDOW_SECONDS, Day, GeneratorConfig
+from bench.broker import BenchBroker, ComboOrder, Fill, OurOrder
+from bench.generator import SYMBOL, WINDOW_SECONDS, Day, GeneratorConfig
 from bench.market import DayMarket
 from bench.policies import Action, Policy
 from config.settings import Settings
 from domain.book import Book, OwnFill
 from domain.breaker import BreakerState, record_failure
 from domain.cadence import poll_due
-from domain.execution import MULTIPLIER, commission, fill_pnl, fill_slippage, plan_close, walk_step
+from domain.execution import (
+    MULTIPLIER,
+    attempts_left,
+    combo_net,
+    commission,
+    fill_pnl,
+    fill_slippage,
+    in_last_call,
+    plan_close,
+    price_at,
+    walk_step,
+)
 from domain.lapse import lapses_due
-from domain.model import OptionContract, OrderType, Position, WorkingOrder
-from domain.order_refs import make_order_ref
-from domain.policy import CancelOrder, Close, ConvertStop
+from domain.model import OptionContract, OrderType, Position, Right, WorkingOrder
+from domain.order_refs import make_combo_ref, make_order_ref
+from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop, closable_quantity
 from domain.risk import calculate_moneyness
 from domain.settlement import SETTLE_AFTER_CLOSE, Outcome, intrinsic, settle
 from domain.stages import Thresholds
+from domain.structures import SHARES_PER_CONTRACT, Structure, StructureKind, group_structures
 
 T5_SECONDS = 300
+# The structures whose legs cover each other (a short with long partners): straddles and strangles are two
+# singles to the closing rules, and are reported with them.
+SPREADS = (StructureKind.VERTICAL, StructureKind.BUTTERFLY, StructureKind.IRON_CONDOR)
 STAGES = Thresholds()  # the stage times the poller's cadence follows (the policy's own are the same)
 
 
@@ -63,6 +87,7 @@ class PositionRun:
     spread_paid: float = 0.0  # dollars our fills gave up against the option's mid, commission included
     trader_filled: int = 0  # contracts the trader's own resting orders filled
     lapsed: int = 0  # contracts lapsed after the close (kept from exercise, their value given up)
+    structure: str = "single"  # the kind of spread (engine.SPREADS) it is a leg of, or "single"
 
 
 @dataclass
@@ -91,6 +116,10 @@ class DayRun:
         self.breaker = BreakerState()
         self.guard_refusals = 0
         self.executions = 0
+        self.combos = 0  # combo orders placed
+        self.combo_sequence = 0
+        self.structures = tuple(s for s in group_structures(day.positions) if s.kind in SPREADS)
+        self.naked_legs = 0  # set by _results
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self) -> list[PositionRun]:
@@ -123,9 +152,12 @@ class DayRun:
     # --- the broker's side -----------------------------------------------------------------------
     def _process(self, seconds: int) -> None:
         now = self.market.now(seconds)
+        failed: set[str] = set()
         for order in [o for o in self.orders if o.rejected]:
             self.orders.remove(order)
-            self._failure(order.order.contract, now)
+            if order.order.order_id not in failed:  # a rejected combo is one failure, not one per leg
+                failed.add(order.order.order_id)
+                self._failure(order.order.contract, now)
         for fill in self.broker.process(seconds, self.orders):
             if fill.ours is not None:
                 self._our_fill(fill.ours, fill, seconds, now)
@@ -172,6 +204,8 @@ class DayRun:
                 return
             if isinstance(decision, Close):
                 self._close(decision, seconds, view)
+            elif isinstance(decision, CloseCombo):
+                self._close_combo(decision.legs, seconds, view)
             elif isinstance(decision, ConvertStop):
                 self._convert(decision.order, seconds)
             elif isinstance(decision, CancelOrder):
@@ -206,6 +240,92 @@ class DayRun:
         view.working.setdefault(contract, []).append(order)
         view.own.add(contract)
 
+    def _close_combo(self, legs: Sequence[Close], seconds: int, view: _View) -> None:
+        """One combo order closing ``legs`` together (the Executor's rules, per leg where they are per contract)."""
+        positions = [view.positions.get(leg.contract) for leg in legs]
+        if any(leg.contract in view.own for leg in legs) or len({leg.contract for leg in legs}) < len(legs):
+            return
+        held: list[Position] = []
+        for leg, position in zip(legs, positions, strict=True):
+            if position is None or leg.side is not position.closing_side:
+                return
+            held.append(position)
+        common = 0
+        for leg in legs:
+            common = gcd(common, leg.quantity)
+        if common <= 0:
+            return
+        ratios = tuple(leg.quantity // common for leg in legs)
+        units = min(min(leg.quantity, closable_quantity(position, view.working.get(leg.contract, []))) // ratio
+                    for leg, position, ratio in zip(legs, held, ratios, strict=True))
+        if units <= 0:
+            return
+        indices = [self.broker.index[leg.contract] for leg in legs]
+        used = max(self.attempts[i] for i in indices)
+        if not attempts_left(used, self.settings):
+            return
+        final = self.policy.market_orders or in_last_call(seconds) or any(leg.reference_mid is None for leg in legs)
+        attempt = self.settings.max_attempts - 1 if final else used
+        net = None if final else self._combo_net(legs, ratios, attempt)
+        final = net is None
+        for leg, position, ratio, i in zip(legs, held, ratios, indices, strict=True):
+            if self.broker.refusal(leg.side, ratio * units, position.quantity, i, self.orders, seconds):
+                self.guard_refusals += 1
+                self.poll_wanted = True
+                return
+        self.combos += 1
+        self.combo_sequence += 1
+        for i in indices:
+            self.attempts[i] = used + 1
+            self.placed[i] += 1
+        rejected = self.broker.place_combo(indices)
+        for i in indices:
+            self.rejects[i] += rejected
+        order_id = f"combo.{self.combo_sequence}"
+        ref = make_combo_ref([leg.contract for leg in legs], self.combo_sequence)
+        combo = ComboOrder(order_id, [], ratios, units, net, seconds, attempt, seconds, final, rejected=rejected)
+        for leg, ratio, i in zip(legs, ratios, indices, strict=True):
+            order = WorkingOrder(order_id, leg.contract, leg.side, OrderType.MARKET if final else OrderType.LIMIT,
+                                 ratio * units, limit_price=net, order_ref=ref, combo=True)
+            ours = OurOrder(i, order, seconds, leg.reference_mid, leg.bid, leg.ask, attempt, seconds, final,
+                            rejected=rejected, combo=combo)
+            combo.legs.append(ours)
+            self.orders.append(ours)
+            view.working.setdefault(leg.contract, []).append(order)
+            view.own.add(leg.contract)
+
+    def _combo_net(self, legs: Sequence[Close | OurOrder], ratios: tuple[int, ...], attempt: int) -> float | None:
+        """The net of one unit at attempt ``attempt``: ``combo_net`` of each leg's ``price_at`` price (None: market)."""
+        prices = []
+        for leg, ratio in zip(legs, ratios, strict=True):
+            side = leg.side if isinstance(leg, Close) else leg.order.side
+            priced = price_at(side, leg.reference_mid, leg.bid, leg.ask, attempt, self.settings)
+            if priced.limit is None:
+                return None
+            prices.append((side, ratio, priced.limit))
+        return round(combo_net(prices), 2)
+
+    def _walk_combo(self, combo: ComboOrder, seconds: int) -> None:
+        """The walk of a single close, on the net: a new net every interval (every second in the last call, at
+        market there), one attempt of every leg each time a new net is sent; the last attempt at market."""
+        if combo.final or combo.rejected:
+            return
+        last_call = in_last_call(seconds)
+        if combo.priced_at - seconds < self.settings.attempt_interval_seconds and not last_call:
+            return
+        indices = [leg.index for leg in combo.legs]
+        used = max(self.attempts[i] for i in indices)
+        if not attempts_left(used, self.settings):
+            return
+        attempt = self.settings.max_attempts - 1 if last_call else max(used, combo.attempt + 1)
+        net = self._combo_net(combo.legs, combo.ratios, attempt)
+        combo.attempt, combo.priced_at = attempt, seconds
+        if net is not None and net == combo.limit:
+            return  # the same net again: nothing sent, no attempt used
+        for i in indices:
+            self.attempts[i] = used + 1
+        combo.priced_again(net, attempt, seconds, final=net is None)
+
     def _convert(self, order: WorkingOrder, seconds: int) -> None:
         if order.order_id in self.handled:
             return
@@ -229,8 +349,14 @@ class DayRun:
             self.poll_wanted = True
 
     def _walk(self, seconds: int) -> None:
+        walked: set[str] = set()
         for order in self.orders:
             if order.final or order.rejected or self.breaker.tripped:
+                continue
+            if order.combo is not None:
+                if order.combo.order_id not in walked:
+                    walked.add(order.combo.order_id)
+                    self._walk_combo(order.combo, seconds)
                 continue
             i = order.index
             used = self.attempts[i]
@@ -251,23 +377,29 @@ class DayRun:
                                       self.settings.breaker_window_seconds)
 
     # --- settlement ------------------------------------------------------------------------------
-    def _lapsed(self, left: Position, close: float) -> int:
-        """Contracts the service would lapse after the bell (domain.lapse, as the LapseDesk is asked)."""
-        if not self.policy.lapses or left.quantity <= 0:
-            return 0
+    def _lapsed(self, left: list[Position], close: float) -> list[int]:
+        """Contracts of each position the service would lapse after the bell (domain.lapse, as the LapseDesk is
+        asked: with every position left, so a long covering an assigned short is kept)."""
+        if not self.policy.lapses:
+            return [0] * len(left)
         session = self.day.session
-        plan = lapses_due([left], {left.contract.symbol: close}, session, session.close + SETTLE_AFTER_CLOSE, {})
-        return sum(lapse.quantity for lapse in plan.due)
+        held = [p for p in left if p.quantity]
+        plan = lapses_due(held, {SYMBOL: close}, session, session.close + SETTLE_AFTER_CLOSE, {})
+        due = {lapse.contract: lapse.quantity for lapse in plan.due}
+        return [due.get(p.contract, 0) if p.quantity > 0 else 0 for p in left]
 
     def _results(self) -> list[PositionRun]:
         day = self.day
         close, after = day.close_spot, day.after_hours
         t5_spot = day.spot(T5_SECONDS)
         runs = []
+        all_lapsed = self._lapsed(self.broker.positions, close)
+        kinds = {leg.contract: structure.kind.value for structure in reversed(self.structures)
+                 for leg in structure.legs}
         for i, original in enumerate(day.positions):
             left = self.broker.positions[i]
             counterfactual = settle(original, close, after)
-            lapsed = self._lapsed(left, close)
+            lapsed = all_lapsed[i]
             outcome = settle(left, close, after, lapsed) if left.quantity else Outcome.CLOSED
             contract = original.contract
             fills = self.fills[i]
@@ -275,8 +407,37 @@ class DayRun:
                 day.index, original, outcome, counterfactual, sum(q for q, _, _ in fills), fills,
                 _closing_cost(original, counterfactual, fills, after) + _lapse_cost(contract, lapsed, after),
                 abs(left.quantity), calculate_moneyness(t5_spot, contract.strike, contract.right), self.placed[i],
-                self.rejects[i], self.spread_paid[i], self.trader_filled[i], lapsed))
+                self.rejects[i], self.spread_paid[i], self.trader_filled[i], lapsed, kinds.get(contract, "single")))
+        self.naked_legs = sum(naked_leg_left(structure, self.broker.index, runs, self.broker.positions)
+                              for structure in self.structures)
         return runs
+
+
+def _delivered(position: Position, outcome: Outcome, lapsed: int = 0) -> int:
+    """Shares one position's settlement delivers into the account (negative: out of it)."""
+    if outcome not in (Outcome.EXERCISED, Outcome.ASSIGNED):
+        return 0
+    quantity = position.quantity - lapsed if position.quantity > 0 else position.quantity
+    return quantity * (SHARES_PER_CONTRACT if position.contract.right is Right.CALL else -SHARES_PER_CONTRACT)
+
+
+def naked_leg_left(structure: Structure, index: dict[OptionContract, int], runs: list[PositionRun],
+                   left: list[Position]) -> bool:
+    """Whether the structure ended expiration with a naked leg: a short leg assigned while a long partner was
+    sold (closed by us) or lapsed, or net shares delivered where, left alone, it would have delivered none.
+
+    A leg that is part of a position split between structures takes its share of what the position did."""
+    delivered = alone = 0.0
+    for leg in structure.legs:
+        run = runs[index[leg.contract]]
+        share = leg.quantity / run.position.quantity
+        delivered += share * _delivered(left[index[leg.contract]], run.outcome, run.lapsed)
+        alone += share * _delivered(run.position, run.counterfactual)
+        if leg.is_short and run.outcome is Outcome.ASSIGNED:
+            partners = (runs[index[c]] for c in structure.partners(leg.contract))
+            if any(p.closed > 0 or p.lapsed > 0 for p in partners):
+                return True
+    return round(alone) == 0 and round(delivered) != 0
 
 
 def _lapse_cost(contract: OptionContract, lapsed: int, after_hours: float) -> float:
@@ -305,6 +466,9 @@ class DayTally:
 
     guard_refusals: int = 0
     over_closes: int = 0
+    structures: int = 0  # spreads among the day's positions (domain.structures; engine.SPREADS)
+    naked_legs_left: int = 0  # of them, those that ended expiration with a naked leg (engine.naked_leg_left)
+    combos: int = 0  # combo orders placed
 
 
 def run_day(day: Day, policies: list[Policy], settings: Settings,
@@ -313,5 +477,7 @@ def run_day(day: Day, policies: list[Policy], settings: Settings,
     result = {}
     for policy in policies:
         run = DayRun(day, market, policy, settings, config)
-        result[policy.name] = (run.run(), DayTally(run.guard_refusals, run.broker.over_closes))
+        runs = run.run()
+        result[policy.name] = (runs, DayTally(run.guard_refusals, run.broker.over_closes, len(run.structures),
+                                              run.naked_legs, run.combos))
     return result

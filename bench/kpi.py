@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/kpi.py`: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import markdown_table, write
+from bench.report import leg_table, markdown_table, write
 from bench.runner import run_benchmark
 
 DEFAULT_SEED = 20261127  # a fixed seed: committed results are reproducible
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
         write_all(run, kpis, args.out)
     print(markdown_table(kpis, args.n, args.seed))
+    print()
+    print(leg_table(kpis))
     print(f"\nRanking: {' > '.join(data['ranking'])}")
     print(f"{args.n} days, seed {args.seed}, {data['seconds']} s; results in {args.out}/")
     return 0

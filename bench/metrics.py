@@ -11,6 +11,10 @@
   (against the option's mid at the fill) plus commission.
 - Each rate also for longs and shorts apart: they are different risks (a long is exercised only if in
   the money at the close; a short can be assigned on the after-hours move).
+- And for spread legs and single legs apart (a position is a spread leg when domain.structures puts it, or
+  part of it, in a vertical, butterfly or iron condor), with the naked legs left: spreads that ended
+  expiration with a short leg assigned while a long partner was sold or lapsed, or delivering shares where,
+  left alone, they would have delivered none (bench/engine.py ``naked_leg_left``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.engine import PositionRun
+from bench.engine import DayTally, PositionRun
 from domain.settlement import Outcome
 
 AT_RISK = (Outcome.EXERCISED, Outcome.ASSIGNED)
@@ -50,6 +54,27 @@ def side_kpis(runs: list[PositionRun]) -> SideKpis:
 
 
 @dataclass(frozen=True)
+class LegKpis:
+    """The headline rates for one group of positions (spread legs, or single legs)."""
+
+    positions: int
+    at_risk_positions: int
+    prevented: int
+    exercise_prevention_rate: float
+    closed_positions: int
+    false_positives: int
+    false_positive_rate: float
+    contracts_exercised_or_assigned: int
+
+
+def leg_kpis(runs: list[PositionRun]) -> LegKpis:
+    side = side_kpis(runs)
+    return LegKpis(len(runs), side.at_risk_positions, side.prevented, side.exercise_prevention_rate,
+                   side.closed_positions, side.false_positives, side.false_positive_rate,
+                   sum(r.remaining for r in runs if r.outcome in AT_RISK))
+
+
+@dataclass(frozen=True)
 class PolicyKpis:
     policy: str
     positions: int
@@ -72,6 +97,11 @@ class PolicyKpis:
     contracts_lapsed: int  # longs lapsed after the close; their value given up is in the closure cost
     long: SideKpis
     short: SideKpis
+    spread_legs: LegKpis
+    single_legs: LegKpis
+    structures: int = 0  # spreads (vertical, butterfly, iron condor) among the positions
+    naked_legs_left: int = 0  # spreads that ended with a naked leg
+    combos: int = 0  # combo orders placed
 
     def to_dict(self) -> dict:
         return _rounded(asdict(self))
@@ -94,7 +124,7 @@ def slippages_cents(runs: Iterable[PositionRun]) -> np.ndarray:
     return np.repeat(np.asarray(values, dtype=float), np.asarray(counts, dtype=int))
 
 
-def policy_kpis(policy: str, runs: list[PositionRun]) -> PolicyKpis:
+def policy_kpis(policy: str, runs: list[PositionRun], tally: DayTally | None = None) -> PolicyKpis:
     everything = side_kpis(runs)
     prevented = everything.prevented
     missed = [r for r in runs if r.outcome in AT_RISK]
@@ -124,4 +154,9 @@ def policy_kpis(policy: str, runs: list[PositionRun]) -> PolicyKpis:
         contracts_lapsed=sum(r.lapsed for r in runs),
         long=side_kpis([r for r in runs if r.position.quantity > 0]),
         short=side_kpis([r for r in runs if r.position.quantity < 0]),
+        spread_legs=leg_kpis([r for r in runs if r.structure != "single"]),
+        single_legs=leg_kpis([r for r in runs if r.structure == "single"]),
+        structures=tally.structures if tally else 0,
+        naked_legs_left=tally.naked_legs_left if tally else 0,
+        combos=tally.combos if tally else 0,
     )

@@ -26,6 +26,7 @@ from domain.order_refs import is_cleanup_ref
 from domain.policy import (
     CancelOrder,
     Close,
+    CloseCombo,
     ConvertStop,
     Mode,
     PolicyInput,
@@ -37,7 +38,7 @@ from domain.policy import (
 from domain.risk import calculate_moneyness
 from domain.stages import Stage, Thresholds
 
-Action = Close | ConvertStop | CancelOrder
+Action = Close | CloseCombo | ConvertStop | CancelOrder
 
 MINUTE = 60
 

@@ -35,6 +35,33 @@ def table_rows(kpis: list[PolicyKpis]) -> list[list[str]]:
              str(k.closed_positions), f"{k.orders} ({k.rejects})", str(k.contracts_lapsed)] for k in kpis]
 
 
+LEG_COLUMNS = ("Policy", "Spread legs: prevention", "Single legs: prevention", "Spread legs: false positives",
+               "Single legs: false positives", "Contracts exercised/assigned (spread / single)", "Naked legs left",
+               "Combo orders")
+
+
+def leg_rows(kpis: list[PolicyKpis]) -> list[list[str]]:
+    def rate(value: float, part: int, whole: int) -> str:
+        return f"{value:.2%} ({part}/{whole})"
+
+    return [[k.policy,
+             rate(k.spread_legs.exercise_prevention_rate, k.spread_legs.prevented, k.spread_legs.at_risk_positions),
+             rate(k.single_legs.exercise_prevention_rate, k.single_legs.prevented, k.single_legs.at_risk_positions),
+             rate(k.spread_legs.false_positive_rate, k.spread_legs.false_positives, k.spread_legs.closed_positions),
+             rate(k.single_legs.false_positive_rate, k.single_legs.false_positives, k.single_legs.closed_positions),
+             f"{k.spread_legs.contracts_exercised_or_assigned} / {k.single_legs.contracts_exercised_or_assigned}",
+             f"{k.naked_legs_left} of {k.structures}", str(k.combos)] for k in kpis]
+
+
+def leg_table(kpis: list[PolicyKpis]) -> str:
+    """Spread legs (of verticals, butterflies, iron condors) and single legs apart, with the naked legs left."""
+    lines = ["Spread legs and single legs apart (a spread leg: in a vertical, butterfly or iron condor of "
+             "domain.structures):", "",
+             "| " + " | ".join(LEG_COLUMNS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(LEG_COLUMNS) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in leg_rows(kpis)]
+    return "\n".join(lines)
+
+
 def markdown_table(kpis: list[PolicyKpis], n_days: int, seed: int) -> str:
     """The table, under a line naming the run (two seeds' tables must not be mistaken for each other)."""
     lines = [f"N={n_days} days, seed {seed}:", "",
@@ -113,7 +140,7 @@ def machine() -> dict:
 
 
 def build(run: BenchRun) -> tuple[list[PolicyKpis], dict]:
-    kpis = [policy_kpis(policy.name, run.runs[policy.name]) for policy in run.policies]
+    kpis = [policy_kpis(policy.name, run.runs[policy.name], run.tallies[policy.name]) for policy in run.policies]
     labels = {policy.name: policy.label for policy in run.policies}
     data = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -126,7 +153,8 @@ def build(run: BenchRun) -> tuple[list[PolicyKpis], dict]:
         "days": {"early_close": sum(d["early_close"] for d in run.days), "late_jump": sum(d["jump"] for d in run.days),
                  "positions": sum(d["positions"] for d in run.days),
                  "trader_orders": sum(d["trader_orders"] for d in run.days),
-                 "stale_quotes": sum(d["stale_quotes"] for d in run.days)},
+                 "stale_quotes": sum(d["stale_quotes"] for d in run.days),
+                 "structures_built": sum(d.get("structures_built", 0) for d in run.days)},
         "at_risk_not_itm_at_t5": late_crossing_share(run),
         "targets": TARGETS,
         "policies": [{**k.to_dict(), "label": labels[k.policy], "targets_met": target_checks(k),
@@ -157,7 +185,7 @@ def markdown(kpis: list[PolicyKpis], data: dict) -> str:
              f"stale for a stretch; of the positions at risk if left alone, "
              f"{'-' if crossing is None else f'{crossing:.1%}'} were not yet in the money at T-5. "
              "Generator and definitions: bench/README.md.", "",
-             markdown_table(kpis, data["n_days"], data["seed"]), "", "Policies:", ""]
+             markdown_table(kpis, data["n_days"], data["seed"]), "", leg_table(kpis), "", "Policies:", ""]
     lines += [f"- **{p['policy']}**: {p['label']}" for p in data["policies"]]
     lines += ["", "Issue 17's targets (prevention >= 99.9 %, false positives <= 5 %, mean slippage <= 3 ¢):", ""]
     for p in data["policies"]:

@@ -42,6 +42,9 @@ def run_benchmark(n: int, seed: int, policies: list[Policy] | None = None,
             total = result.tallies[name]
             total.guard_refusals += tally.guard_refusals
             total.over_closes += tally.over_closes
+            total.structures += tally.structures
+            total.naked_legs_left += tally.naked_legs_left
+            total.combos += tally.combos
         result.days.append(_day_summary(day))
     result.seconds = time.perf_counter() - started
     return result
@@ -52,4 +55,4 @@ def _day_summary(day: Day) -> dict:
             "jump": day.jump_at is not None, "positions": len(day.positions),
             "spread_share": round(day.spread.share_of_price, 5), "widening": round(day.spread.widening, 3),
             "close_move": round(day.after_hours / day.close_spot - 1, 5), "trader_orders": len(day.orders),
-            "stale_quotes": len(day.stale)}
+            "stale_quotes": len(day.stale), "structures_built": len(day.structures)}

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     policies = [system(f"t2={value:.1%}", Thresholds(t2_moneyness=value, t2_moneyness_long=value), "sweep")
                 for value in T2_VALUES]
     result = run_benchmark(args.n, args.seed, policies)
-    rows = [policy_kpis(p.name, result.runs[p.name]) for p in policies]
+    rows = [policy_kpis(p.name, result.runs[p.name], result.tallies[p.name]) for p in policies]
     lines = ["| T-2 threshold | Prevention | Prevention long / short | Missed positions "
              "| Contracts exercised/assigned | FP rate | FP long / short | FP cost ($) | Closure cost ($) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
