@@ -24,6 +24,7 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
+from actors.executor_combos import ComboDesk
 from actors.executor_records import Records
 from actors.executor_reports import BrokerReports
 from actors.executor_state import BatchView, ExecutorState, OwnOrder, Unresolved
@@ -34,7 +35,7 @@ from domain.execution import Priced, attempts_left, plan_close, walk_step
 from domain.messages import BookUpdate, Decisions, Failure, ForgiveFailures, PollNow, PositionsSnapshot, Tick
 from domain.model import Execution, OptionContract, OrderType, Side, WorkingOrder
 from domain.order_refs import make_order_ref
-from domain.policy import CancelOrder, Close, ConvertStop
+from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop
 from gateways.broker import (
     Broker,
     BrokerError,
@@ -62,7 +63,12 @@ class Executor(SupervisedActor):
         self.records = Records(ctx, self.audit)
         self.reports = BrokerReports(ctx, self.state, self.records, alert=self.alert,
                                      poll=lambda poll: self.send(Roles.POSITION_POLLER, poll),
-                                     failed=self._failed, not_sent=self._not_sent)
+                                     failed=self._failed, not_sent=self._not_sent,
+                                     combo_execution=self._combo_execution)
+        self.combos = ComboDesk(ctx, self.state, self.records, broker, alert=self.alert,
+                                poll=lambda poll: self.send(Roles.POSITION_POLLER, poll), close_leg=self._close,
+                                refuses=self._refuses, failed=self._failed, not_sent=self._not_sent,
+                                guard_fired=self._guard_fired, new_fills=self.reports.new_fills)
         self.published: Book | None = None
 
     def on_start(self) -> None:
@@ -72,15 +78,21 @@ class Executor(SupervisedActor):
         if isinstance(message, Decisions):
             self._apply(message)
         elif isinstance(message, OrderEvent):
-            self.reports.order_event(message)
+            if self.combos.owns(message.order_id, message.order_ref):
+                self.combos.order_event(message)
+            else:
+                self.reports.order_event(message)
         elif isinstance(message, Execution):
             self.reports.execution(message)
         elif isinstance(message, PositionsSnapshot):
+            self.combos.snapshot_orders(message)
             self.reports.snapshot(message)
+            self.combos.settle_unknown(message)
             if snapshot_is_current(message.taken_at, self.broker.connected_since()):
                 self.state.refusals = {r for r in self.state.refusals if r[1] not in (DISCONNECTED, STALE)}
         elif isinstance(message, Tick):
             self._walk(message.now)
+            self.combos.walk(message.now)
         elif isinstance(message, ForgiveFailures):
             for contract in list(self.state.given_up | set(self.state.failures)):
                 self.state.forgive(contract)
@@ -98,10 +110,13 @@ class Executor(SupervisedActor):
             quote = batch.quotes.get(own.order.contract.key)
             if quote is not None and quote.mid is not None:
                 own.reference_mid, own.bid, own.ask = quote.mid, quote.bid, quote.ask
-        view = BatchView.of(self.state.book, self.state.own)
+        self.combos.refresh_quotes(batch.quotes)
+        view = BatchView.of(self.state.book, self.state.own, self.state.combos.blocked())
         for decision in batch.decisions:
             if isinstance(decision, Close):
                 self._close(decision, batch.at, view)
+            elif isinstance(decision, CloseCombo):
+                self.combos.close(decision, batch.at, view)
             elif isinstance(decision, ConvertStop):
                 self._convert(decision, batch.at, view)
             elif isinstance(decision, CancelOrder):
@@ -124,6 +139,13 @@ class Executor(SupervisedActor):
             log.info("%s %s held: orders and fills not read since the executor started", what, contract.key)
             return True
         return False
+
+    def _combo_execution(self, execution: Execution) -> bool:
+        """An execution of one of our combos (live, or read back with a snapshot): the combo desk's."""
+        if not self.combos.owns(execution.order_id, execution.order_ref):
+            return False
+        self.combos.execution(execution)
+        return True
 
     def _not_sent(self, contract: OptionContract, at: datetime, what: str, error: BrokerError | None = None) -> None:
         detail = f" ({error})" if error else ""

@@ -32,7 +32,8 @@ log = logging.getLogger("cleanup.executor")
 
 class BrokerReports:
     def __init__(self, ctx: ActorContext, state: ExecutorState, records: Records, *, alert: Callable[[Alert], None],
-                 poll: Callable[[PollNow], None], failed: Callable[..., None], not_sent: Callable[..., None]) -> None:
+                 poll: Callable[[PollNow], None], failed: Callable[..., None], not_sent: Callable[..., None],
+                 combo_execution: Callable[[Execution], bool]) -> None:
         self.ctx = ctx
         self.state = state
         self.records = records
@@ -40,6 +41,7 @@ class BrokerReports:
         self.poll = poll
         self.failed = failed  # Executor._failed: a refusal of a contract's order
         self.not_sent = not_sent  # Executor._not_sent: nothing reached the broker
+        self.combo_execution = combo_execution  # True: an execution of one of our combos, taken in by its desk
         # No order until orders and fills were read after this start: a message lost in a crash (a fill) is
         # only known again from the broker, and the kept state may be older than it.
         self.started_at = ctx.clock.now()
@@ -122,6 +124,8 @@ class BrokerReports:
     def execution(self, execution: Execution) -> None:
         if execution.exec_id in self.state.book.applied:
             return  # reported again (the live event and a later reqExecutions, a restart): one fill
+        if self.combo_execution(execution):
+            return
         own = self.state.find(execution.order_id, execution.order_ref) \
             or self._claim(execution.order_id, execution.order_ref) or self._missed(execution)
         if own is None:
@@ -185,7 +189,8 @@ class BrokerReports:
                             identity=f"commission {own.order.order_ref or own.order.order_id} {event.commission:.4f}")
 
     def snapshot(self, snapshot: PositionsSnapshot) -> None:
-        listed = [order for order in snapshot.orders if is_cleanup_ref(order.order_ref)]
+        # our combos' legs are the combo desk's (actors/executor_combos.py)
+        listed = [order for order in snapshot.orders if is_cleanup_ref(order.order_ref) and not order.combo]
         for order in listed:  # adopt our own orders (after a restart or reconnect), never resend
             self._adopt_or_note(order, snapshot.taken_at, with_executions=snapshot.executions is not None)
         if snapshot.executions is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from actors.executor_combo_state import ComboBook
 from domain.book import Book
 from domain.model import OptionContract, Position, WorkingOrder
 from domain.order_refs import is_cleanup_ref
@@ -59,12 +60,13 @@ class BatchView:
     own_contracts: set[OptionContract]
 
     @classmethod
-    def of(cls, book: Book, own: dict[str, OwnOrder]) -> BatchView:
+    def of(cls, book: Book, own: dict[str, OwnOrder], combos: set[OptionContract] | None = None) -> BatchView:
+        """``combos``: the legs of our combo orders, working or of unknown outcome (``ComboBook.blocked``)."""
         working: dict[OptionContract, list[WorkingOrder]] = {}
         for order in book.working_orders():
             working.setdefault(order.contract, []).append(order)
         return cls({p.contract: p for p in book.effective_positions()}, working,
-                   {o.order.contract for o in own.values()})
+                   {o.order.contract for o in own.values()} | (combos or set()))
 
 
 @dataclass
@@ -81,6 +83,7 @@ class ExecutorState:
     unsettled_handled: dict[str, datetime] = field(default_factory=dict)  # trader order id -> outcome unknown since
     finished: dict[str, OwnOrder] = field(default_factory=dict)  # ours, done: a late commission may follow
     foreign_ours: set[str] = field(default_factory=set)  # refs of our orders of another client id, said once
+    combos: ComboBook = field(default_factory=ComboBook)  # our combo orders (actors/executor_combos.py)
 
     def copy(self) -> ExecutorState:
         """A copy sharing nothing mutable with this one (OwnOrders are copied, frozen values shared)."""
@@ -90,7 +93,8 @@ class ExecutorState:
             handled_orders=dict(self.handled_orders), refusals=set(self.refusals), book=self.book,
             unresolved={k: Unresolved(v.since, replace(v.own)) for k, v in self.unresolved.items()},
             unsettled_handled=dict(self.unsettled_handled),
-            finished={k: replace(v) for k, v in self.finished.items()}, foreign_ours=set(self.foreign_ours))
+            finished={k: replace(v) for k, v in self.finished.items()}, foreign_ours=set(self.foreign_ours),
+            combos=self.combos.copy())
 
     def forgive(self, contract: OptionContract) -> None:
         """Count a contract's refusals and attempts afresh: a person asked to try it again."""
@@ -100,7 +104,7 @@ class ExecutorState:
         self.refusals = {r for r in self.refusals if r[0] != contract}
 
     def own_orders(self) -> tuple[WorkingOrder, ...]:
-        return tuple(own.order for own in self.own.values())
+        return tuple(own.order for own in self.own.values()) + self.combos.working_orders()
 
     def find(self, order_id: str, order_ref: str | None) -> OwnOrder | None:
         """Ours by id, or by our orderRef (an order adopted or re-read under an id we did not know)."""

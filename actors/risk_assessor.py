@@ -25,6 +25,7 @@ from domain.settlement import (
     settle_at_close,
 )
 from domain.stages import Stage
+from domain.structures import protected_shorts
 from domain.underlyings import is_cash_settled
 
 
@@ -254,6 +255,10 @@ class RiskAssessor(SupervisedActor):
         position = next((p for p in self.state.book.effective_positions() if p.contract == contract), None)
         if position is None:
             return f"no open position in {contract.key}"
+        shorts = protected_shorts(contract, self.state.book.effective_positions())
+        if shorts:
+            return (f"{contract.key} protects the short {', '.join(c.key for c in shorts)}: sold alone it would leave "
+                    "the short naked; close the short leg first, then this one")
         quantity = closable_quantity(position, self.state.book.working_orders())
         if quantity <= 0:
             return f"{contract.key}: closing orders already cover the position"

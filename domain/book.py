@@ -109,9 +109,11 @@ class Book:
 
     def working_orders(self) -> list[WorkingOrder]:
         """The broker's working orders, our own as the Executor knows them now (matched by orderRef)."""
-        own = {order.order_ref: order for order in self.own_orders if order.order_ref}
-        merged = [own.pop(order.order_ref, order) if order.order_ref in own else order
-                  for order in self.broker_orders]
+        # a combo's legs share its orderRef: each leg is matched by its contract too
+        own: dict[tuple[str | None, OptionContract], WorkingOrder] = {
+            (order.order_ref, order.contract): order for order in self.own_orders if order.order_ref}
+        merged = [own.pop((order.order_ref, order.contract), order) if (order.order_ref, order.contract) in own
+                  else order for order in self.broker_orders]
         # an order of ours the Executor saw end since the read is no longer working
         return [order for order in merged if order.remaining > 0] + [o for o in own.values() if o.remaining > 0]
 

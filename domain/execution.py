@@ -120,6 +120,40 @@ def walk_step(side: Side, reference_mid: float | None, bid: float | None, ask: f
     return WalkStep(price, send=price.final or price.limit != working.limit)
 
 
+@dataclass(frozen=True)
+class ComboLegPrice:
+    """A leg of a combo to price: its closing side, contracts per unit, and the quote it was decided on."""
+
+    side: Side
+    ratio: int
+    reference_mid: float | None
+    bid: float | None
+    ask: float | None
+
+
+def combo_price_at(legs: Iterable[ComboLegPrice], attempt: int, settings: WalkSettings) -> Priced:
+    """A combo's net limit at attempt ``attempt``: each leg priced as a single close of it would be (so each
+    concedes at most the slippage cap), netted; a market order when any leg has no reference mid."""
+    priced = [(leg.side, leg.ratio, price_at(leg.side, leg.reference_mid, leg.bid, leg.ask, attempt, settings).limit)
+              for leg in legs]
+    if any(price is None for _, _, price in priced):
+        return Priced(attempt, None)
+    return Priced(attempt, round(combo_net((side, ratio, price or 0.0) for side, ratio, price in priced), 2))
+
+
+def combo_walk_step(legs: tuple[ComboLegPrice, ...], working: Priced, used: int, seconds_since_priced: float,
+                    seconds_to_close: float, settings: WalkSettings) -> WalkStep | None:
+    """``walk_step`` for a combo's net limit: the same timing, attempts and last call."""
+    last_call = in_last_call(seconds_to_close)
+    if seconds_since_priced < settings.attempt_interval_seconds and not last_call:
+        return None
+    if not attempts_left(used, settings):
+        return None
+    attempt = settings.max_attempts - 1 if last_call else max(used, working.attempt + 1)
+    price = combo_price_at(legs, attempt, settings)
+    return WalkStep(price, send=price.final or price.limit != working.limit)
+
+
 # --- the fill model ------------------------------------------------------------------------------
 def fill_due(seconds_working: float, fill_delay_seconds: float = FILL_DELAY_SECONDS) -> bool:
     """An order fills no sooner than the delay after it was placed or last modified."""

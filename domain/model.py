@@ -173,10 +173,12 @@ class WorkingOrder:
 
     @property
     def identity(self) -> str:
-        """Names the order across reads: IB's permId when known, else client and order id."""
+        """Names the order across reads: IB's permId when known, else client and order id; a combo's legs share
+        those, so each leg is named by its contract too."""
+        leg = f" leg {self.contract.key}" if self.combo else ""
         if self.perm_id:
-            return f"perm {self.perm_id}"
-        return f"client {self.client_id} order {self.order_id}"
+            return f"perm {self.perm_id}{leg}"
+        return f"client {self.client_id} order {self.order_id}{leg}"
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,19 @@ class SessionKpis:
     exercised_contracts: int
     prevented_positions: int
     closed_positions: int
+    # Net shares the contracts exercised or assigned delivered into the account (negative: out of it). A spread
+    # left to settle in the money is exercised and assigned but delivers none: that is what counts for a trader.
+    shares_delivered: int = 0
+
+
+def delivered_shares(result: PositionResult, multiplier: int = 100) -> int:
+    """Shares an exercised or assigned position delivered (a long call or short put: in; the others: out)."""
+    if result.outcome not in _AT_RISK:
+        return 0
+    position = result.position
+    left = abs(position.quantity) - result.closed_quantity
+    direction = 1 if position.contract.right is Right.CALL else -1
+    return left * multiplier * direction * (1 if position.quantity > 0 else -1)
 
 
 def session_kpis(results: Sequence[PositionResult]) -> SessionKpis:
@@ -195,4 +208,5 @@ def session_kpis(results: Sequence[PositionResult]) -> SessionKpis:
         exercised_contracts=sum(abs(r.position.quantity) - r.closed_quantity for r in results if r.outcome in _AT_RISK),
         prevented_positions=counts.prevented,
         closed_positions=counts.closed,
+        shares_delivered=sum(delivered_shares(r) for r in results),
     )

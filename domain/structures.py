@@ -309,3 +309,9 @@ def _covering_shares(contract: OptionContract, quantity: int, held: int) -> int:
     if contract.right is Right.PUT and held <= -needed:
         return -needed
     return 0
+
+
+def protected_shorts(contract: OptionContract, positions: Iterable[Position]) -> tuple[OptionContract, ...]:
+    """The open shorts a long ``contract`` covers in its structures: selling it alone would leave them naked."""
+    return tuple(partner for structure in group_structures(positions) for leg in structure.legs
+                 if leg.contract == contract and leg.quantity > 0 for partner in structure.partners(contract))

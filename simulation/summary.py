@@ -64,6 +64,7 @@ def summary_dict(result: SimulationResult, trader_tz: str) -> dict[str, Any]:
             "false_positive_rate": k.false_positive_rate,
             "mean_slippage": k.mean_slippage,
             "exercised_contracts": k.exercised_contracts,
+            "shares_delivered": k.shares_delivered,
         },
         "orders_sent": result.orders_sent,
         "restarts": result.restarts,
@@ -124,7 +125,8 @@ def print_summary(result: SimulationResult, trader_tz: str, console: Console) ->
     console.print(f"[bold]KPIs[/bold]  exercise prevention {k['exercise_prevention_rate']:.0%}  "
                   f"false positives {k['false_positive_rate']:.0%}  "
                   f"mean slippage {_money(k['mean_slippage']) or 'n/a'}/share  "
-                  f"contracts exercised/assigned {k['exercised_contracts']}  orders sent {data['orders_sent']}")
+                  f"contracts exercised/assigned {k['exercised_contracts']}  net shares delivered "
+                  f"{k['shares_delivered']:+d}  orders sent {data['orders_sent']}")
     restarted = {role: n for role, n in data["restarts"].items() if n}
     if restarted:
         console.print(f"actor restarts: {restarted}")

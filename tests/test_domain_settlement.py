@@ -13,6 +13,7 @@ from domain.settlement import (
     bell_outlook,
     closed_quantity,
     closing_spot,
+    delivered_shares,
     session_counts,
     session_kpis,
     settle_at_close,
@@ -110,3 +111,13 @@ def test_closing_spot_after_a_feed_outage_at_the_bell_is_the_first_fresh_quote_a
     assert closing_spot(stale, spot_quote(641.0, now - timedelta(seconds=2)), CLOSE, now, 5.0) == 641.0
     assert closing_spot(stale, spot_quote(641.0, now - timedelta(seconds=9)), CLOSE, now, 5.0) is None
     assert closing_spot(None, None, CLOSE, now, 5.0) is None
+
+
+def test_a_spread_exercised_and_assigned_whole_delivers_no_net_shares():
+    long_leg = PositionResult(Position(contract(595, "C"), 5), Outcome.EXERCISED, Outcome.EXERCISED)
+    short_leg = PositionResult(Position(contract(600, "C"), -5), Outcome.ASSIGNED, Outcome.ASSIGNED)
+    assert delivered_shares(long_leg) == 500 and delivered_shares(short_leg) == -500
+    kpis = session_kpis([long_leg, short_leg])
+    assert kpis.exercised_contracts == 10 and kpis.shares_delivered == 0
+    short_put = PositionResult(Position(contract(600, "P"), -2), Outcome.ASSIGNED, Outcome.ASSIGNED, closed_quantity=1)
+    assert delivered_shares(short_put) == 100
