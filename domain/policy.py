@@ -453,6 +453,8 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     held: set[OptionContract] = set()  # legs kept open to protect a short partner (or left alone): never sold
     for structure_assessment in plans:
         plan, structure = structure_assessment.plan, structure_assessment.structure
+        if plan.combo and _combo_working(structure, inputs.working_orders):
+            continue  # our combo order closing it is working: nothing more for its legs until it ends
         combo = _combo(structure_assessment, expiring, judged, inputs, stage) if plan.combo else None
         if combo is not None:
             decisions.append(combo)
@@ -527,6 +529,12 @@ def _structure_plans(expiring: Sequence[Position], judged: Mapping[OptionContrac
                                           structure.delivery(spot) if spot is not None else None,
                                           low, high, fewest, most, plan))
     return result
+
+
+def _combo_working(structure: Structure, orders: Sequence[WorkingOrder]) -> bool:
+    """Every leg of the structure has a combo order of ours working on it."""
+    return all(any(order.contract == leg.contract and order.combo and is_cleanup_ref(order.order_ref)
+                   and order.remaining > 0 for order in orders) for leg in structure.legs)
 
 
 def _shorts_first(plan: StructurePlan) -> tuple[Leg, ...]:

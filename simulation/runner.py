@@ -90,7 +90,7 @@ class SimulationResult:
     kpis: SessionKpis
     restarts: dict[str, int]
     alerts: list[Alert]
-    orders_sent: int
+    orders_sent: int  # a combo order counts as one
     escalated: str = ""
     fill_times: dict[str, ActionRecord] = field(default_factory=dict)
     run: SimulationRun | None = None
@@ -194,7 +194,8 @@ def run_simulation(
     # The KPI counters were set by the service itself after the bell (as in `run`); the summary's
     # KPIs also know the after-hours move, so a pinned short put assigned later counts here.
     return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
-                            restarts, sender.alerts, len(broker.placed), escalated, fills, run, audit)
+                            restarts, sender.alerts, len(broker.placed) + len(broker.placed_combos), escalated, fills,
+                            run, audit)
 
 
 def _run_actions(run: SimulationRun, audit_log: DurableAuditLog) -> tuple[list[ActionRecord], AuditOutcome]:

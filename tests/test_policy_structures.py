@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.closing_rules import ClosingRules
-from domain.model import Side
+from domain.model import OrderType, Side, WorkingOrder
 from domain.policy import Close, CloseCombo, ConvertStop, Mode, Warn, determine_actions
 from domain.structures import group_structures
 from tests.domain_builders import contract, inputs, position, stop
@@ -106,3 +106,12 @@ def test_no_long_leg_is_sold_alone_while_its_short_partner_stays_open(book, spot
     for combo in of_type(result, CloseCombo):
         for leg in combo.legs:
             assert leg.quantity <= abs(held[leg.contract]) and leg.quantity % combo.units == 0
+
+
+def test_while_our_combo_works_its_legs_get_no_other_decision():
+    ref = "CLN-20261125-SPY-595C+600C-1"
+    working = [WorkingOrder("7", c, side, OrderType.LIMIT, 5, limit_price=-2.1, order_ref=ref, combo=True)
+               for c, side in ((C595, Side.SELL), (C600, Side.BUY))]
+    result = determine_actions(inputs(SPREAD, 598, 4, orders=working))
+    assert not of_type(result, CloseCombo) and not of_type(result, Close)
+    assert not [w for w in of_type(result, Warn) if "held" in w.reason]

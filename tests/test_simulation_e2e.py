@@ -192,3 +192,34 @@ def test_one_contract_the_broker_refuses_is_given_up_and_the_others_close(tmp_pa
     assert outcome(result, "SPY 20261125 636C").outcome is Outcome.CLOSED
     assert len(actions(result, ActionKind.REJECT, "638C")) == 3 and not actions(result, ActionKind.BREAKER)
     assert any(a.title == "Giving up on SPY 20261125 638C: close it by hand" for a in result.alerts)
+
+
+def test_the_595_600_call_spread_is_closed_whole_leaving_no_stock_and_no_naked_leg(tmp_path_factory):
+    result = simulate(tmp_path_factory, "debit_call_spread.json")
+    long_leg, short_leg = outcome(result, "SPY 20261125 595C"), outcome(result, "SPY 20261125 600C")
+    assert long_leg.outcome is Outcome.CLOSED and short_leg.outcome is Outcome.CLOSED
+    assert short_leg.counterfactual is Outcome.ASSIGNED  # the after-hours move: the naked short the old order left
+    assert result.kpis.exercised_contracts == 0 and result.kpis.shares_delivered == 0
+    fills = {f"{a.strike:g}{a.right}": a for a in actions(result, ActionKind.FILL)}
+    assert fills["595C"].at == fills["600C"].at  # one combo order, filled whole
+    closes = actions(result, ActionKind.CLOSE)
+    assert {a.details.get("combo") for a in closes} == {"vertical SPY 20261125 +5 595C / -5 600C"}
+    assert result.orders_sent == 1
+
+
+def test_when_combos_are_refused_the_short_leg_is_bought_back_before_the_long_is_sold(tmp_path_factory):
+    result = simulate(tmp_path_factory, "spread_combo_refused.json")
+    assert outcome(result, "SPY 20261125 595C").outcome is Outcome.CLOSED
+    assert outcome(result, "SPY 20261125 600C").outcome is Outcome.CLOSED
+    (short_fill,) = actions(result, ActionKind.FILL, "600C")
+    sells = [a for a in actions(result, ActionKind.CLOSE, "595C") if a.success]
+    assert sells and all(a.at >= short_fill.at for a in sells)
+    assert any("refused the combo" in a.reason for a in actions(result, ActionKind.CLOSE))
+
+
+def test_a_spread_settling_deep_in_the_money_is_left_alone_and_delivers_no_shares(tmp_path_factory):
+    result = simulate(tmp_path_factory, "settled_spread.json")
+    assert outcome(result, "SPY 20261125 625C").outcome is Outcome.EXERCISED
+    assert outcome(result, "SPY 20261125 630C").outcome is Outcome.ASSIGNED
+    assert result.orders_sent == 0 and result.kpis.shares_delivered == 0
+    assert any("left alone" in a.reason for a in actions(result, ActionKind.WARN))
