@@ -223,3 +223,12 @@ def test_a_spread_settling_deep_in_the_money_is_left_alone_and_delivers_no_share
     assert outcome(result, "SPY 20261125 630C").outcome is Outcome.ASSIGNED
     assert result.orders_sent == 0 and result.kpis.shares_delivered == 0
     assert any("left alone" in a.reason for a in actions(result, ActionKind.WARN))
+
+
+def test_on_the_seeds_rules_the_595_600_spread_is_closed_whole_at_t5_where_the_long_alone_used_to_be_sold(
+        tmp_path_factory):
+    result = simulate(tmp_path_factory, "debit_call_spread.json", lapse_longs=False, long_min_bid=0.0,
+                      short_assignment_probability=1.0, leave_settled_spreads=False)
+    fills = {f"{a.strike:g}{a.right}": a for a in actions(result, ActionKind.FILL)}
+    assert fills["595C"].stage == "T-5" and fills["595C"].at == fills["600C"].at
+    assert result.kpis.exercised_contracts == 0 and result.kpis.shares_delivered == 0
