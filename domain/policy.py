@@ -14,6 +14,7 @@ or cancelled; they still count against the position, and are reported from T-30 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -446,23 +447,30 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
             closing, unjudged = unpriced.setdefault(position.contract.symbol, ([], []))
             (closing if judgement.on_stale is not None else unjudged).append(position.contract)
 
-    plans = _structure_plans(expiring, judged, inputs)
+    structures = _grouped(tuple(expiring))
+    plans = _structure_plans([s for s in structures if s.is_multi_leg], judged, inputs)
     decisions: list[Decision] = []
     closing_now: dict[OptionContract, int] = {}
     why: dict[OptionContract, str] = {}  # a leg closed or held for its structure's sake, and why
     held: set[OptionContract] = set()  # legs kept open to protect a short partner (or left alone): never sold
+    for single in (s for s in structures if not s.is_multi_leg):
+        (leg,) = single.legs
+        if judged[leg.contract][0].action is StageAction.CLOSE:
+            closing_now[leg.contract] = closing_now.get(leg.contract, 0) + abs(leg.quantity)
+    by_contract = {p.contract: p for p in expiring}
+    combo_legs = {order.contract for order in inputs.working_orders
+                  if order.combo and is_cleanup_ref(order.order_ref) and order.remaining > 0}
     for structure_assessment in plans:
         plan, structure = structure_assessment.plan, structure_assessment.structure
-        if plan.combo and _combo_working(structure, inputs.working_orders):
+        if plan.combo and all(c in combo_legs for c in structure.contracts):
             continue  # our combo order closing it is working: nothing more for its legs until it ends
-        combo = _combo(structure_assessment, expiring, judged, inputs, stage) if plan.combo else None
+        combo = _combo(structure_assessment, by_contract, judged, inputs, stage) if plan.combo else None
         if combo is not None:
             decisions.append(combo)
             continue
         legs_now = _shorts_first(plan) if plan.combo else plan.close
         for leg in structure.legs:
-            if structure.is_multi_leg:
-                why.setdefault(leg.contract, f"{structure.name}: {plan.reason}")
+            why.setdefault(leg.contract, f"{structure.name}: {plan.reason}")
             if leg in legs_now:
                 closing_now[leg.contract] = closing_now.get(leg.contract, 0) + abs(leg.quantity)
             elif plan.left_alone or (not leg.is_short and structure.partners(leg.contract)):
@@ -500,15 +508,22 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
                   for symbol, (closing, unjudged) in unpriced.items())
     untouchable = _untouchable(expiring, inputs.working_orders, session) \
         if stage in (Stage.T30, Stage.T5, Stage.T2) else ()
-    multi = tuple(a for a in plans if a.structure.is_multi_leg)
-    return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable, multi)
+    return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable,
+                        tuple(plans))
 
 
-def _structure_plans(expiring: Sequence[Position], judged: Mapping[OptionContract, tuple[_Judgement, Quote | None]],
+@functools.lru_cache(maxsize=16)
+def _grouped(positions: tuple[Position, ...]) -> tuple[Structure, ...]:
+    """The structures of these positions: the same positions pass after pass, grouped once."""
+    return group_structures(positions)
+
+
+def _structure_plans(structures: Sequence[Structure],
+                     judged: Mapping[OptionContract, tuple[_Judgement, Quote | None]],
                      inputs: PolicyInput) -> list[StructureAssessment]:
-    """Every structure of the expiring positions with its plan (``domain.structure_rules``) and delivery."""
+    """Each multi-leg structure with its plan (``domain.structure_rules``) and delivery."""
     result = []
-    for structure in group_structures(expiring):
+    for structure in structures:
         closing = {leg.contract: judged[leg.contract][0].action is StageAction.CLOSE for leg in structure.legs}
         spot_quote = _fresh(inputs.spots.get(structure.symbol), inputs.now, inputs.max_quote_age_seconds)
         spot = spot_quote.mid if spot_quote is not None else None
@@ -531,25 +546,18 @@ def _structure_plans(expiring: Sequence[Position], judged: Mapping[OptionContrac
     return result
 
 
-def _combo_working(structure: Structure, orders: Sequence[WorkingOrder]) -> bool:
-    """Every leg of the structure has a combo order of ours working on it."""
-    return all(any(order.contract == leg.contract and order.combo and is_cleanup_ref(order.order_ref)
-                   and order.remaining > 0 for order in orders) for leg in structure.legs)
-
-
 def _shorts_first(plan: StructurePlan) -> tuple[Leg, ...]:
     """A structure to close whole that cannot go as one combo order: its short legs now, the longs after them."""
     shorts = tuple(leg for leg in plan.structure.legs if leg.is_short)
     return shorts or plan.structure.legs
 
 
-def _combo(assessment: StructureAssessment, expiring: Sequence[Position],
+def _combo(assessment: StructureAssessment, positions: Mapping[OptionContract, Position],
            judged: Mapping[OptionContract, tuple[_Judgement, Quote | None]], inputs: PolicyInput,
            stage: Stage) -> CloseCombo | None:
     """The combo order closing the whole structure, or None when it cannot be one: a leg with a closing order
     already working (a trader's, or ours), or without a fresh quote outside emergency mode."""
     structure = assessment.structure
-    positions = {p.contract: p for p in expiring}
     legs: list[Close] = []
     for leg in structure.legs:
         position = positions[leg.contract]

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from functools import partial
+from functools import lru_cache, partial
 
 from domain.model import OptionContract, Position, Right
 from domain.settlement import EXERCISE_THRESHOLD, intrinsic
@@ -135,17 +135,7 @@ class Structure:
         An option is exercised from a cent in the money, so at a strike itself nothing of it is
         delivered; a band's figure holds strictly between its bounds.
         """
-        strikes = sorted({leg.contract.strike for leg in self.legs})
-        bounds: list[float | None] = [None, *strikes, None]
-        bands: list[DeliveryBand] = []
-        for low, high in zip(bounds, bounds[1:], strict=False):
-            probe = _inside(low, high)
-            shares = self.delivery(probe)
-            if bands and bands[-1].shares == shares:
-                bands[-1] = DeliveryBand(bands[-1].low, high, shares)
-            else:
-                bands.append(DeliveryBand(low, high, shares))
-        return tuple(bands)
+        return _profile(self)
 
     def delivery_between(self, low: float, high: float) -> tuple[int, int]:
         """The least and the most net delivery for any settlement price from ``low`` to ``high``."""
@@ -153,6 +143,21 @@ class Structure:
                                for d in (-EXERCISE_THRESHOLD, EXERCISE_THRESHOLD) if low <= s + d <= high)]
         figures = [self.delivery(price) for price in probes]
         return min(figures), max(figures)
+
+
+@lru_cache(maxsize=1024)
+def _profile(structure: Structure) -> tuple[DeliveryBand, ...]:
+    """``Structure.delivery_profile``, computed once per structure: the policy asks for it every pass."""
+    strikes = sorted({leg.contract.strike for leg in structure.legs})
+    bounds: list[float | None] = [None, *strikes, None]
+    bands: list[DeliveryBand] = []
+    for low, high in zip(bounds, bounds[1:], strict=False):
+        shares = structure.delivery(_inside(low, high))
+        if bands and bands[-1].shares == shares:
+            bands[-1] = DeliveryBand(bands[-1].low, high, shares)
+        else:
+            bands.append(DeliveryBand(low, high, shares))
+    return tuple(bands)
 
 
 def _inside(low: float | None, high: float | None) -> float:
