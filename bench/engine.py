@@ -413,31 +413,28 @@ class DayRun:
         return runs
 
 
-def _delivered(position: Position, outcome: Outcome, lapsed: int = 0) -> int:
-    """Shares one position's settlement delivers into the account (negative: out of it)."""
-    if outcome not in (Outcome.EXERCISED, Outcome.ASSIGNED):
-        return 0
-    quantity = position.quantity - lapsed if position.quantity > 0 else position.quantity
-    return quantity * (SHARES_PER_CONTRACT if position.contract.right is Right.CALL else -SHARES_PER_CONTRACT)
-
-
 def naked_leg_left(structure: Structure, index: dict[OptionContract, int], runs: list[PositionRun],
                    left: list[Position]) -> bool:
     """Whether the structure ended expiration with a naked leg: a short leg assigned while a long partner was
     sold (closed by us) or lapsed, or net shares delivered where, left alone, it would have delivered none.
 
-    A leg that is part of a position split between structures takes its share of what the position did."""
-    delivered = alone = 0.0
+    A leg that is part of a position split between structures counts what is left of the position up to its
+    own part: the rest of a split position may be sold freely."""
+    delivered = alone = 0
     for leg in structure.legs:
-        run = runs[index[leg.contract]]
-        share = leg.quantity / run.position.quantity
-        delivered += share * _delivered(left[index[leg.contract]], run.outcome, run.lapsed)
-        alone += share * _delivered(run.position, run.counterfactual)
+        run, remaining = runs[index[leg.contract]], left[index[leg.contract]]
+        per_contract = SHARES_PER_CONTRACT if leg.contract.right is Right.CALL else -SHARES_PER_CONTRACT
+        if run.counterfactual in (Outcome.EXERCISED, Outcome.ASSIGNED):
+            alone += leg.quantity * per_contract
+        kept = remaining.quantity - run.lapsed if remaining.quantity > 0 else remaining.quantity
+        if run.outcome in (Outcome.EXERCISED, Outcome.ASSIGNED):
+            delivered += min(abs(leg.quantity), abs(kept)) * (1 if leg.quantity > 0 else -1) * per_contract
         if leg.is_short and run.outcome is Outcome.ASSIGNED:
-            partners = (runs[index[c]] for c in structure.partners(leg.contract))
-            if any(p.closed > 0 or p.lapsed > 0 for p in partners):
-                return True
-    return round(alone) == 0 and round(delivered) != 0
+            for partner in (x for x in structure.legs if x.contract in structure.partners(leg.contract)):
+                partner_run, partner_left = runs[index[partner.contract]], left[index[partner.contract]]
+                if partner_left.quantity - partner_run.lapsed < partner.quantity:
+                    return True
+    return alone == 0 and delivered != 0
 
 
 def _lapse_cost(contract: OptionContract, lapsed: int, after_hours: float) -> float:

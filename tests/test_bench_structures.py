@@ -148,3 +148,17 @@ def test_naked_legs_left_counts_shares_delivered_where_left_alone_none_would_be(
     runs = [_run(long, Outcome.EXERCISED, Outcome.EXERCISED), _run(short, Outcome.CLOSED, Outcome.EXPIRED_OTM,
                                                                     closed=1)]
     assert not naked_leg_left(vertical, index, runs, [long, replace(short, quantity=0)])
+
+
+def test_a_split_long_whose_single_part_was_sold_still_covers_its_spread():
+    day = generate_days(1, SEED)[0].session.day
+    long = Position(OptionContract("SPY", Right.PUT, 520.0, day), 5)
+    short = Position(OptionContract("SPY", Right.PUT, 519.0, day), -1)
+    vertical = next(s for s in group_structures([long, short]) if s.is_multi_leg)
+    index = {long.contract: 0, short.contract: 1}
+    # 4 of the 5 longs (the single part) sold; the one left is exercised as the short is assigned: no net delivery
+    runs = [_run(long, Outcome.EXERCISED, Outcome.EXERCISED, closed=4), _run(short, Outcome.ASSIGNED, Outcome.ASSIGNED)]
+    assert not naked_leg_left(vertical, index, runs, [replace(long, quantity=1), short])
+    # all 5 sold: the short is naked
+    runs = [_run(long, Outcome.CLOSED, Outcome.EXERCISED, closed=5), _run(short, Outcome.ASSIGNED, Outcome.ASSIGNED)]
+    assert naked_leg_left(vertical, index, runs, [replace(long, quantity=0), short])
