@@ -19,7 +19,7 @@ from domain.messages import Decisions, PositionsSnapshot
 from domain.model import Execution, Position, WorkingOrder
 from domain.policy import Decision, Mode
 from domain.session import EASTERN
-from gateways.broker import BrokerUnavailable, OrderEvent, OrderRequest
+from gateways.broker import BrokerUnavailable, ComboRequest, OrderEvent, OrderRequest
 from runtime.clock import VirtualClock
 from runtime.metrics import Metrics
 from supervisor import Registry, StateKeeper, TradingGate
@@ -76,6 +76,10 @@ class ScriptedBroker:
 
     def place_order(self, request: OrderRequest) -> str:
         self._call("place", request)
+        return str(next(self._ids))
+
+    def place_combo(self, request: ComboRequest) -> str:
+        self._call("place_combo", request)
         return str(next(self._ids))
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
