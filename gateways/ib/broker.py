@@ -25,20 +25,21 @@ reported UNKNOWN, never REJECTED.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ib_async import IB, Contract, ExecutionFilter
+from ib_async import IB, Contract, ExecutionFilter, Trade
 from ib_async import Position as IBPosition
 from ib_async.ib import StartupFetchNONE
 
 from config.settings import Settings
-from domain.model import Execution, OptionContract, Position, WorkingOrder
+from domain.model import Execution, OptionContract, Position, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from gateways.broker import BrokerError, BrokerEvent, ComboRefused, ComboRequest, LapseResult, OrderRequest
+from gateways.broker import BrokerError, BrokerEvent, ComboRequest, LapseResult, OrderRequest
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
 from gateways.ib.errors import not_connected, not_reconciled, outcome_unknown, unreachable
@@ -102,6 +103,7 @@ class IBBroker:
         self._last_read: dict[str, int] = {}  # contract key -> position at the last read, for the last guard
         self._writable: bool | None = None
         self._qualified: dict[str, OptionContract] = {}
+        self._by_con_id: dict[int, OptionContract] = {}  # for the legs of combo orders IB lists by conId
         self._connection_handler: ConnectionHandler = lambda state, message: None
         self._write_access_handler: WriteAccessHandler = lambda writable, message: None
         self.last_reconciliation: Reconciliation | None = None
@@ -319,6 +321,10 @@ class IBBroker:
             if is_cleanup_ref(trade.order.orderRef) and mapping.is_option(trade.contract):
                 self._tracker.report(trade)
                 adopted.append(mapping.to_working_order(trade, self._client_id))
+            elif is_cleanup_ref(trade.order.orderRef) and mapping.is_combo(trade.contract):
+                legs = await self._combo_legs(trade)
+                self._tracker.report(trade, legs)
+                adopted.extend(mapping.combo_working_orders(trade, legs, self._client_id))
         fills = await self._read(lambda: ib.reqExecutionsAsync(ExecutionFilter(clientId=self._client_id)))
         executions = self._tracker.executions(fills)
         self._tracker.settle_vanished(open_ids, fills)
@@ -381,6 +387,7 @@ class IBBroker:
 
     def _to_positions(self, items: list) -> list[Position]:
         positions = [mapping.from_ib_position(p) for p in self._held(items) if mapping.is_option(p.contract)]
+        self._by_con_id.update({p.contract.con_id: p.contract for p in positions if p.contract.con_id})
         self._last_read = {p.contract.key: p.quantity for p in positions}  # for the last guard
         return positions
 
@@ -398,10 +405,16 @@ class IBBroker:
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         async def read() -> list[WorkingOrder]:
-            trades = await self._read(self.connected_ib().reqAllOpenOrdersAsync)
-            return [mapping.to_working_order(t, self._client_id) for t in trades
-                    if mapping.is_option(t.contract) and t.orderStatus.status in codes.WORKING_STATES
-                    and t.order.account in ("", self._account)]
+            trades = [t for t in await self._read(self.connected_ib().reqAllOpenOrdersAsync)
+                      if t.orderStatus.status in codes.WORKING_STATES and t.order.account in ("", self._account)]
+            orders = []
+            for t in trades:
+                if mapping.is_option(t.contract):
+                    orders.append(mapping.to_working_order(t, self._client_id))
+                elif mapping.is_combo(t.contract) and t.contract.comboLegs:
+                    # One WorkingOrder per leg, so each position counts what the combo may still close of it.
+                    orders.extend(mapping.combo_working_orders(t, await self._combo_legs(t), self._client_id))
+            return orders
 
         return self.run_paced(read, "working orders not read")
 
@@ -426,15 +439,32 @@ class IBBroker:
             raise BrokerError(f"IB does not know one contract {contract.key} ({len(details)} matches)")
         qualified = mapping.from_ib_option(details[0].contract)
         self._qualified[contract.key] = qualified
+        if qualified.con_id:
+            self._by_con_id[qualified.con_id] = qualified
         return qualified
+
+    async def _combo_legs(self, trade: Trade) -> tuple[mapping.Leg, ...]:
+        """The legs of a BAG order as IB lists them (by conId, each with its action and ratio), as options: from
+        the contracts this gateway qualified or read, else one contract-details request per unknown leg."""
+        legs = []
+        for leg in trade.contract.comboLegs or []:
+            contract = self._by_con_id.get(leg.conId)
+            if contract is None:
+                details = await self._read(functools.partial(self.connected_ib().reqContractDetailsAsync,
+                                                             Contract(conId=leg.conId)))
+                if len(details) != 1 or details[0].contract is None or not mapping.is_option(details[0].contract):
+                    raise BrokerError(f"IB does not know the option with conId {leg.conId}, a leg of combo order "
+                                      f"{trade.order.orderId}")
+                contract = mapping.from_ib_option(details[0].contract)
+                self._by_con_id[leg.conId] = contract
+            legs.append(mapping.Leg(contract, Side(leg.action), int(leg.ratio)))
+        return tuple(legs)
 
     def place_order(self, request: OrderRequest) -> str:
         return self._desk.place(request)
 
     def place_combo(self, request: ComboRequest) -> str:
-        """Not routed to IB yet (no BAG orders in the order desk): refused, nothing sent, so the caller closes the
-        legs one by one, as the interface says of a broker that takes no combos."""
-        raise ComboRefused(f"{request.order_ref} not sent: combo (BAG) orders are not implemented for IB yet")
+        return self._desk.place_combo(request)
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
         self._desk.modify_limit(order_id, limit_price)

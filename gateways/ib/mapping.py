@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from ib_async import Contract, LimitOrder, MarketOrder, Option, Order, Trade
+from ib_async import ComboLeg, Contract, LimitOrder, MarketOrder, Option, Order, Trade
 from ib_async import Position as IBPosition
 from ib_async.util import UNSET_DOUBLE
 
 from domain.model import OptionContract, OrderType, Position, Right, Side, WorkingOrder
-from gateways.broker import OrderRequest
+from gateways.broker import ComboRequest, OrderRequest
 
 ORDER_TYPES = {t.value: t for t in OrderType}
+BAG = "BAG"  # IB's security type of a combo; IB reports every BAG with the conId of its spread template
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One leg of a combo as IB holds it: the (qualified) option, its action in the combo, contracts per unit."""
+
+    contract: OptionContract
+    action: Side
+    ratio: int
 
 
 def to_ib_option(contract: OptionContract, exchange: str = "SMART") -> Option:
@@ -22,6 +34,41 @@ def to_ib_option(contract: OptionContract, exchange: str = "SMART") -> Option:
 
 def is_option(contract: Contract) -> bool:
     return contract.secType == "OPT"
+
+
+def is_combo(contract: Contract) -> bool:
+    return contract.secType == BAG
+
+
+def to_ib_combo(legs: Sequence[Leg]) -> Contract:
+    """The BAG contract of a combo: one ``ComboLeg`` per leg, by conId (the legs must be qualified), each with its
+    own action; routed SMART like the single orders."""
+    if any(not leg.contract.con_id for leg in legs):
+        raise ValueError("combo legs need their conIds (qualify them first)")
+    return Contract(secType=BAG, symbol=legs[0].contract.symbol, currency="USD", exchange="SMART",
+                    comboLegs=[ComboLeg(conId=leg.contract.con_id or 0, ratio=leg.ratio, action=leg.action.value,
+                                        exchange="SMART") for leg in legs])
+
+
+def to_ib_combo_order(request: ComboRequest, account: str) -> Order:
+    """The order of a combo: always BUY (each leg's own action is its closing side), in units; a limit is the net
+    per unit, negative for a credit (IB takes negative prices for combos)."""
+    common = {"orderRef": request.order_ref, "tif": "DAY", "account": account}
+    if request.order_type is OrderType.MARKET:
+        return MarketOrder("BUY", request.quantity, **common)
+    if request.order_type is OrderType.LIMIT and request.limit_price is not None:
+        return LimitOrder("BUY", request.quantity, request.limit_price, **common)
+    raise ValueError(f"combos are LMT with a net or MKT, got {request.order_type} {request.limit_price}")
+
+
+def combo_working_orders(trade: Trade, legs: Sequence[Leg], client_id: int) -> list[WorkingOrder]:
+    """A working BAG order as one WorkingOrder per leg (same ids and ref; the leg's side, reversed when the combo
+    is sold; ``ratio x units`` contracts), so each position counts what the combo may still close of it."""
+    base = to_working_order(trade, client_id, legs[0].contract)
+    sold = trade.order.action == Side.SELL.value
+    units, filled = int(trade.order.totalQuantity), int(trade.orderStatus.filled)
+    return [replace(base, contract=leg.contract, side=leg.action.opposite if sold else leg.action,
+                    quantity=leg.ratio * units, filled=leg.ratio * filled, combo=True) for leg in legs]
 
 
 def from_ib_option(contract: Contract) -> OptionContract:
@@ -41,7 +88,7 @@ def _price(value: float | Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def to_working_order(trade: Trade, client_id: int) -> WorkingOrder:
+def to_working_order(trade: Trade, client_id: int, contract: OptionContract | None = None) -> WorkingOrder:
     """The order as this client (``client_id``) may treat it: IB lets only the placing client change an order,
     and a TWS order only once client 0 has bound it (it then has an order id other than 0)."""
     order = trade.order
@@ -50,7 +97,7 @@ def to_working_order(trade: Trade, client_id: int) -> WorkingOrder:
         OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP_LIMIT) else None
     stop = _stop_price(order, order_type)
     modifiable = order.orderId != 0 and order.clientId == client_id
-    return WorkingOrder(str(order.orderId), from_ib_option(trade.contract), Side(order.action), order_type,
+    return WorkingOrder(str(order.orderId), contract or from_ib_option(trade.contract), Side(order.action), order_type,
                         int(order.totalQuantity), int(trade.orderStatus.filled), limit, stop,
                         order.orderRef or None, broker_type=order.orderType, client_id=order.clientId,
                         perm_id=order.permId or None, modifiable=modifiable,

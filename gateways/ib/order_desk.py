@@ -18,9 +18,10 @@ from ib_async.util import UNSET_DOUBLE
 
 from domain.book import over_close
 from domain.model import OptionContract
-from gateways.broker import BrokerError, OrderRefused, OrderRequest
+from gateways.broker import BrokerError, ComboRefused, ComboRequest, OrderRefused, OrderRequest
 from gateways.ib import mapping
 from gateways.ib.errors import not_our_order
+from gateways.ib.mapping import Leg
 from gateways.ib.order_tracker import OrderTracker
 from gateways.ib.outbox import Outbox
 
@@ -84,6 +85,50 @@ class OrderDesk:
                          working)
         if why:
             raise OrderRefused(f"{request.order_ref} for {request.contract.key} not sent: {why}")
+
+    def place_combo(self, request: ComboRequest) -> str:
+        """Queue a combo (a BAG order, BUY ``quantity`` units, each leg with its closing action) after the last guard
+        has checked every leg; its id at once, IB's answer as events."""
+        if request.quantity <= 0:
+            raise BrokerError(f"combo quantity must be positive, got {request.quantity}")
+        if len(request.legs) < 2 or any(leg.ratio <= 0 for leg in request.legs):
+            raise BrokerError(f"{request.order_ref}: a combo needs two or more legs with positive ratios")
+        if len({leg.contract.key for leg in request.legs}) != len(request.legs):
+            raise BrokerError(f"{request.order_ref}: a combo names each contract once")
+        if len({leg.contract.symbol for leg in request.legs}) != 1:
+            raise ComboRefused(f"{request.order_ref} not sent: this gateway sends combos on one underlying only")
+        legs = tuple(Leg(leg.contract, leg.side, leg.ratio) for leg in request.legs)
+
+        def queue() -> str:
+            ib = self._link.connected_ib()
+            for leg in request.legs:
+                self._guard(OrderRequest(leg.contract, leg.side, leg.ratio * request.quantity, request.order_type,
+                                         None, request.order_ref, leg.position))
+            order = mapping.to_ib_combo_order(request, self._account())
+            order.orderId = ib.client.getReqId()
+            self._tracker.placed_combo(order.orderId, legs, request.quantity, request.order_ref)
+            self._outbox.submit(lambda: self._send_combo(order, legs, request.order_ref))
+            return str(order.orderId)
+
+        return self._link.queue(queue, f"place {request.order_ref}")
+
+    async def _send_combo(self, order: Order, legs: tuple[Leg, ...], order_ref: str) -> None:
+        order_id = order.orderId
+        qualified = []
+        for leg in legs:
+            try:
+                qualified.append(Leg(await self._link.qualify_async(leg.contract), leg.action, leg.ratio))
+            except (BrokerError, TimeoutError, ConnectionError) as error:
+                if not self._link.link_up():
+                    self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self._link.address}")
+                else:
+                    self._tracker.refused_before_sending(order_id, f"{order_ref} leg {leg.contract.key}: {error}")
+                return
+        await self._outbox.pace()
+        if not self._link.link_up():
+            self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self._link.address}; nothing sent")
+            return
+        self._link.connected_ib().placeOrder(mapping.to_ib_combo(qualified), order)
 
     async def _send_new(self, order: Order, request: OrderRequest) -> None:
         order_id = order.orderId
@@ -158,7 +203,7 @@ class OrderDesk:
             ib.cancelOrder(trade.order)
             return
         change(trade)
-        ib.placeOrder(trade.contract, trade.order)  # same id: IB treats it as a modification
+        ib.placeOrder(trade.contract, trade.order)  # same id (a combo: the same BAG and legs): a modification
 
     def _own_trade(self, order_id: int) -> Trade:
         """Our live Trade for an order id, from what ib_async holds (loop thread, no request).

@@ -16,6 +16,8 @@ import itertools
 import time
 from collections.abc import Callable
 
+from domain.execution import ComboLegQuote, combo_fill, combo_net
+from domain.model import Side
 from tests.fakes.ib_gateway import encoders as enc
 from tests.fakes.ib_gateway.contracts import FakeContract
 from tests.fakes.ib_gateway.executions import Execution, admits
@@ -73,9 +75,59 @@ class Book:
         self.executions.append(execution)
         self._send(order.client_id, enc.exec_details(-1, execution))
         self._send(order.client_id, enc.order_status_of(order, last_fill_price=price))
-        self._send(order.client_id, enc.commission_report(execution.exec_id, execution.commission, 0.0))
+        self._send(order.client_id, enc.commission_report(execution.exec_id, execution.commission or 0.0, 0.0))
         self.positions.move(order.contract, shares if order.action == "BUY" else -shares, price, at)
         self.push_due_positions()
+
+    def fill_combo_if_marketable(self, order: FakeOrder) -> bool:
+        """Fill a working combo whole, at once, if its legs' quotes let it (``combo_fill``); else it rests.
+
+        Without a quote for every leg nothing fills (a market combo too: IB would price it on the legs' books)."""
+        quotes = [self.quotes.get(leg.contract.key) for leg in order.legs]
+        if not order.is_working or any(q is None for q in quotes):
+            return False
+        sold = order.action == "SELL"  # a sold combo: every leg the other way, the limit the other sign
+        sides = [Side(leg.action).opposite if sold else Side(leg.action) for leg in order.legs]
+        legs = tuple(ComboLegQuote(side, leg.ratio, q.bid, (q.bid + q.ask) / 2, q.ask)
+                     for side, leg, q in zip(sides, order.legs, quotes, strict=True) if q is not None)
+        limit = None if order.order_type == "MKT" else order.limit_price
+        prices = combo_fill(legs, -limit if sold and limit is not None else limit)
+        if prices is None:
+            return False
+        self.fill_combo(order, sides, prices)
+        return True
+
+    def fill_combo(self, order: FakeOrder, sides: list[Side], prices: tuple[float, ...]) -> None:
+        """The whole remaining combo fills at once: as IB reports it, one execution per leg (its contract, side,
+        ``ratio x units`` contracts, its price; each with its commission) and one for the BAG itself (units at the
+        net, no commission of its own), then the combo's orderStatus; every leg's position moves together."""
+        units = order.remaining
+        net = round(combo_net((side, leg.ratio, price) for side, leg, price
+                              in zip(sides, order.legs, prices, strict=True)), 4)
+        order.avg_fill_price = (order.avg_fill_price * order.filled + net * units) / (order.filled + units)
+        order.filled += units
+        order.status = "Filled"
+        at = self.clock()
+        for side, leg, price in zip(sides, order.legs, prices, strict=True):
+            shares = leg.ratio * units
+            execution = self._execution(order, leg.contract, "BOT" if side is Side.BUY else "SLD", shares, price,
+                                        shares, price, round(self.script.commission_per_contract * shares, 2), at)
+            self._send(order.client_id, enc.exec_details(-1, execution))
+            self._send(order.client_id, enc.commission_report(execution.exec_id, execution.commission or 0.0, 0.0))
+            self.positions.move(leg.contract, side.signed(shares), price, at)
+        bag = self._execution(order, order.contract, "BOT" if order.action == "BUY" else "SLD", units, net,
+                              order.filled, order.avg_fill_price, None, at)
+        self._send(order.client_id, enc.exec_details(-1, bag))
+        self._send(order.client_id, enc.order_status_of(order, last_fill_price=net))
+        self.push_due_positions()
+
+    def _execution(self, order: FakeOrder, contract: FakeContract, side: str, shares: int, price: float,
+                   cum_qty: int, avg_price: float, commission: float | None, at: float) -> Execution:
+        execution = Execution(f"0000f00d.{next(self._exec_ids):08d}.01.01", order.api_id, order.perm_id,
+                              order.client_id, contract, side, shares, price, cum_qty, avg_price, order.order_ref,
+                              commission, at, order.account)
+        self.executions.append(execution)
+        return execution
 
     def _fill_price(self, order: FakeOrder) -> float:
         if order.order_type != "MKT" and order.limit_price is not None:
@@ -102,7 +154,9 @@ class Book:
         messages: list[list[object]] = []
         for e in self.executions:
             if admits(query, e):
-                messages += [enc.exec_details(query.req_id, e), enc.commission_report(e.exec_id, e.commission, 0.0)]
+                messages.append(enc.exec_details(query.req_id, e))
+                if e.commission is not None:  # a BAG's own execution has none: its legs' carry the commission
+                    messages.append(enc.commission_report(e.exec_id, e.commission, 0.0))
         return [*messages, enc.exec_details_end(query.req_id)]
 
     def price_of(self, contract: FakeContract) -> float | None:

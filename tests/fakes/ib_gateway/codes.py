@@ -30,6 +30,10 @@ DELAYED_MARKET_DATA = 10167
 COMPETING_LIVE_SESSION = 10197
 NO_SUCH_TICKER = 300
 
+# A combo IB will not take. IB's text after "reason:" varies with the cause (no permission for combos, legs
+# it will not combine, no SMART combo routing for them); this is one such text, not a quoted one.
+COMBO_REJECTED_TEXT = "Order rejected - reason:Combination order is not supported for these legs"
+
 TEXTS = {
     MAX_TICKERS: "Max number of tickers has been reached.",
     DUPLICATE_ORDER_ID: "Duplicate order id",

@@ -14,6 +14,9 @@ UNDERLYINGS: dict[str, tuple[int, str, str]] = {
 }
 SPY_CON_ID = UNDERLYINGS["SPY"][0]
 _option_ids = itertools.count(700_000_001)
+# IB reports every combo (BAG) with this conId, its USD spread template, and right "?" / tradingClass "COMB"
+# (openOrder and execDetails of BAG orders as recorded by IB API users, e.g. ib-ruby's OpenOrder fixture).
+BAG_CON_ID = 28812380
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class FakeContract:
                    con_id if con_id is not None else next(_option_ids))
 
     @classmethod
+    def bag(cls, symbol: str) -> FakeContract:
+        """A combo's own contract, as IB reports it back."""
+        return cls(symbol, "BAG", right="?", con_id=BAG_CON_ID, multiplier="")
+
+    @classmethod
     def from_key(cls, key: str) -> FakeContract:
         """An underlying by its symbol (``QQQ``), else an option by its key."""
         return cls.underlying(key) if key in UNDERLYINGS else cls.option(key)
@@ -57,19 +65,23 @@ class FakeContract:
     @property
     def key(self) -> str:
         """Same spelling as ``domain.model.OptionContract.key`` so tests can use one name."""
+        if self.sec_type == "BAG":
+            return f"{self.symbol} BAG"
         if self.sec_type != "OPT":
             return self.symbol
         return f"{self.symbol} {self.expiry} {self.strike:g}{self.right}"
 
     @property
     def local_symbol(self) -> str:
+        if self.sec_type == "BAG":
+            return str(self.con_id)
         if self.sec_type != "OPT":
             return self.symbol
         return f"{self.symbol:<6}{self.expiry[2:]}{self.right}{round(self.strike * 1000):08d}"
 
     @property
     def trading_class(self) -> str:
-        return self.symbol
+        return "COMB" if self.sec_type == "BAG" else self.symbol
 
     @property
     def under_con_id(self) -> int:

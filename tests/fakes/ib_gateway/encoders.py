@@ -179,7 +179,7 @@ def open_order(order_id: int, order: FakeOrder, what_if: WhatIfState | None = No
     fa_profile: list[object] = [""]  # present below server version 177
     middle: list[object] = [""] * 29  # modelCode .. deltaNeutralAuxPrice; deltaNeutralOrderType empty: no dn block
     middle += ["", "", order.trail_stop_price, order.trailing_percent, "", "", ""]  # .. comboLegsDescrip
-    middle += [0, 0, 0]  # combo legs, order combo legs, smart combo routing params
+    middle += combo_leg_fields(order)  # combo legs, order combo legs (none), smart combo routing params (none)
     middle += ["", "", ""]  # scale init/subs level size, price increment (empty: no scale block)
     middle += [""]  # hedgeType (empty: no hedgeParam)
     middle += [0, "", "", 0, 0]  # optOutSmartRouting, clearing account/intent, notHeld, no delta-neutral
@@ -194,6 +194,16 @@ def open_order(order_id: int, order: FakeOrder, what_if: WhatIfState | None = No
     tail += ["", "", ""]  # duration (>=159), postToAts (>=160), autoCancelParent (>=162)
     tail += [""] * 5  # minTradeQty .. midOffsetAtHalf (>=170)
     return head + fa_profile + middle + state + tail
+
+
+def combo_leg_fields(order: FakeOrder) -> list[object]:
+    """The combo-legs block of openOrder, as ib_async's decoder reads it: the count, then per leg conId, ratio,
+    action, exchange, openClose (0: same as the combo), shortSaleSlot, designatedLocation, exemptCode (-1);
+    then no per-leg prices and no smart-combo routing params."""
+    fields: list[object] = [len(order.legs)]
+    for leg in order.legs:
+        fields += [leg.contract.con_id, leg.ratio, leg.action, "SMART", 0, 0, "", -1]
+    return [*fields, 0, 0]
 
 
 def order_status_of(order: FakeOrder, last_fill_price: float = 0.0) -> list[object]:

@@ -34,7 +34,7 @@ class Execution:
     cum_qty: int
     avg_price: float
     order_ref: str
-    commission: float
+    commission: float | None  # None: a combo's own (BAG) execution, whose legs carry the commission
     at: float  # epoch seconds, by the gateway's clock
     account: str
 

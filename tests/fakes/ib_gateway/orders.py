@@ -9,7 +9,12 @@ What IB answers when it refuses, all with the order left as it was:
 - placeOrder for an id the client does not own, below its next valid id: 103 (duplicate order id);
 - a modification of a finished order: 104; a scripted refusal (``OrderBehaviour.refusing_modifications``);
 - cancelOrder for an id the client does not own: 10147; of a finished order: 10148; a scripted refusal;
-- anything that writes, under ``read_only``: 321.
+- anything that writes, under ``read_only``: 321;
+- a combo (BAG) order under ``refuse_combos``: 201, then Cancelled (nothing placed).
+
+A combo is one order with legs, in units: it fills whole or not at all, on the book's quotes of its legs
+(``domain.execution.combo_fill``), when placed or modified and whenever a quote changes; a test's script of
+behaviours does not apply to it.
 A what-if order is never placed: it is answered with its margin and commission (``whatif``).
 """
 
@@ -24,7 +29,7 @@ from tests.fakes.ib_gateway.binding import TwsBinding
 from tests.fakes.ib_gateway.book import Book, Send
 from tests.fakes.ib_gateway.contracts import FakeContract
 from tests.fakes.ib_gateway.requests import PlaceOrderRequest
-from tests.fakes.ib_gateway.script import FakeOrder, Fill, GatewayScript, OrderBehaviour, Refusal
+from tests.fakes.ib_gateway.script import FakeComboLeg, FakeOrder, Fill, GatewayScript, OrderBehaviour, Refusal
 from tests.fakes.ib_gateway.whatif import what_if
 
 RESTING_PREFIXES = ("STP", "TRAIL")  # stops and trailing stops rest: the fake does not trigger them
@@ -58,11 +63,12 @@ class OrderDesk:
 
     # --- from the API ----------------------------------------------------------------------------
 
-    def place(self, client_id: int, request: PlaceOrderRequest, contract: FakeContract) -> None:
+    def place(self, client_id: int, request: PlaceOrderRequest, contract: FakeContract,
+              legs: list[FakeComboLeg] | None = None) -> None:
         if self.script.read_only:
             self._send(client_id, enc.error(request.order_id, codes.READ_ONLY, codes.read_only("bh")))
             return
-        if request.what_if:
+        if request.what_if and not legs:
             self._what_if(client_id, request, contract)
             return
         existing = self.owned(client_id, request.order_id)
@@ -74,6 +80,9 @@ class OrderDesk:
             # (e.g. another client's order id, or an unbound TWS order's 0, sent as if to modify it).
             self._send(client_id, enc.error(request.order_id, codes.DUPLICATE_ORDER_ID,
                                             f"{codes.text(codes.DUPLICATE_ORDER_ID)} {request.order_id}"))
+            return
+        if legs:
+            self._place_combo(client_id, request, contract, legs)
             return
         behaviour = self.script.contract_behaviours.get(contract.key) or (
             self.script.order_behaviours.pop(0) if self.script.order_behaviours else self.script.default_behaviour)
@@ -90,6 +99,29 @@ class OrderDesk:
             self._send(client_id, enc.order_status_of(order))
             return
         self._submit(order, behaviour)
+
+    def _place_combo(self, client_id: int, request: PlaceOrderRequest, contract: FakeContract,
+                     legs: list[FakeComboLeg]) -> None:
+        order = FakeOrder(request.order_id, contract, request.action, request.quantity, request.order_type,
+                          request.limit_price, request.aux_price, request.order_ref, client_id, 0, request.tif,
+                          request.account, "PreSubmitted", legs=legs,
+                          bound_id=request.order_id if client_id == 0 else None)
+        self._store(order, OrderBehaviour.rest())
+        self.next_order_id = max(self.next_order_id, request.order_id + 1)
+        if self.script.refuse_combos:
+            # IB's exact text varies with the reason (no combo permission, legs it will not combine, no SMART
+            # combo routing for them); the code is 201 and the order is then Cancelled, as for other rejects.
+            order.status = "Cancelled"
+            self._send(client_id, enc.error(order.api_id, codes.ORDER_REJECTED, codes.COMBO_REJECTED_TEXT))
+            self._send(client_id, enc.order_status_of(order))
+            return
+        self._submit(order, OrderBehaviour.rest())
+
+    def recheck_combos(self) -> None:
+        """A quote moved: every working combo that is now marketable fills."""
+        for order in list(self.orders.values()):
+            if order.legs and order.is_working:
+                self.book.fill_combo_if_marketable(order)
 
     def _what_if(self, client_id: int, request: PlaceOrderRequest, contract: FakeContract) -> None:
         price = request.limit_price or self.book.price_of(contract) or 1.0
@@ -160,7 +192,9 @@ class OrderDesk:
         order.status = "Submitted"
         for message in enc.order_snapshot(order):
             self._send(order.client_id, message)
-        if order.order_type == "MKT":
+        if order.legs:
+            self.book.fill_combo_if_marketable(order)
+        elif order.order_type == "MKT":
             self.book.fill(order, behaviour.price)  # market orders fill, whatever the script
         elif order.order_type.startswith(RESTING_PREFIXES):
             return

@@ -34,6 +34,17 @@ class ContractArgs:
 
 
 @dataclass(frozen=True)
+class ComboLegArgs:
+    """One ``ComboLeg`` of a BAG placeOrder, as ib_async's client writes it: conId, ratio, action, exchange, then
+    openClose, shortSaleSlot, designatedLocation, exemptCode (not modelled)."""
+
+    con_id: int
+    ratio: int
+    action: str
+    exchange: str
+
+
+@dataclass(frozen=True)
 class PlaceOrderRequest:
     order_id: int
     contract: ContractArgs
@@ -49,6 +60,7 @@ class PlaceOrderRequest:
     trailing_percent: float | None
     limit_offset: float | None  # lmtPriceOffset of TRAIL LIMIT; None when the order carries conditions
     what_if: bool
+    combo_legs: tuple[ComboLegArgs, ...] = ()  # a BAG's legs, in the order sent
 
 
 @dataclass(frozen=True)
@@ -95,9 +107,13 @@ def place_order(fields: list[str]) -> PlaceOrderRequest:
     cursor.skip(2)  # openClose, origin
     order_ref = cursor.next()
     cursor.skip(8)  # transmit .. hidden
+    legs: list[ComboLegArgs] = []
     if contract.sec_type == "BAG":
-        cursor.skip(8 * int(cursor.next() or 0))  # combo legs
-        cursor.skip(int(cursor.next() or 0))  # order combo legs
+        for _ in range(int(cursor.next() or 0)):
+            con_id, ratio, leg_action, exchange = (cursor.next() for _ in range(4))
+            cursor.skip(4)  # openClose, shortSaleSlot, designatedLocation, exemptCode
+            legs.append(ComboLegArgs(int(con_id or 0), int(ratio or 0), leg_action, exchange))
+        cursor.skip(int(cursor.next() or 0))  # order combo legs (per-leg prices: not modelled)
         cursor.skip(2 * int(cursor.next() or 0))  # smart combo routing params
     cursor.skip(8)  # "", discretionaryAmt .. faPercentage, faProfile (server < 177)
     cursor.skip(22)  # modelCode .. volatilityType
@@ -131,7 +147,7 @@ def place_order(fields: list[str]) -> PlaceOrderRequest:
         limit_offset = price(cursor.next())
     return PlaceOrderRequest(
         int(fields[1]), contract, action, int(float(quantity)), order_type, price(limit), price(aux), tif,
-        account, order_ref, price(trail_stop), price(trailing_percent), limit_offset, what_if)
+        account, order_ref, price(trail_stop), price(trailing_percent), limit_offset, what_if, tuple(legs))
 
 
 def execution_filter(fields: list[str]) -> ExecutionFilterRequest:

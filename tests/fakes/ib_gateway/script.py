@@ -76,6 +76,15 @@ class FakePosition:
     avg_cost: float = 0.0  # per contract, as IB reports it (price x multiplier)
 
 
+@dataclass(frozen=True)
+class FakeComboLeg:
+    """One leg of a combo (BAG) order: the option, its action in the combo, contracts per unit of the combo."""
+
+    contract: FakeContract
+    ratio: int
+    action: str  # BUY / SELL, as the ComboLeg says (reversed when the combo itself is sold)
+
+
 @dataclass
 class FakeOrder:
     order_id: int
@@ -98,6 +107,8 @@ class FakeOrder:
     limit_offset: float | None = None  # TRAIL LIMIT: lmtPriceOffset
     # Client 0's API id for it: set when client 0 places it, or when IB binds a TWS order to client 0.
     bound_id: int | None = None
+    # A combo (``contract`` is the BAG): its legs; ``quantity`` and ``filled`` are then in units of the combo.
+    legs: list[FakeComboLeg] = field(default_factory=list)
 
     @property
     def remaining(self) -> int:
@@ -174,3 +185,6 @@ class GatewayScript:
     # answered with error(-1, 100, ...) and dropped; after this many the socket is closed (None: never).
     max_messages_per_second: int | None = None
     rate_limit_disconnect_after: int | None = None
+    # Refuse every combo (BAG) order at placement with error 201, then Cancelled, as IB does for a combination it
+    # will not route (no combo permission, legs it does not combine, ...). Nothing is placed.
+    refuse_combos: bool = False

@@ -160,6 +160,7 @@ class FakeIBGateway:
         self.book.quotes[key] = Quote(bid, ask, last, implied_vol)
         for session in list(self.sessions):
             session.push_quote(key)
+        self.desk.recheck_combos()
 
     def _tick_again(self) -> None:
         for session in list(self.sessions):

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 
 from tests.fakes.ib_gateway import codes, requests
 from tests.fakes.ib_gateway import encoders as enc
+from tests.fakes.ib_gateway.contracts import FakeContract
 from tests.fakes.ib_gateway.market_data import MarketDataLines
 from tests.fakes.ib_gateway.rate_limit import MessageRateLimit
 from tests.fakes.ib_gateway.requests import CONTRACT_AT, ContractArgs
+from tests.fakes.ib_gateway.script import FakeComboLeg
 from tests.fakes.ib_gateway.wire import FrameReader, frame, parse_version_range
 
 if TYPE_CHECKING:
@@ -224,9 +226,24 @@ class Session(asyncio.Protocol):
 
     def _place_order(self, fields: list[str]) -> None:
         request = requests.place_order(fields)
+        if request.contract.sec_type == "BAG":
+            self._place_combo(request)
+            return
         contract = self.book.instruments.find(request.contract)
         if contract is None:
             self.send(enc.error(request.order_id, codes.NO_SECURITY_DEFINITION,
                                 codes.text(codes.NO_SECURITY_DEFINITION)))
             return
         self.desk.place(self.client_id or 0, request, contract)
+
+    def _place_combo(self, request: requests.PlaceOrderRequest) -> None:
+        """A BAG order: each leg named by its conId (IB knows the legs by conId only), else 200 as for a contract."""
+        legs = []
+        for leg in request.combo_legs:
+            contract = self.book.instruments.contracts.get(leg.con_id)
+            if contract is None or contract.sec_type != "OPT" or leg.ratio <= 0:
+                self.send(enc.error(request.order_id, codes.NO_SECURITY_DEFINITION,
+                                    codes.text(codes.NO_SECURITY_DEFINITION)))
+                return
+            legs.append(FakeComboLeg(contract, leg.ratio, leg.action))
+        self.desk.place(self.client_id or 0, request, FakeContract.bag(request.contract.symbol), legs)
