@@ -41,6 +41,9 @@ class OwnCombo:
     ambiguous: bool = False
     ended_at: datetime | None = None
     filled_units: int = 0  # as the broker's status says
+    # Prices sent for this combo: its own budget of ``max_attempts``, never its legs' contracts' (the rest of a
+    # position split between a spread and a single leg must keep the attempts of its own close).
+    used: int = 0
 
     @property
     def contracts(self) -> tuple[OptionContract, ...]:

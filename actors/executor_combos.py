@@ -6,7 +6,9 @@ whole or not at all, and its executions come one per leg. The same order truth h
 every leg's working contracts count against that leg's position until the broker says the combo ended and
 its executions are in; an unknown outcome blocks every leg until a read of orders and fills settles it. When
 the broker refuses combos for a structure, its legs are closed one by one, short legs first
-(``CloseCombo.short_legs_first``), and the structure is not offered as a combo again this session.
+(``CloseCombo.short_legs_first``), and the structure is not offered as a combo again this session. A combo
+order has its own budget of ``max_attempts`` prices: walking it uses none of its legs' contracts' attempts,
+which the rest of a position split between a spread and a single leg needs for its own close.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from domain.audit import ActionKind
 from domain.book import OwnFill
 from domain.execution import (
     Priced,
-    attempts_left,
     combo_price_at,
     combo_walk_step,
     fill_pnl,
@@ -80,11 +81,6 @@ class ComboDesk:
         if self.refuses(contracts[0], at, "combo close"):
             return
         settings = self.ctx.config.settings
-        used = max(self.state.attempts.get(c, 0) for c in contracts)
-        if not attempts_left(used, settings):
-            for leg in decision.short_legs_first():
-                self.close_leg(leg, at, view)  # each says its own attempts are used
-            return
         positions = [view.positions.get(leg.contract) for leg in decision.legs]
         if any(p is None or p.closing_side is not leg.side for p, leg in zip(positions, decision.legs, strict=True)):
             return
@@ -96,7 +92,7 @@ class ComboDesk:
                               avg_cost=p.avg_cost if p else 0.0)
                 for p, leg in zip(positions, decision.legs, strict=True)]
         final = in_last_call((self.ctx.session.close - at).total_seconds())
-        price = combo_price_at([leg.price() for leg in legs], settings.max_attempts - 1 if final else used, settings)
+        price = combo_price_at([leg.price() for leg in legs], settings.max_attempts - 1 if final else 0, settings)
         first = contracts[0]
         sequence = self.state.sequence[first] = self.state.sequence.get(first, 0) + 1
         ref = make_combo_ref(contracts, sequence)
@@ -116,7 +112,7 @@ class ComboDesk:
                 self.close_leg(leg, at, view)
             return
         except OrderOutcomeUnknown as error:
-            self._attempted(contracts, used)
+            self._attempted(combo)
             self.book.unresolved[ref] = (self.ctx.clock.now(), combo)
             self._record_legs(ActionKind.CLOSE, at, combo, f"combo close outcome unknown ({error}); nothing more "
                               "sent for its legs until orders and fills are read", success=None, error=str(error))
@@ -126,11 +122,11 @@ class ComboDesk:
             self.guard_fired(first, at, str(error), combo.working_orders()[0], combo.stage)
             return
         except BrokerError as error:
-            self._attempted(contracts, used)
+            self._attempted(combo)
             self.ctx.metrics.order_rejected()
             self.failed(first, legs[0].side, units, at, str(error), ref, combo.stage)
             return
-        self._attempted(contracts, used)
+        self._attempted(combo)
         combo.order_id = order_id
         self.book.working[order_id] = combo
         for order in combo.working_orders():
@@ -149,10 +145,9 @@ class ComboDesk:
                                 f"{decision.structure.name}: the broker refused the combo; its legs are closed one "
                                 "by one, short legs first", success=None, error=error)
 
-    def _attempted(self, contracts: tuple[OptionContract, ...], used: int) -> None:
-        """A net price reached (or may have reached) the broker: one attempt of every leg."""
-        for contract in contracts:
-            self.state.attempts[contract] = used + 1
+    def _attempted(self, combo: OwnCombo) -> None:
+        """A net price reached (or may have reached) the broker: one of the combo's attempts."""
+        combo.used += 1
         self.ctx.metrics.closing_attempt()
 
     def _record_legs(self, kind: ActionKind, at: datetime, combo: OwnCombo, reason: str, *, success: bool | None,
@@ -180,9 +175,8 @@ class ComboDesk:
             unpriced = any(leg.reference_mid is None for leg in combo.legs)
             if unpriced and not in_last_call(seconds_to_close):
                 continue  # adopted after a restart: its net stands until quotes of every leg come in
-            used = max(self.state.attempts.get(c, 0) for c in combo.contracts)
-            step = combo_walk_step(tuple(leg.price() for leg in combo.legs), Priced(combo.attempt, combo.limit), used,
-                                   (now - combo.priced_at).total_seconds(), seconds_to_close, settings)
+            step = combo_walk_step(tuple(leg.price() for leg in combo.legs), Priced(combo.attempt, combo.limit),
+                                   combo.used, (now - combo.priced_at).total_seconds(), seconds_to_close, settings)
             if step is None or self.refuses(combo.contracts[0], now, "combo price walk"):
                 continue
             if not step.send:
@@ -197,16 +191,16 @@ class ComboDesk:
                 self.not_sent(combo.contracts[0], now, "combo price walk", error)
                 continue
             except OrderOutcomeUnknown as error:
-                self._attempted(combo.contracts, used)
+                self._attempted(combo)
                 combo.ambiguous = True
                 self.poll(PollNow(f"combo {combo.order_ref} walk outcome unknown ({error})", with_executions=True))
                 continue
             except BrokerError as error:
-                self._attempted(combo.contracts, used)
+                self._attempted(combo)
                 self.failed(combo.contracts[0], combo.legs[0].side, combo.units, now, str(error), combo.order_ref,
                             combo.stage)
                 continue
-            self._attempted(combo.contracts, used)
+            self._attempted(combo)
             combo.attempt, combo.priced_at, combo.limit = step.price.attempt, now, step.price.limit
             combo.final = step.price.limit is None
             log.info("walk combo %s attempt %d -> %s", combo.order_ref, step.price.attempt + 1,
@@ -227,8 +221,6 @@ class ComboDesk:
             self.poll(PollNow(f"combo {combo.order_ref} outcome unknown", with_executions=True))
         elif event.status is OrderStatus.NOT_SENT:
             del self.book.working[combo.order_id]
-            for contract in combo.contracts:
-                self.state.attempts[contract] = max(self.state.attempts.get(contract, 1) - 1, 0)
             self.not_sent(combo.contracts[0], event.at, "combo close", BrokerUnavailable(event.message))
         elif event.status is OrderStatus.REJECTED and not any(leg.filled for leg in combo.legs):
             del self.book.working[combo.order_id]
@@ -332,12 +324,11 @@ class ComboDesk:
         first = legs[0].contract
         ref = legs[0].order_ref or ""
         self.state.sequence[first] = max(self.state.sequence.get(first, 0), ref_sequence(ref))
-        used = max(self.state.attempts.setdefault(order.contract, 1) for order in legs)
         positions = {p.contract: p for p in self.state.book.effective_positions()}
         combo = OwnCombo(order_id, ref, "adopted combo " + ref, [
             ComboLegState(order.contract, order.side, ratio, None, None, None,
                           avg_cost=positions[order.contract].avg_cost if order.contract in positions else 0.0)
-            for order, ratio in zip(legs, ratios, strict=True)], units, legs[0].limit_price, used - 1, at,
-            "adopted", "adopted after restart", final=legs[0].order_type is OrderType.MARKET)
+            for order, ratio in zip(legs, ratios, strict=True)], units, legs[0].limit_price, 0, at,
+            "adopted", "adopted after restart", final=legs[0].order_type is OrderType.MARKET, used=1)
         self.book.working[order_id] = combo
         log.warning("adopted working combo %s (%s) found at the broker", ref, order_id)

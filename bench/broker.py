@@ -67,6 +67,7 @@ class ComboOrder:
     priced_at: int
     final: bool
     rejected: bool = False
+    used: int = 0  # prices sent: the combo's own budget of attempts, never its legs' contracts'
 
     def priced_again(self, limit: float | None, attempt: int, seconds: int, final: bool) -> None:
         """A new net (or market) sent for the whole combo: every leg shows it, the fill delay restarts."""

@@ -261,11 +261,9 @@ class DayRun:
         if units <= 0:
             return
         indices = [self.broker.index[leg.contract] for leg in legs]
-        used = max(self.attempts[i] for i in indices)
-        if not attempts_left(used, self.settings):
-            return
+        # a combo order has its own budget of attempts, as in the Executor (actors/executor_combos.py)
         final = self.policy.market_orders or in_last_call(seconds) or any(leg.reference_mid is None for leg in legs)
-        attempt = self.settings.max_attempts - 1 if final else used
+        attempt = self.settings.max_attempts - 1 if final else 0
         net = None if final else self._combo_net(legs, ratios, attempt)
         final = net is None
         for leg, position, ratio, i in zip(legs, held, ratios, indices, strict=True):
@@ -276,14 +274,14 @@ class DayRun:
         self.combos += 1
         self.combo_sequence += 1
         for i in indices:
-            self.attempts[i] = used + 1
             self.placed[i] += 1
         rejected = self.broker.place_combo(indices)
         for i in indices:
             self.rejects[i] += rejected
         order_id = f"combo.{self.combo_sequence}"
         ref = make_combo_ref([leg.contract for leg in legs], self.combo_sequence)
-        combo = ComboOrder(order_id, [], ratios, units, net, seconds, attempt, seconds, final, rejected=rejected)
+        combo = ComboOrder(order_id, [], ratios, units, net, seconds, attempt, seconds, final, rejected=rejected,
+                           used=1)
         for leg, ratio, i in zip(legs, ratios, indices, strict=True):
             order = WorkingOrder(order_id, leg.contract, leg.side, OrderType.MARKET if final else OrderType.LIMIT,
                                  ratio * units, limit_price=net, order_ref=ref, combo=True)
@@ -313,8 +311,7 @@ class DayRun:
         last_call = in_last_call(seconds)
         if combo.priced_at - seconds < self.settings.attempt_interval_seconds and not last_call:
             return
-        indices = [leg.index for leg in combo.legs]
-        used = max(self.attempts[i] for i in indices)
+        used = combo.used
         if not attempts_left(used, self.settings):
             return
         attempt = self.settings.max_attempts - 1 if last_call else max(used, combo.attempt + 1)
@@ -322,8 +319,7 @@ class DayRun:
         combo.attempt, combo.priced_at = attempt, seconds
         if net is not None and net == combo.limit:
             return  # the same net again: nothing sent, no attempt used
-        for i in indices:
-            self.attempts[i] = used + 1
+        combo.used = used + 1
         combo.priced_again(net, attempt, seconds, final=net is None)
 
     def _convert(self, order: WorkingOrder, seconds: int) -> None:
@@ -419,7 +415,8 @@ def naked_leg_left(structure: Structure, index: dict[OptionContract, int], runs:
     sold (closed by us) or lapsed, or net shares delivered where, left alone, it would have delivered none.
 
     A leg that is part of a position split between structures counts what is left of the position up to its
-    own part: the rest of a split position may be sold freely."""
+    own part: the rest of a split position may be sold freely, and a short's other parts are assigned first
+    (the benefit of the doubt: a split position's contracts are one lot at the broker)."""
     delivered = alone = 0
     for leg in structure.legs:
         run, remaining = runs[index[leg.contract]], left[index[leg.contract]]
@@ -430,10 +427,13 @@ def naked_leg_left(structure: Structure, index: dict[OptionContract, int], runs:
         if run.outcome in (Outcome.EXERCISED, Outcome.ASSIGNED):
             delivered += min(abs(leg.quantity), abs(kept)) * (1 if leg.quantity > 0 else -1) * per_contract
         if leg.is_short and run.outcome is Outcome.ASSIGNED:
-            for partner in (x for x in structure.legs if x.contract in structure.partners(leg.contract)):
-                partner_run, partner_left = runs[index[partner.contract]], left[index[partner.contract]]
-                if partner_left.quantity - partner_run.lapsed < partner.quantity:
-                    return True
+            # The contracts of a split position are one lot: what other structures' parts of it hold absorbs the
+            # assignment first, and what is left of a long covers this structure's part first.
+            assigned_here = max(-remaining.quantity - (-run.position.quantity + leg.quantity), 0)
+            covering = sum(min(left[index[p.contract]].quantity - runs[index[p.contract]].lapsed, p.quantity)
+                           for p in structure.legs if p.contract in structure.partners(leg.contract))
+            if assigned_here > max(covering, 0):
+                return True
     return alone == 0 and delivered != 0
 
 

@@ -103,3 +103,11 @@ def test_an_unknown_outcome_blocks_every_leg_until_a_read_of_orders_and_fills(de
     support.snapshot(desk, HELD)  # a later read of orders and fills that shows neither
     decide(desk, BUY_600)
     assert [(r.contract, r.side) for r in placed(desk)] == [(C600, Side.BUY)]
+
+
+def test_a_combos_walk_uses_its_own_attempts_not_its_legs_contracts(desk):
+    decide(desk, COMBO)
+    for _ in range(6):
+        desk.send(Tick(desk.advance(6)))
+    (combo,) = desk.state().combos.working.values()
+    assert combo.used == 7 and not desk.state().attempts  # a split position's single part keeps all of its own
