@@ -423,13 +423,16 @@ def naked_leg_left(structure: Structure, index: dict[OptionContract, int], runs:
         per_contract = SHARES_PER_CONTRACT if leg.contract.right is Right.CALL else -SHARES_PER_CONTRACT
         if run.counterfactual in (Outcome.EXERCISED, Outcome.ASSIGNED):
             alone += leg.quantity * per_contract
-        kept = remaining.quantity - run.lapsed if remaining.quantity > 0 else remaining.quantity
+        # The contracts of a split position are one lot: what is left of a long covers this structure's part first,
+        # and a short's other parts (other structures') take the assignment first.
+        if leg.is_short:
+            here = max(-remaining.quantity - (leg.quantity - run.position.quantity), 0)
+        else:
+            here = min(leg.quantity, max(remaining.quantity - run.lapsed, 0))
         if run.outcome in (Outcome.EXERCISED, Outcome.ASSIGNED):
-            delivered += min(abs(leg.quantity), abs(kept)) * (1 if leg.quantity > 0 else -1) * per_contract
+            delivered += here * (1 if leg.quantity > 0 else -1) * per_contract
         if leg.is_short and run.outcome is Outcome.ASSIGNED:
-            # The contracts of a split position are one lot: what other structures' parts of it hold absorbs the
-            # assignment first, and what is left of a long covers this structure's part first.
-            assigned_here = max(-remaining.quantity - (-run.position.quantity + leg.quantity), 0)
+            assigned_here = here
             covering = sum(min(left[index[p.contract]].quantity - runs[index[p.contract]].lapsed, p.quantity)
                            for p in structure.legs if p.contract in structure.partners(leg.contract))
             if assigned_here > max(covering, 0):
