@@ -76,20 +76,20 @@ def shares_text(value: Any) -> str:
     return f"{value:+d}" if isinstance(value, int) and not isinstance(value, bool) else "n/a"
 
 
-def at_spot_text(item: Mapping[str, Any]) -> str:
+def at_spot_text(item: Mapping[str, Any], unit: str = " shares") -> str:
     """``+500 shares at 598.00``, or ``no fresh price``."""
     spot = item.get("spot")
     if not _number(spot):
         return "no fresh price"
-    return f"{shares_text(item.get('delivery_at_spot'))} shares at {spot:.2f}"
+    return f"{shares_text(item.get('delivery_at_spot'))}{unit} at {spot:.2f}"
 
 
-def reach_text(item: Mapping[str, Any]) -> str:
+def reach_text(item: Mapping[str, Any], unit: str = " shares") -> str:
     """``596.10-599.90: +500 to +500 shares``: where it can settle by 17:30 ET and the fewest/most delivered."""
     low, high = item.get("low"), item.get("high")
     if not (_number(low) and _number(high)):
         return "n/a"
-    return f"{low:.2f}-{high:.2f}: {shares_text(item.get('fewest'))} to {shares_text(item.get('most'))} shares"
+    return f"{low:.2f}-{high:.2f}: {shares_text(item.get('fewest'))} to {shares_text(item.get('most'))}{unit}"
 
 
 def legs_text(item: Mapping[str, Any]) -> str:
