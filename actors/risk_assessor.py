@@ -25,6 +25,7 @@ from domain.settlement import (
     settle_at_close,
 )
 from domain.stages import Stage
+from domain.structure_view import is_quiet, plan_key, plan_label, structure_status
 from domain.structures import protected_shorts
 from domain.underlyings import is_cash_settled
 
@@ -46,6 +47,8 @@ class AssessorState:
     settled: bool = False
     reported: set[str] = field(default_factory=set)  # alert keys said once: unwatched contracts, blocking orders
     stale_spells: set[str] = field(default_factory=set)  # underlyings whose current spell without a price was alerted
+    # The plan last audited of each multi-leg structure, by name; a structure not in it has the quiet plan.
+    structure_plans: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 class RiskAssessor(SupervisedActor):
@@ -117,6 +120,7 @@ class RiskAssessor(SupervisedActor):
         if actionable or quotes:
             self.send(Roles.EXECUTOR, Decisions(actionable, now, self.ctx.config.mode, quotes))
         self._warn(result, now)
+        self._audit_structures(result, now)
         self._report(result, now)
         self._settle(now)
 
@@ -141,6 +145,25 @@ class RiskAssessor(SupervisedActor):
             if warning.would_trade:
                 self.alert(alerts.Alert(alerts.Severity.WARNING, f"Monitor mode: {warning.contract.key}",
                                         warning.reason, f"monitor:{warning.contract.key}:{warning.stage.value}"))
+
+    def _audit_structures(self, result: PolicyResult, now: datetime) -> None:
+        """One WARN record per change of a multi-leg structure's plan, its reason and delivery in the text.
+
+        A structure none of whose legs was ever at risk is not recorded; once recorded, every change of
+        its plan is, a return to "no leg at risk" included, and a plan seen again unchanged never is.
+        """
+        for assessment in result.structures:
+            structure, plan = assessment.structure, assessment.plan
+            key = plan_key(plan)
+            last = self.state.structure_plans.get(structure.name)
+            if key == last or (last is None and is_quiet(plan)):
+                continue
+            self.state.structure_plans[structure.name] = key
+            self.audit(ActionRecord(
+                new_action_id(), now, ActionKind.WARN, symbol=structure.symbol, expiry=structure.expiry,
+                account=self.ctx.account, mode=self.ctx.config.mode.value, stage=result.stage.value,
+                reason=f"structure {plan_label(plan)}: {assessment.text()}",
+                details={"structure": structure_status(assessment)}))
 
     def _report(self, result: PolicyResult, now: datetime) -> None:
         """What the policy cannot act on, said once: cash-settled contracts left alone, orders IB will

@@ -15,6 +15,7 @@ from typing import Any
 from domain.model import OptionContract
 from domain.policy import Mode
 from domain.session import EASTERN
+from domain.structure_view import structure_lines
 
 
 class CommandName(StrEnum):
@@ -135,7 +136,8 @@ def format_status(data: Mapping[str, Any]) -> str:
 
     Keys read: mode, stage, minutes_to_close, close (ISO instant or text), kill_switch, breaker_tripped,
     positions_at_risk (list of {contract, quantity, moneyness, action}, with the underlying and spot it was
-    judged on when known), positions (count).
+    judged on when known), positions (count), structures (list of domain.structure_view.structure_status
+    entries: the multi-leg structures with their legs, delivery and plan).
     """
     lines = [f"mode: {data.get('mode', 'unknown')}"
              + (" | KILL SWITCH ON" if data.get("kill_switch") else "")
@@ -154,4 +156,5 @@ def format_status(data: Mapping[str, Any]) -> str:
         on = f" ({item.get('underlying', '?')} {spot:.2f})" if isinstance(spot, int | float) else ""
         action = f" -> {item['action']}" if item.get("action") else ""
         lines.append(f"  {item.get('contract', '?')} qty {item.get('quantity', '?')} moneyness {shown}{on}{action}")
+    lines.extend(structure_lines(data.get("structures") or []))
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from domain.messages import ForgiveFailures, ManualClose, Ping, PollNow, Tick
 from domain.order_refs import is_cleanup_ref
 from domain.policy import Mode
 from domain.session import ExpirySession
+from domain.structure_view import structure_status
 from gateways.audit.durable import DurableAuditLog
 from gateways.broker import Broker
 from gateways.prices import PriceSource
@@ -162,6 +163,8 @@ class Service:
             "quote_age_seconds": round(primary.age_seconds(now), 1) if primary else None,
             "positions": len(at_risk),
             "positions_at_risk": at_risk,
+            # The multi-leg structures of the expiring positions: legs, net delivery, plan (domain.structure_view).
+            "structures": [structure_status(a) for a in (result.structures if result else ())],
             "audit_backlog": self.audit_log.backlog(),
             "restarts": dict(self.supervisor.restarts),
             "thresholds": {"t30_moneyness": settings.t30_moneyness, "t5_moneyness": settings.t5_moneyness,

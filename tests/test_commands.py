@@ -150,6 +150,22 @@ def test_format_status_shows_an_iso_close_in_exchange_time_and_skips_positions_n
         "  IWM 20261127 222P qty -2 moneyness +0.90% (IWM 220.00) -> close"]
 
 
+def test_format_status_lists_each_structure_with_its_legs_delivery_reach_and_plan():
+    from tests.test_tui_support import canned_spread_status
+
+    lines = format_status(canned_spread_status()).splitlines()
+    assert lines[-6:] == [
+        "multi-leg structures: 1",
+        "  vertical SPY 20261125 +2 632P / -2 635P",
+        "    legs: +2 SPY 20261125 632P (long), -2 SPY 20261125 635P (short)",
+        "    delivery: below 632: +0; 632-635: +200; above 635: +0",
+        "    now: +0 shares at 629.93; by 17:30 ET 627.60-632.25: +0 to +200 shares",
+        "    plan: watch: no leg at risk"]
+    sparse = format_status({"structures": [{"name": "vertical SPY 20261125 +1 600C / -1 605C"}]}).splitlines()
+    assert sparse[-4:] == ["    legs: ?", "    delivery: n/a", "    now: no fresh price; by 17:30 ET n/a",
+                           "    plan: ?"]
+
+
 def test_successful_reads_are_not_stored_but_refusals_and_changes_are():
     from datetime import UTC, datetime
 

@@ -17,7 +17,11 @@ from typing import Any
 from config import load_settings
 from config.settings import Settings
 from domain.audit import ActionKind, ActionRecord
+from domain.model import OptionContract
 from domain.session import EASTERN
+from domain.structure_rules import StructureAssessment, StructurePlan
+from domain.structure_view import structure_status
+from domain.structures import Leg, Structure, StructureKind
 from gateways.audit.factory import SQLITE_FILE, open_sqlite
 from runtime.commands import CommandReply
 from runtime.control_socket import ControlSocketError, send_command
@@ -133,6 +137,30 @@ def canned_status() -> dict[str, Any]:
         "working_orders": [{"order_id": "7", "contract": "SPY 20261125 635P", "side": "BUY", "type": "STP",
                             "quantity": 2, "filled": 0, "limit": None, "stop": 4.5, "cleanup": False}],
     }
+
+
+def canned_spread() -> StructureAssessment:
+    """The short 635P with a long 632P under it (a put credit spread), both in the money at 629.93 at T-30:
+    nothing of it to close yet."""
+    long, short = (Leg(OptionContract.parse_key(f"SPY 20261125 {strike}P"), quantity)
+                   for strike, quantity in ((632, 2), (635, -2)))
+    spread = Structure(StructureKind.VERTICAL, (long, short))
+    low, high = 627.60, 632.25
+    fewest, most = spread.delivery_between(low, high)
+    plan = StructurePlan(spread, (), (), combo=False, left_alone=False, reason="no leg at risk")
+    return StructureAssessment(spread, spread.delivery_profile(), 629.93, spread.delivery(629.93), low, high,
+                               fewest, most, plan)
+
+
+def canned_spread_status() -> dict[str, Any]:
+    """The canned status with a long 632P making the short 635P a vertical."""
+    status = canned_status()
+    status["positions_at_risk"] = [*status["positions_at_risk"], {
+        "contract": "SPY 20261125 632P", "quantity": 2, "underlying": "SPY", "spot": 629.93, "moneyness": 0.0033,
+        "probability_itm": 0.83, "risk": "LOW", "action": "warn"}]
+    status["positions"] = len(status["positions_at_risk"])
+    status["structures"] = [structure_status(canned_spread())]
+    return status
 
 
 def canned_history() -> list[ActionRecord]:

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from domain.session import EASTERN
+from domain.structure_view import at_spot_text, reach_text
 from tui.format import countdown, on_off, parse_instant, pct, price, probability, risk_style, two_zones, zone
 from tui.heatmap import HeatMap
 from tui.queue import DONE, DUE, HALTED, MONITOR, PENDING, WORKING, action_queue
@@ -20,6 +21,10 @@ MODE_STYLES = {"active": "bold green", "monitor": "bold cyan", "emergency": "bol
 STATE_STYLES = {PENDING: "yellow", DUE: "bold red", WORKING: "bold magenta", DONE: "dim",
                 MONITOR: "cyan", HALTED: "bold white on red"}
 COLUMNS = ("Contract", "Qty", "Moneyness", "Spot", "P(exercise)", "Risk", "Action")
+STRUCTURE_COLUMNS = ("Structure", "Leg", "Qty", "Plan", "Net shares delivered by settlement price", "Now",
+                     "By 17:30 ET")
+PLAN_STYLES = {"left alone": "bold cyan", "close as combo": "bold magenta", "short legs first, longs held": "bold red",
+               "close legs": "bold red"}
 
 
 def summary(status: Mapping[str, Any], trader_tz: str | None = None) -> Text:
@@ -84,6 +89,40 @@ def position_rows(status: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
     return rows
 
 
+def structure_rows(status: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
+    """One row per leg of each multi-leg structure; its plan, delivery and reach on its first leg's row."""
+    rows: list[tuple[str, list[Any]]] = []
+    for item in status.get("structures") or []:
+        name = str(item.get("name", "?"))
+        expiry = str(item.get("expiry") or "").replace("-", "")
+        title = " ".join(str(part) for part in (item.get("kind", "?"), item.get("symbol", "?"), expiry) if part)
+        label = str((item.get("plan") or {}).get("label") or "?")
+        first = [title, Text(label, style=PLAN_STYLES.get(label, "")), str(item.get("profile_text") or "n/a"),
+                 at_spot_text(item, unit=""), reach_text(item, unit="")]
+        for index, leg in enumerate(item.get("legs") or []):
+            quantity = leg.get("quantity")
+            shown = first if index == 0 else ["", "", "", "", ""]
+            rows.append((f"{name}|{leg.get('contract', index)}", [
+                shown[0],
+                str(leg.get("contract", "?")).split(" ")[-1],
+                Text(f"{quantity:+d}" if isinstance(quantity, int) else "?", justify="right",
+                     style="red" if leg.get("short") else "green"),
+                *shown[1:],
+            ]))
+    return rows
+
+
+def structure_reasons(status: Mapping[str, Any]) -> Text:
+    """Under the table: each structure by its name (legs and signed quantities) and why the plan is what it is."""
+    text = Text()
+    for index, item in enumerate(status.get("structures") or []):
+        if index:
+            text.append("\n")
+        text.append(f"{item.get('name', '?')}: ", style="bold")
+        text.append(str((item.get("plan") or {}).get("reason") or "?"))
+    return text
+
+
 def queue_text(status: Mapping[str, Any]) -> Text:
     items = action_queue(status)
     if not items:
@@ -102,6 +141,7 @@ class StatusView(VerticalScroll):
     StatusView { padding: 0 1; }
     StatusView .title { text-style: bold; color: $accent; }
     StatusView #positions { height: auto; max-height: 12; }
+    StatusView #structures { height: auto; max-height: 12; }
     """
 
     def __init__(self, trader_tz: str | None = None, **kwargs: Any) -> None:
@@ -115,6 +155,15 @@ class StatusView(VerticalScroll):
         table: DataTable = DataTable(id="positions", show_cursor=False, zebra_stripes=True, cursor_type="row")
         table.add_columns(*COLUMNS)
         yield table
+        # Shown only while there is a multi-leg structure among the expiring positions.
+        title = Static("Multi-leg structures:", classes="title", id="structures-title")
+        structures: DataTable = DataTable(id="structures", show_cursor=False, zebra_stripes=True, cursor_type="row")
+        structures.add_columns(*STRUCTURE_COLUMNS)
+        reasons = Static(id="structure-reasons")
+        title.display = structures.display = reasons.display = False
+        yield title
+        yield structures
+        yield reasons
         yield Static("Moneyness by strike:", classes="title")
         yield HeatMap(id="heat")
         yield Static("Actions queue (ET):", classes="title")
@@ -123,6 +172,13 @@ class StatusView(VerticalScroll):
     def show(self, status: Mapping[str, Any]) -> None:
         self.query_one("#summary", Static).update(summary(status, self.trader_tz))
         refresh_rows(self.query_one("#positions", DataTable), position_rows(status))
+        rows = structure_rows(status)
+        refresh_rows(self.query_one("#structures", DataTable), rows)
+        self.query_one("#structures", DataTable).display = bool(rows)
+        self.query_one("#structures-title", Static).display = bool(rows)
+        reasons = self.query_one("#structure-reasons", Static)
+        reasons.update(structure_reasons(status))
+        reasons.display = bool(rows)
         self.query_one("#heat", HeatMap).show(status)
         self.query_one("#queue", Static).update(queue_text(status))
 
