@@ -22,7 +22,7 @@ def test_simulate_with_no_arguments_prints_the_summary_and_writes_json(tmp_path)
     assert summary["close_local"] == "2026-11-26T05:00:00+08:00"
     assert {p["outcome"] for p in summary["positions"]} <= {"closed", "expired_otm", "exercised", "assigned", "open"}
     assert set(summary["kpis"]) == {"exercise_prevention_rate", "false_positive_rate", "mean_slippage",
-                                    "exercised_contracts"}
+                                    "exercised_contracts", "shares_delivered"}
     assert summary["restarts"] and all(isinstance(n, int) for n in summary["restarts"].values())
 
 
