@@ -18,12 +18,12 @@ the code the service runs.
   again that day (a person would have to reset it, and the trader is asleep).
 - A ``CloseCombo`` (a structure closed whole) is one combo order (bench/broker.py ``place_combo``): its units
   sized from the book leg by leg, its net ``combo_net`` of each leg's ``price_at`` price, walked as a single
-  close is (the attempt is the legs' highest, each new net one attempt of every leg), then at market.
+  close is (with its own budget of attempts, never its legs' contracts'), then at market.
 - Orders still working at the close expire; what is left is settled by ``domain.settlement.settle``, and
   the lapse desk (``domain.lapse.lapses_due``) sees every position left, so it knows the structures.
 - Structures are ``domain.structures.group_structures`` of the day's positions: each position's run names
   the kind of the spread it is a leg of (vertical, butterfly, iron condor; "single" otherwise), and the
-  day counts the naked legs left (``naked_leg_left``).
+  day counts the naked contracts left (``naked_contracts``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop, closable_
 from domain.risk import calculate_moneyness
 from domain.settlement import SETTLE_AFTER_CLOSE, Outcome, intrinsic, settle
 from domain.stages import Thresholds
-from domain.structures import SHARES_PER_CONTRACT, Structure, StructureKind, group_structures
+from domain.structures import StructureKind, group_structures
 
 T5_SECONDS = 300
 # The structures whose legs cover each other (a short with long partners): straddles and strangles are two
@@ -404,40 +404,26 @@ class DayRun:
                 _closing_cost(original, counterfactual, fills, after) + _lapse_cost(contract, lapsed, after),
                 abs(left.quantity), calculate_moneyness(t5_spot, contract.strike, contract.right), self.placed[i],
                 self.rejects[i], self.spread_paid[i], self.trader_filled[i], lapsed, kinds.get(contract, "single")))
-        self.naked_legs = sum(naked_leg_left(structure, self.broker.index, runs, self.broker.positions)
-                              for structure in self.structures)
+        self.naked_legs = naked_contracts(runs, self.broker.positions) if self.structures else 0
         return runs
 
 
-def naked_leg_left(structure: Structure, index: dict[OptionContract, int], runs: list[PositionRun],
-                   left: list[Position]) -> bool:
-    """Whether the structure ended expiration with a naked leg: a short leg assigned while a long partner was
-    sold (closed by us) or lapsed, or net shares delivered where, left alone, it would have delivered none.
+def naked_contracts(runs: list[PositionRun], left: list[Position]) -> int:
+    """Contracts' worth of shares the day's expiration delivered beyond what leaving every position alone would
+    have, per right (calls and puts net apart, as the account nets them): what closing or lapsing one leg of a
+    spread while its partner stayed cost. Closing a single leg never adds to it: its delivery only shrinks.
 
-    A leg that is part of a position split between structures counts what is left of the position up to its
-    own part: the rest of a split position may be sold freely, and a short's other parts are assigned first
-    (the benefit of the doubt: a split position's contracts are one lot at the broker)."""
-    delivered = alone = 0
-    for leg in structure.legs:
-        run, remaining = runs[index[leg.contract]], left[index[leg.contract]]
-        per_contract = SHARES_PER_CONTRACT if leg.contract.right is Right.CALL else -SHARES_PER_CONTRACT
-        if run.counterfactual in (Outcome.EXERCISED, Outcome.ASSIGNED):
-            alone += leg.quantity * per_contract
-        # The contracts of a split position are one lot: what is left of a long covers this structure's part first,
-        # and a short's other parts (other structures') take the assignment first.
-        if leg.is_short:
-            here = max(-remaining.quantity - (leg.quantity - run.position.quantity), 0)
-        else:
-            here = min(leg.quantity, max(remaining.quantity - run.lapsed, 0))
+    Counted on the whole account, not per structure: the contracts of a position split between structures are
+    one lot at the broker, so which structure's part was closed is not a fact to attribute."""
+    net_with: dict[Right, int] = {Right.CALL: 0, Right.PUT: 0}
+    net_alone: dict[Right, int] = {Right.CALL: 0, Right.PUT: 0}
+    for run, remaining in zip(runs, left, strict=True):
+        right = run.position.contract.right
         if run.outcome in (Outcome.EXERCISED, Outcome.ASSIGNED):
-            delivered += here * (1 if leg.quantity > 0 else -1) * per_contract
-        if leg.is_short and run.outcome is Outcome.ASSIGNED:
-            assigned_here = here
-            covering = sum(min(left[index[p.contract]].quantity - runs[index[p.contract]].lapsed, p.quantity)
-                           for p in structure.legs if p.contract in structure.partners(leg.contract))
-            if assigned_here > max(covering, 0):
-                return True
-    return alone == 0 and delivered != 0
+            net_with[right] += remaining.quantity - run.lapsed if remaining.quantity > 0 else remaining.quantity
+        if run.counterfactual in (Outcome.EXERCISED, Outcome.ASSIGNED):
+            net_alone[right] += run.position.quantity
+    return sum(max(abs(net_with[r]) - abs(net_alone[r]), 0) for r in (Right.CALL, Right.PUT))
 
 
 def _lapse_cost(contract: OptionContract, lapsed: int, after_hours: float) -> float:
@@ -467,7 +453,7 @@ class DayTally:
     guard_refusals: int = 0
     over_closes: int = 0
     structures: int = 0  # spreads among the day's positions (domain.structures; engine.SPREADS)
-    naked_legs_left: int = 0  # of them, those that ended expiration with a naked leg (engine.naked_leg_left)
+    naked_legs_left: int = 0  # contracts delivered beyond leaving everything alone (engine.naked_contracts)
     combos: int = 0  # combo orders placed
 
 

@@ -12,9 +12,9 @@
 - Each rate also for longs and shorts apart: they are different risks (a long is exercised only if in
   the money at the close; a short can be assigned on the after-hours move).
 - And for spread legs and single legs apart (a position is a spread leg when domain.structures puts it, or
-  part of it, in a vertical, butterfly or iron condor), with the naked legs left: spreads that ended
-  expiration with a short leg assigned while a long partner was sold or lapsed, or delivering shares where,
-  left alone, they would have delivered none (bench/engine.py ``naked_leg_left``).
+  part of it, in a vertical, butterfly or iron condor), with the naked contracts left: the contracts' worth
+  of shares expiration delivered beyond what leaving every position alone would have, calls and puts
+  netted apart as the account nets them (bench/engine.py ``naked_contracts``).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class PolicyKpis:
     spread_legs: LegKpis
     single_legs: LegKpis
     structures: int = 0  # spreads (vertical, butterfly, iron condor) among the positions
-    naked_legs_left: int = 0  # spreads that ended with a naked leg
+    naked_legs_left: int = 0  # contracts delivered beyond leaving everything alone (engine.naked_contracts)
     combos: int = 0  # combo orders placed
 
     def to_dict(self) -> dict:

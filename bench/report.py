@@ -36,7 +36,7 @@ def table_rows(kpis: list[PolicyKpis]) -> list[list[str]]:
 
 
 LEG_COLUMNS = ("Policy", "Spread legs: prevention", "Single legs: prevention", "Spread legs: false positives",
-               "Single legs: false positives", "Contracts exercised/assigned (spread / single)", "Naked legs left",
+               "Single legs: false positives", "Contracts exercised/assigned (spread / single)", "Naked contracts left",
                "Combo orders")
 
 
@@ -50,7 +50,7 @@ def leg_rows(kpis: list[PolicyKpis]) -> list[list[str]]:
              rate(k.spread_legs.false_positive_rate, k.spread_legs.false_positives, k.spread_legs.closed_positions),
              rate(k.single_legs.false_positive_rate, k.single_legs.false_positives, k.single_legs.closed_positions),
              f"{k.spread_legs.contracts_exercised_or_assigned} / {k.single_legs.contracts_exercised_or_assigned}",
-             f"{k.naked_legs_left} of {k.structures}", str(k.combos)] for k in kpis]
+             f"{k.naked_legs_left} ({k.structures} spreads)", str(k.combos)] for k in kpis]
 
 
 def leg_table(kpis: list[PolicyKpis]) -> str:

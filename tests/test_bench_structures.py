@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from bench.broker import BenchBroker, ComboOrder, OurOrder
-from bench.engine import DayRun, PositionRun, _View, naked_leg_left
+from bench.engine import DayRun, PositionRun, _View, naked_contracts
 from bench.generator import GeneratorConfig, generate_days
 from bench.market import DayMarket
 from bench.policies import default_policies
@@ -116,49 +116,49 @@ def _run(position: Position, outcome: Outcome, counterfactual: Outcome, closed: 
     return PositionRun(0, position, outcome, counterfactual, closed, lapsed=lapsed, structure=kind)
 
 
-def test_naked_legs_left_counts_a_short_assigned_after_its_long_was_sold_or_lapsed():
+def test_naked_contracts_count_a_short_assigned_after_its_long_was_sold_or_lapsed():
     day = generate_days(1, SEED)[0].session.day
     long = Position(OptionContract("SPY", Right.CALL, 595.0, day), 2)
     short = Position(OptionContract("SPY", Right.CALL, 600.0, day), -2)
-    (vertical,) = group_structures([long, short])
-    index = {long.contract: 0, short.contract: 1}
     sold = [_run(long, Outcome.CLOSED, Outcome.EXERCISED, closed=2), _run(short, Outcome.ASSIGNED, Outcome.ASSIGNED)]
-    assert naked_leg_left(vertical, index, sold, [replace(long, quantity=0), short])
+    assert naked_contracts(sold, [replace(long, quantity=0), short]) == 2
     lapsed = [_run(long, Outcome.LAPSED, Outcome.EXERCISED, lapsed=2), _run(short, Outcome.ASSIGNED, Outcome.ASSIGNED)]
-    assert naked_leg_left(vertical, index, lapsed, [long, short])
+    assert naked_contracts(lapsed, [long, short]) == 2
     alone = [_run(long, Outcome.EXERCISED, Outcome.EXERCISED), _run(short, Outcome.ASSIGNED, Outcome.ASSIGNED)]
-    assert not naked_leg_left(vertical, index, alone, [long, short])  # exercise covers the assignment
+    assert naked_contracts(alone, [long, short]) == 0  # exercise covers the assignment
     closed = [_run(long, Outcome.CLOSED, Outcome.EXERCISED, closed=2), _run(short, Outcome.CLOSED, Outcome.ASSIGNED,
                                                                          closed=2)]
-    assert not naked_leg_left(vertical, index, closed, [replace(long, quantity=0), replace(short, quantity=0)])
+    assert naked_contracts(closed, [replace(long, quantity=0), replace(short, quantity=0)]) == 0
 
 
-def test_naked_legs_left_counts_shares_delivered_where_left_alone_none_would_be():
+def test_naked_contracts_count_shares_delivered_where_left_alone_none_would_be():
     day = generate_days(1, SEED)[0].session.day
     long = Position(OptionContract("SPY", Right.CALL, 595.0, day), 1)
     short = Position(OptionContract("SPY", Right.CALL, 600.0, day), -1)
-    (vertical,) = group_structures([long, short])
-    index = {long.contract: 0, short.contract: 1}
     # SPY above 600: left alone the exercise covers the assignment; with the short bought back and the long
     # left, it is exercised into 100 shares the account did not have
     runs = [_run(long, Outcome.EXERCISED, Outcome.EXERCISED), _run(short, Outcome.CLOSED, Outcome.ASSIGNED,
                                                                     closed=1)]
-    assert naked_leg_left(vertical, index, runs, [long, replace(short, quantity=0)])
+    assert naked_contracts(runs, [long, replace(short, quantity=0)]) == 1
     # SPY between the strikes: left alone it delivers 100 shares anyway; no naked leg by closing the short
     runs = [_run(long, Outcome.EXERCISED, Outcome.EXERCISED), _run(short, Outcome.CLOSED, Outcome.EXPIRED_OTM,
                                                                     closed=1)]
-    assert not naked_leg_left(vertical, index, runs, [long, replace(short, quantity=0)])
+    assert naked_contracts(runs, [long, replace(short, quantity=0)]) == 0
 
 
-def test_a_split_long_whose_single_part_was_sold_still_covers_its_spread():
+def test_a_split_position_is_one_lot_whichever_part_was_closed():
     day = generate_days(1, SEED)[0].session.day
     long = Position(OptionContract("SPY", Right.PUT, 520.0, day), 5)
     short = Position(OptionContract("SPY", Right.PUT, 519.0, day), -1)
-    vertical = next(s for s in group_structures([long, short]) if s.is_multi_leg)
-    index = {long.contract: 0, short.contract: 1}
     # 4 of the 5 longs (the single part) sold; the one left is exercised as the short is assigned: no net delivery
     runs = [_run(long, Outcome.EXERCISED, Outcome.EXERCISED, closed=4), _run(short, Outcome.ASSIGNED, Outcome.ASSIGNED)]
-    assert not naked_leg_left(vertical, index, runs, [replace(long, quantity=1), short])
-    # all 5 sold: the short is naked
+    assert naked_contracts(runs, [replace(long, quantity=1), short]) == 0
+    # all 5 sold: the short's 100 shares are delivered where, left alone, 400 would have gone the other way: less
     runs = [_run(long, Outcome.CLOSED, Outcome.EXERCISED, closed=5), _run(short, Outcome.ASSIGNED, Outcome.ASSIGNED)]
-    assert naked_leg_left(vertical, index, runs, [replace(long, quantity=0), short])
+    assert naked_contracts(runs, [replace(long, quantity=0), short]) == 0
+    # a short split between a spread and a single part, the single part assigned after the spread closed whole
+    short = Position(OptionContract("SPY", Right.CALL, 506.0, day), -10)
+    long = Position(OptionContract("SPY", Right.CALL, 515.0, day), 2)
+    runs = [_run(short, Outcome.ASSIGNED, Outcome.ASSIGNED, closed=2), _run(long, Outcome.CLOSED, Outcome.EXERCISED,
+                                                                             closed=2)]
+    assert naked_contracts(runs, [replace(short, quantity=-8), replace(long, quantity=0)]) == 0  # a miss, not naked
