@@ -26,7 +26,7 @@ from domain.settlement import (
 )
 from domain.stages import Stage
 from domain.structure_view import is_quiet, plan_key, plan_label, structure_status
-from domain.structures import protected_shorts
+from domain.structures import group_structures, protected_shorts
 from domain.underlyings import is_cash_settled
 
 
@@ -270,7 +270,9 @@ class RiskAssessor(SupervisedActor):
                 account=self.ctx.account, mode=self.ctx.config.mode.value, stage=Stage.CLOSED.value,
                 reason=f"open at the close: {outlook.value}", moneyness=moneyness, success=not outlook.at_risk,
                 details={"price_at_close": price} if price is not None else {}))
-        self.alert(alerts.open_at_the_bell(self.ctx.session.day, lines))
+        spreads = [f"{s.name}: at {prices[s.symbol]:.2f} it delivers {s.delivery(prices[s.symbol]):+d} shares"
+                   for s in group_structures(positions) if s.is_multi_leg and s.symbol in prices]
+        self.alert(alerts.open_at_the_bell(self.ctx.session.day, lines, spreads))
 
     def _manual_close(self, request: ManualClose) -> str:
         """A person asked to close one position: same guards as the policy's closes."""

@@ -308,14 +308,18 @@ class OpenAtBell:
     outlook: str  # domain.settlement.BellOutlook value
 
 
-def open_at_the_bell(day: date, positions: Sequence[OpenAtBell]) -> Alert:
-    """After the close, once: every expiring position still open, and whether exercise or assignment is likely."""
+def open_at_the_bell(day: date, positions: Sequence[OpenAtBell], structures: Sequence[str] = ()) -> Alert:
+    """After the close, once: every expiring position still open, and whether exercise or assignment is likely;
+    ``structures``: a line per multi-leg structure among them, with the net shares it delivers at the close."""
     lines = [f"{len(positions)} expiring position(s) still open after the close on {day.isoformat()}:"]
     for p in positions:
         symbol = p.contract_key.split()[0]
         at_close = (f"{symbol} {p.price:.2f} at the close, moneyness {_pct(p.moneyness)}: "
                     if p.price is not None and p.moneyness is not None else "")
         lines.append(f"- {p.contract_key} qty {p.quantity:+d}: {at_close}{p.outlook}")
+    if structures:
+        lines.append("Of them, legs of one structure (exercise and assignment net out):")
+        lines += [f"- {line}" for line in structures]
     lines.append("Holders may exercise until 17:30 ET. A long option in the money is exercised by exception unless "
                  "you send IB a contrary instruction before its cut-off; for a short one, expect the share "
                  "position at the next session's open.")

@@ -223,6 +223,8 @@ def test_a_spread_settling_deep_in_the_money_is_left_alone_and_delivers_no_share
     assert outcome(result, "SPY 20261125 630C").outcome is Outcome.ASSIGNED
     assert result.orders_sent == 0 and result.kpis.shares_delivered == 0
     assert any("left alone" in a.reason for a in actions(result, ActionKind.WARN))
+    (bell,) = [a for a in result.alerts if "open at the close" in a.title]
+    assert "vertical SPY 20261125 +3 625C / -3 630C: at 641" in bell.body and "delivers +0 shares" in bell.body
 
 
 def test_on_the_seeds_rules_the_595_600_spread_is_closed_whole_at_t5_where_the_long_alone_used_to_be_sold(
