@@ -110,13 +110,25 @@ def walk_step(side: Side, reference_mid: float | None, bid: float | None, ask: f
               settings: WalkSettings) -> WalkStep | None:
     """The next price of a working limit (callers skip their market orders: nothing left to walk), or None
     when none is due: too soon since the last price outside the last call, or no attempts left."""
+    attempt = _next_attempt(working, used, seconds_since_priced, seconds_to_close, settings)
+    if attempt is None:
+        return None
+    return _step(price_at(side, reference_mid, bid, ask, attempt, settings), working)
+
+
+def _next_attempt(working: Priced, used: int, seconds_since_priced: float, seconds_to_close: float,
+                  settings: WalkSettings) -> int | None:
+    """The attempt a working order's next price is at (the last one in the last call), or None when none is
+    due: too soon since the last price outside the last call, or no attempts left."""
     last_call = in_last_call(seconds_to_close)
     if seconds_since_priced < settings.attempt_interval_seconds and not last_call:
         return None
     if not attempts_left(used, settings):
         return None
-    attempt = settings.max_attempts - 1 if last_call else max(used, working.attempt + 1)
-    price = price_at(side, reference_mid, bid, ask, attempt, settings)
+    return settings.max_attempts - 1 if last_call else max(used, working.attempt + 1)
+
+
+def _step(price: Priced, working: Priced) -> WalkStep:
     return WalkStep(price, send=price.final or price.limit != working.limit)
 
 
@@ -144,14 +156,10 @@ def combo_price_at(legs: Iterable[ComboLegPrice], attempt: int, settings: WalkSe
 def combo_walk_step(legs: tuple[ComboLegPrice, ...], working: Priced, used: int, seconds_since_priced: float,
                     seconds_to_close: float, settings: WalkSettings) -> WalkStep | None:
     """``walk_step`` for a combo's net limit: the same timing, attempts and last call."""
-    last_call = in_last_call(seconds_to_close)
-    if seconds_since_priced < settings.attempt_interval_seconds and not last_call:
+    attempt = _next_attempt(working, used, seconds_since_priced, seconds_to_close, settings)
+    if attempt is None:
         return None
-    if not attempts_left(used, settings):
-        return None
-    attempt = settings.max_attempts - 1 if last_call else max(used, working.attempt + 1)
-    price = combo_price_at(legs, attempt, settings)
-    return WalkStep(price, send=price.final or price.limit != working.limit)
+    return _step(combo_price_at(legs, attempt, settings), working)
 
 
 # --- the fill model ------------------------------------------------------------------------------
