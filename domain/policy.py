@@ -216,12 +216,15 @@ def _fresh(quote: Quote | None, now: datetime, max_age: float) -> Quote | None:
 
 
 def assess(position: Position, spot: float, option_quote: Quote | None, inputs: PolicyInput, stage: Stage,
-           action: StageAction) -> Assessment:
+           action: StageAction, moneyness: float | None = None) -> Assessment:
     """The position's risk figures; its probability is the one the policy decides shorts on: assignment
-    until 17:30 ET for a short, in the money at the close for a long."""
+    until 17:30 ET for a short, in the money at the close for a long.
+
+    ``moneyness``: the caller's, already computed from this ``spot`` (the same figure, not recomputed)."""
     contract = position.contract
     minutes = inputs.session.minutes_to_close(inputs.now)
-    moneyness = calculate_moneyness(spot, contract.strike, contract.right)
+    if moneyness is None:
+        moneyness = calculate_moneyness(spot, contract.strike, contract.right)
     implied_vol = option_quote.implied_vol if option_quote else None
     score = risk_score(moneyness, minutes, implied_vol)
     probability = _assignment_probability(position, spot, option_quote, inputs) if position.is_short else \
@@ -313,9 +316,10 @@ def _judge(position: Position, inputs: PolicyInput, stage: Stage, minutes: float
     fresh = _fresh(latest, inputs.now, inputs.max_quote_age_seconds)
     contract = position.contract
     if fresh is not None and fresh.mid is not None:
-        action = _stage_action(position, stage, calculate_moneyness(fresh.mid, contract.strike, contract.right),
-                               inputs, option_quote, fresh.mid)
-        return _Judgement(action, assess(position, fresh.mid, option_quote, inputs, stage, action), fresh=True)
+        spot = fresh.mid  # a property: read once
+        moneyness = calculate_moneyness(spot, contract.strike, contract.right)
+        action = _stage_action(position, stage, moneyness, inputs, option_quote, spot)
+        return _Judgement(action, assess(position, spot, option_quote, inputs, stage, action, moneyness), fresh=True)
     if inputs.mode is Mode.EMERGENCY and stage is not Stage.CLOSED:
         return _Judgement(StageAction.CLOSE, None, fresh=False)
     if stage in (Stage.T5, Stage.T2) and latest is not None and latest.mid is not None:
@@ -458,13 +462,18 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
         if judged[leg.contract][0].action is StageAction.CLOSE:
             closing_now[leg.contract] = closing_now.get(leg.contract, 0) + abs(leg.quantity)
     by_contract = {p.contract: p for p in expiring}
+    # Each position's working orders, in their order: closing_orders filtered the whole list for every
+    # position (N positions x N working orders of ours once they are placed).
+    orders_of: dict[OptionContract, list[WorkingOrder]] = {}
+    for order in inputs.working_orders:
+        orders_of.setdefault(order.contract, []).append(order)
     combo_legs = {order.contract for order in inputs.working_orders
                   if order.combo and is_cleanup_ref(order.order_ref) and order.remaining > 0}
     for structure_assessment in plans:
         plan, structure = structure_assessment.plan, structure_assessment.structure
         if plan.combo and all(c in combo_legs for c in structure.contracts):
             continue  # our combo order closing it is working: nothing more for its legs until it ends
-        combo = _combo(structure_assessment, by_contract, judged, inputs, stage) if plan.combo else None
+        combo = _combo(structure_assessment, by_contract, judged, inputs, stage, orders_of) if plan.combo else None
         if combo is not None:
             decisions.append(combo)
             continue
@@ -479,14 +488,15 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
         judgement, option_quote = judged[position.contract]
         assessment = judgement.assessment
         wanted = closing_now.get(position.contract, 0)
+        orders = orders_of.get(position.contract, ())
         hold = why.get(position.contract) if position.contract in held else None
         if judgement.action is StageAction.CLOSE and wanted:
             decisions.extend(_position_decisions(
-                position, inputs.working_orders, stage, _close_reason(stage, mode, judgement, now, inputs.rules),
+                position, orders, stage, _close_reason(stage, mode, judgement, now, inputs.rules),
                 close=True, option_quote=option_quote, assessment=assessment, limit=wanted))
         elif wanted:  # a short partner closed with a long leg of its structure
             decisions.extend(_position_decisions(
-                position, inputs.working_orders, stage, why.get(position.contract, "closed with its structure"),
+                position, orders, stage, why.get(position.contract, "closed with its structure"),
                 close=True, option_quote=option_quote, assessment=assessment, limit=wanted))
         if wanted >= abs(position.quantity):
             continue
@@ -498,7 +508,7 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
         if stage is Stage.T2 and mode is not Mode.MONITOR and hold is None and not wanted:
             # Near-the-money rule did not fire (or no price): stops still become market orders at T-2; never on a
             # leg held to protect a short one (a stop made a market order would sell the protection).
-            decisions.extend(_position_decisions(position, inputs.working_orders, stage,
+            decisions.extend(_position_decisions(position, orders, stage,
                                                  "T-2: stops on expiring contracts become market orders", close=False))
     if stage is Stage.T2 or (mode is Mode.EMERGENCY and stage is not Stage.CLOSED):
         decisions.extend(_opening_orders(expiring, inputs.working_orders, session))
@@ -554,7 +564,7 @@ def _shorts_first(plan: StructurePlan) -> tuple[Leg, ...]:
 
 def _combo(assessment: StructureAssessment, positions: Mapping[OptionContract, Position],
            judged: Mapping[OptionContract, tuple[_Judgement, Quote | None]], inputs: PolicyInput,
-           stage: Stage) -> CloseCombo | None:
+           stage: Stage, orders_of: Mapping[OptionContract, Sequence[WorkingOrder]]) -> CloseCombo | None:
     """The combo order closing the whole structure, or None when it cannot be one: a leg with a closing order
     already working (a trader's, or ours), or without a fresh quote outside emergency mode."""
     structure = assessment.structure
@@ -562,7 +572,7 @@ def _combo(assessment: StructureAssessment, positions: Mapping[OptionContract, P
     for leg in structure.legs:
         position = positions[leg.contract]
         judgement, quote = judged[leg.contract]
-        if closing_orders(position, inputs.working_orders):
+        if closing_orders(position, orders_of.get(leg.contract, ())):
             return None
         if (quote is None or quote.mid is None) and inputs.mode is not Mode.EMERGENCY:
             return None
