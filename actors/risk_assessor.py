@@ -111,14 +111,16 @@ class RiskAssessor(SupervisedActor):
     def _evaluate(self, now: datetime) -> None:
         result = determine_actions(self._inputs(now))
         self.state.last_result = result
-        self._metrics(result)
-        self._sample(result, now)
         actionable = tuple(d for d in result.decisions if not isinstance(d, Warn))
         working = {o.contract.key for o in self.state.book.own_orders}
         quotes = {key: quote for key, quote in self.state.options.items()
                   if key in working and quote.age_seconds(now) <= self.ctx.config.settings.option_quote_max_age_seconds}
         if actionable or quotes:
             self.send(Roles.EXECUTOR, Decisions(actionable, now, self.ctx.config.mode, quotes))
+        # Bookkeeping after the decisions are on their way: the gauges and the sampled assessments
+        # (one audit record each) took ~8 ms at 500 positions, all of it before the first order.
+        self._metrics(result)
+        self._sample(result, now)
         self._warn(result, now)
         self._audit_structures(result, now)
         self._report(result, now)

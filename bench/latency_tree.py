@@ -101,12 +101,15 @@ def bench_settings(data_dir: Path) -> Settings:
 
 def build_tree(positions: int, *, slow_store: float = 0.0, slow_sender: float = 0.0,
                minutes_to_close: float = 4.0) -> Instrumented:
-    """A started tree holding ``positions`` long calls, in the T-5 stage of a session closing soon."""
+    """A started tree holding ``positions`` short calls, in the T-5 stage of a session closing soon.
+
+    Short, not long: with ``lapse_longs`` (the default rules) a long in the money waits for T-2, so
+    long calls at T-5 place no order at all and the benchmark timed out."""
     clock = WallClock()
     now = clock.now()
     close = (now + timedelta(minutes=minutes_to_close)).astimezone(EASTERN)
     session = ExpirySession(day=close.date(), close=close, regular_close=close)
-    held = [Position(OptionContract("SPY", Right.CALL, 500.0 + i, session.day), 1, 1.0) for i in range(positions)]
+    held = [Position(OptionContract("SPY", Right.CALL, 500.0 + i, session.day), -1, 1.0) for i in range(positions)]
     directory = tempfile.TemporaryDirectory(prefix="bench-latency-")
     settings = bench_settings(Path(directory.name))
     market = SimulatedMarket(SpotScript(OTM_SPOT), session, clock, datetime.now(UTC))

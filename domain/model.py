@@ -6,6 +6,7 @@ Datetimes are always timezone-aware.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -73,9 +74,11 @@ class OptionContract:
     # The broker's id is learned late (after qualification) and must not change identity.
     con_id: int | None = field(default=None, compare=False, hash=False)
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Stable human-readable identity, e.g. ``SPY 20261127 635C``; used in logs and order refs."""
+        """Stable human-readable identity, e.g. ``SPY 20261127 635C``; used in logs and order refs.
+
+        Cached (the fields are frozen): the policy and the actors ask it of every position on every tick."""
         strike = f"{self.strike:g}"
         return f"{self.symbol} {self.expiry:%Y%m%d} {strike}{self.right.value}"
 

@@ -216,15 +216,20 @@ def _fresh(quote: Quote | None, now: datetime, max_age: float) -> Quote | None:
 
 
 def assess(position: Position, spot: float, option_quote: Quote | None, inputs: PolicyInput, stage: Stage,
-           action: StageAction) -> Assessment:
+           action: StageAction, moneyness: float | None = None, clock: _Clock | None = None) -> Assessment:
     """The position's risk figures; its probability is the one the policy decides shorts on: assignment
-    until 17:30 ET for a short, in the money at the close for a long."""
+    until 17:30 ET for a short, in the money at the close for a long.
+
+    ``moneyness``, ``clock``: the caller's, already computed from this ``spot`` and these inputs (the
+    same figures, not computed again for every position)."""
     contract = position.contract
-    minutes = inputs.session.minutes_to_close(inputs.now)
-    moneyness = calculate_moneyness(spot, contract.strike, contract.right)
+    clock = clock or _Clock.of(inputs)
+    minutes = clock.minutes
+    if moneyness is None:
+        moneyness = calculate_moneyness(spot, contract.strike, contract.right)
     implied_vol = option_quote.implied_vol if option_quote else None
     score = risk_score(moneyness, minutes, implied_vol)
-    probability = _assignment_probability(position, spot, option_quote, inputs) if position.is_short else \
+    probability = _assignment_probability(position, spot, option_quote, inputs, clock) if position.is_short else \
         probability_itm(spot, contract.strike, contract.right, implied_vol, minutes)
     return Assessment(
         contract=contract,
@@ -243,7 +248,7 @@ def assess(position: Position, spot: float, option_quote: Quote | None, inputs: 
 
 
 def _stage_action(position: Position, stage: Stage, moneyness: float, inputs: PolicyInput,
-                  option_quote: Quote | None, spot: float) -> StageAction:
+                  option_quote: Quote | None, spot: float, clock: _Clock | None = None) -> StageAction:
     """What one stage does with one position at this moneyness: the bands of ``Thresholds``, told
     apart by side as ``domain.closing_rules`` says (seed rules when its defaults are used)."""
     thresholds, rules = inputs.thresholds, inputs.rules
@@ -268,7 +273,7 @@ def _stage_action(position: Position, stage: Stage, moneyness: float, inputs: Po
             # The seed's band is the floor: every short inside it is closed; beyond it, one whose chance of
             # assignment is still above the level (a volatile day, the 4.5-hour window of an early close).
             near = moneyness > -thresholds.t2_moneyness or _assignment_probability(
-                position, spot, option_quote, inputs) > rules.short_assignment_probability
+                position, spot, option_quote, inputs, clock) > rules.short_assignment_probability
         else:
             near = moneyness > -thresholds.t2_moneyness_long
         if near:
@@ -283,13 +288,27 @@ def _long_value(position: Position, option_quote: Quote | None, spot: float) -> 
     return intrinsic(position.contract.right, position.contract.strike, spot)
 
 
+@dataclass(frozen=True)
+class _Clock:
+    """The pass's time figures, the same for every position: computed once, not once per position."""
+
+    minutes: float  # to the close
+    after_hours: float  # minutes of the holders' window after the close (to 17:30 ET)
+
+    @classmethod
+    def of(cls, inputs: PolicyInput) -> _Clock:
+        session = inputs.session
+        return cls(session.minutes_to_close(inputs.now),
+                   (session.exercise_cutoff - session.close).total_seconds() / 60.0)
+
+
 def _assignment_probability(position: Position, spot: float, option_quote: Quote | None,
-                            inputs: PolicyInput) -> float:
-    session = inputs.session
+                            inputs: PolicyInput, clock: _Clock | None = None) -> float:
+    clock = clock or _Clock.of(inputs)
     return probability_assigned(
         spot, position.contract.strike, position.contract.right,
-        option_quote.implied_vol if option_quote else None, session.minutes_to_close(inputs.now),
-        (session.exercise_cutoff - session.close).total_seconds() / 60.0, inputs.rules.after_hours_vol_factor)
+        option_quote.implied_vol if option_quote else None, clock.minutes, clock.after_hours,
+        inputs.rules.after_hours_vol_factor)
 
 
 @dataclass(frozen=True)
@@ -300,7 +319,17 @@ class _Judgement:
     on_stale: Quote | None = None  # the last price a close was decided on when no fresh one was left
 
 
-def _judge(position: Position, inputs: PolicyInput, stage: Stage, minutes: float,
+def _fresh_spots(inputs: PolicyInput) -> dict[str, float]:
+    """Each underlying's fresh price (the mid of a quote young enough), once per pass, not once per position."""
+    fresh_mids = {}
+    for symbol, quote in inputs.spots.items():
+        fresh = _fresh(quote, inputs.now, inputs.max_quote_age_seconds)
+        if fresh is not None and fresh.mid is not None:
+            fresh_mids[symbol] = fresh.mid
+    return fresh_mids
+
+
+def _judge(position: Position, inputs: PolicyInput, stage: Stage, clock: _Clock, fresh_mids: Mapping[str, float],
            option_quote: Quote | None) -> _Judgement:
     """What to do with one position, on its own underlying's price: one rule for every caller.
 
@@ -309,20 +338,22 @@ def _judge(position: Position, inputs: PolicyInput, stage: Stage, minutes: float
     is closed on it: a quote frozen at T-6 must not leave a deep in-the-money call to be exercised.
     Near or out of the money on an old price, nothing is done: it may have crossed since.
     """
-    latest = inputs.spots.get(position.contract.symbol)
-    fresh = _fresh(latest, inputs.now, inputs.max_quote_age_seconds)
     contract = position.contract
-    if fresh is not None and fresh.mid is not None:
-        action = _stage_action(position, stage, calculate_moneyness(fresh.mid, contract.strike, contract.right),
-                               inputs, option_quote, fresh.mid)
-        return _Judgement(action, assess(position, fresh.mid, option_quote, inputs, stage, action), fresh=True)
+    spot = fresh_mids.get(contract.symbol)  # ``_fresh_spots``
+    if spot is not None:
+        moneyness = calculate_moneyness(spot, contract.strike, contract.right)
+        action = _stage_action(position, stage, moneyness, inputs, option_quote, spot, clock)
+        return _Judgement(action, assess(position, spot, option_quote, inputs, stage, action, moneyness, clock),
+                          fresh=True)
+    latest = inputs.spots.get(contract.symbol)
     if inputs.mode is Mode.EMERGENCY and stage is not Stage.CLOSED:
         return _Judgement(StageAction.CLOSE, None, fresh=False)
     if stage in (Stage.T5, Stage.T2) and latest is not None and latest.mid is not None:
         moneyness = calculate_moneyness(latest.mid, contract.strike, contract.right)
         if moneyness > inputs.stale_itm_factor * inputs.thresholds.t2_moneyness:
             return _Judgement(StageAction.CLOSE,
-                              assess(position, latest.mid, option_quote, inputs, stage, StageAction.CLOSE),
+                              assess(position, latest.mid, option_quote, inputs, stage, StageAction.CLOSE,
+                                     clock=clock),
                               fresh=False, on_stale=latest)
     return _Judgement(StageAction.NONE, None, fresh=False)
 
@@ -436,10 +467,11 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     assessments: list[Assessment] = []
     unpriced: dict[str, tuple[list[OptionContract], list[OptionContract]]] = {}
     judged: dict[OptionContract, tuple[_Judgement, Quote | None]] = {}
+    clock, fresh_mids = _Clock.of(inputs), _fresh_spots(inputs)
     for position in expiring:
         option_quote = _fresh(inputs.option_quotes.get(position.contract.key), now,
                               inputs.max_option_quote_age_seconds)
-        judgement = _judge(position, inputs, stage, minutes, option_quote)
+        judgement = _judge(position, inputs, stage, clock, fresh_mids, option_quote)
         judged[position.contract] = (judgement, option_quote)
         if judgement.assessment is not None:
             assessments.append(judgement.assessment)
@@ -458,13 +490,18 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
         if judged[leg.contract][0].action is StageAction.CLOSE:
             closing_now[leg.contract] = closing_now.get(leg.contract, 0) + abs(leg.quantity)
     by_contract = {p.contract: p for p in expiring}
+    # Each position's working orders, in their order: closing_orders filtered the whole list for every
+    # position (N positions x N working orders of ours once they are placed).
+    orders_of: dict[OptionContract, list[WorkingOrder]] = {}
+    for order in inputs.working_orders:
+        orders_of.setdefault(order.contract, []).append(order)
     combo_legs = {order.contract for order in inputs.working_orders
                   if order.combo and is_cleanup_ref(order.order_ref) and order.remaining > 0}
     for structure_assessment in plans:
         plan, structure = structure_assessment.plan, structure_assessment.structure
         if plan.combo and all(c in combo_legs for c in structure.contracts):
             continue  # our combo order closing it is working: nothing more for its legs until it ends
-        combo = _combo(structure_assessment, by_contract, judged, inputs, stage) if plan.combo else None
+        combo = _combo(structure_assessment, by_contract, judged, inputs, stage, orders_of) if plan.combo else None
         if combo is not None:
             decisions.append(combo)
             continue
@@ -479,14 +516,15 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
         judgement, option_quote = judged[position.contract]
         assessment = judgement.assessment
         wanted = closing_now.get(position.contract, 0)
+        orders = orders_of.get(position.contract, ())
         hold = why.get(position.contract) if position.contract in held else None
         if judgement.action is StageAction.CLOSE and wanted:
             decisions.extend(_position_decisions(
-                position, inputs.working_orders, stage, _close_reason(stage, mode, judgement, now, inputs.rules),
+                position, orders, stage, _close_reason(stage, mode, judgement, now, inputs.rules),
                 close=True, option_quote=option_quote, assessment=assessment, limit=wanted))
         elif wanted:  # a short partner closed with a long leg of its structure
             decisions.extend(_position_decisions(
-                position, inputs.working_orders, stage, why.get(position.contract, "closed with its structure"),
+                position, orders, stage, why.get(position.contract, "closed with its structure"),
                 close=True, option_quote=option_quote, assessment=assessment, limit=wanted))
         if wanted >= abs(position.quantity):
             continue
@@ -498,7 +536,7 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
         if stage is Stage.T2 and mode is not Mode.MONITOR and hold is None and not wanted:
             # Near-the-money rule did not fire (or no price): stops still become market orders at T-2; never on a
             # leg held to protect a short one (a stop made a market order would sell the protection).
-            decisions.extend(_position_decisions(position, inputs.working_orders, stage,
+            decisions.extend(_position_decisions(position, orders, stage,
                                                  "T-2: stops on expiring contracts become market orders", close=False))
     if stage is Stage.T2 or (mode is Mode.EMERGENCY and stage is not Stage.CLOSED):
         decisions.extend(_opening_orders(expiring, inputs.working_orders, session))
@@ -554,7 +592,7 @@ def _shorts_first(plan: StructurePlan) -> tuple[Leg, ...]:
 
 def _combo(assessment: StructureAssessment, positions: Mapping[OptionContract, Position],
            judged: Mapping[OptionContract, tuple[_Judgement, Quote | None]], inputs: PolicyInput,
-           stage: Stage) -> CloseCombo | None:
+           stage: Stage, orders_of: Mapping[OptionContract, Sequence[WorkingOrder]]) -> CloseCombo | None:
     """The combo order closing the whole structure, or None when it cannot be one: a leg with a closing order
     already working (a trader's, or ours), or without a fresh quote outside emergency mode."""
     structure = assessment.structure
@@ -562,7 +600,7 @@ def _combo(assessment: StructureAssessment, positions: Mapping[OptionContract, P
     for leg in structure.legs:
         position = positions[leg.contract]
         judgement, quote = judged[leg.contract]
-        if closing_orders(position, inputs.working_orders):
+        if closing_orders(position, orders_of.get(leg.contract, ())):
             return None
         if (quote is None or quote.mid is None) and inputs.mode is not Mode.EMERGENCY:
             return None
