@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from domain.pacing import IB_MESSAGES_PER_SECOND_LIMIT, paced_rate
+
 _EPSILON = 1e-9
 
 
