@@ -13,6 +13,11 @@ as IB does at the generator's rates.
   ``domain.execution.combo_fill`` after the same fill delay, never partially; nothing else is new (a
   placement may be rejected at the same rate, each leg passes the same last guard).
 
+- Pacing as IB's (``domain.pacing``, the paper broker's helper, at the ``ib_messages_per_second`` setting):
+  each placement, change of price, conversion and cancel is one message (``send``), sent in turn; an order
+  works (its fill delay counts) from when it went out. ``closes_sent`` keeps when each placement went out.
+  A conversion or cancel takes its turn but acts at once (the engine does not wait on them).
+
 Every draw uses common random numbers keyed by (day, position, count), so policies sending the same
 order on the same day get the same luck.
 """
@@ -24,9 +29,11 @@ from dataclasses import dataclass, replace
 
 from bench.generator import Day, GeneratorConfig
 from bench.market import DayMarket
+from config.settings import default_values
 from domain.book import over_close
 from domain.execution import ComboLegQuote, Priced, combo_fill, fill_due, working_fill
 from domain.model import OrderType, Position, Side, WorkingOrder
+from domain.pacing import Pacer, paced_rate
 
 
 @dataclass
@@ -35,7 +42,7 @@ class OurOrder:
 
     index: int  # the position's
     order: WorkingOrder  # as the broker holds it: type, limit, quantity, filled
-    since: int  # placed or last modified, seconds before the close: the fill delay counts from here
+    since: float  # sent (placed or last modified), seconds before the close: the fill delay counts from here
     reference_mid: float | None
     bid: float | None
     ask: float | None
@@ -62,20 +69,23 @@ class ComboOrder:
     ratios: tuple[int, ...]
     units: int
     limit: float | None
-    since: int
+    since: float
     attempt: int
     priced_at: int
     final: bool
     rejected: bool = False
     used: int = 0  # prices sent: the combo's own budget of attempts, never its legs' contracts'
 
-    def priced_again(self, limit: float | None, attempt: int, seconds: int, final: bool) -> None:
-        """A new net (or market) sent for the whole combo: every leg shows it, the fill delay restarts."""
-        self.limit, self.attempt, self.priced_at, self.since, self.final = limit, attempt, seconds, seconds, final
+    def priced_again(self, limit: float | None, attempt: int, seconds: int, final: bool,
+                     sent: float | None = None) -> None:
+        """A new net (or market) sent for the whole combo (going out at ``sent``, ``seconds`` when not paced):
+        every leg shows it, the fill delay restarts."""
+        since = seconds if sent is None else sent
+        self.limit, self.attempt, self.priced_at, self.since, self.final = limit, attempt, seconds, since, final
         order_type = OrderType.MARKET if final else OrderType.LIMIT
         for leg in self.legs:
             leg.order = replace(leg.order, order_type=order_type, limit_price=limit)
-            leg.since, leg.final, leg.attempt, leg.priced_at = seconds, final, attempt, seconds
+            leg.since, leg.final, leg.attempt, leg.priced_at = since, final, attempt, seconds
 
 
 @dataclass(frozen=True)
@@ -105,8 +115,12 @@ def uniform(*keys: int) -> float:
 
 
 class BenchBroker:
-    def __init__(self, day: Day, market: DayMarket, config: GeneratorConfig, rejects: bool) -> None:
+    def __init__(self, day: Day, market: DayMarket, config: GeneratorConfig, rejects: bool,
+                 messages_per_second: float | None = None) -> None:
         self.day, self.market, self.config, self.rejects = day, market, config, rejects
+        rate = messages_per_second if messages_per_second is not None else default_values()["ib_messages_per_second"]
+        self.pacer = Pacer(paced_rate(rate))
+        self.closes_sent: list[float] = []  # when each placement (single or combo) went out, seconds before the close
         self.positions = list(day.positions)  # the truth, not what reads show
         self.index = {p.contract: i for i, p in enumerate(day.positions)}
         self.trader: dict[str, _Resting] = {}
@@ -129,6 +143,14 @@ class BenchBroker:
         """The IB gateway's last guard on a placement ("" when it goes out)."""
         working = sum(o.order.remaining for o in ours if o.index == index and o.order.side is side)
         return over_close(side, quantity, sized_against, self._reported(index, seconds), working)
+
+    def send(self, seconds: int, close: bool = False) -> float:
+        """One message asked for at ``seconds`` before the close: when it goes out (seconds before the close), in
+        turn at IB's rate; ``close``: a placement, kept in ``closes_sent``."""
+        sent = -self.pacer.slot(-seconds)
+        if close:
+            self.closes_sent.append(sent)
+        return sent
 
     def place(self, index: int) -> bool:
         """Whether the placement is rejected (reported the next second, as the paper broker's events are)."""

@@ -103,7 +103,8 @@ class DayRun:
     def __init__(self, day: Day, market: DayMarket, policy: Policy, settings: Settings,
                  config: GeneratorConfig) -> None:
         self.day, self.market, self.policy, self.settings, self.config = day, market, policy, settings, config
-        self.broker = BenchBroker(day, market, config, rejects=policy.rejects)
+        self.broker = BenchBroker(day, market, config, rejects=policy.rejects,
+                                  messages_per_second=settings.ib_messages_per_second)
         n = len(day.positions)
         self.orders: list[OurOrder] = []  # ours, until filled (or rejected)
         self.book = Book()
@@ -231,11 +232,12 @@ class DayRun:
         self.placed[i] += 1
         self.sequence[i] += 1
         rejected = self.broker.place(i)
+        sent = self.broker.send(seconds, close=True)
         self.rejects[i] += rejected
         order = WorkingOrder(f"{i}.{self.sequence[i]}", contract, plan.side,
                              OrderType.MARKET if plan.price.final else OrderType.LIMIT, plan.quantity,
                              limit_price=plan.price.limit, order_ref=make_order_ref(contract, self.sequence[i]))
-        self.orders.append(OurOrder(i, order, seconds, decision.reference_mid, decision.bid, decision.ask,
+        self.orders.append(OurOrder(i, order, sent, decision.reference_mid, decision.bid, decision.ask,
                                     plan.price.attempt, seconds, plan.price.final, rejected=rejected))
         view.working.setdefault(contract, []).append(order)
         view.own.add(contract)
@@ -276,16 +278,17 @@ class DayRun:
         for i in indices:
             self.placed[i] += 1
         rejected = self.broker.place_combo(indices)
+        sent = self.broker.send(seconds, close=True)
         for i in indices:
             self.rejects[i] += rejected
         order_id = f"combo.{self.combo_sequence}"
         ref = make_combo_ref([leg.contract for leg in legs], self.combo_sequence)
-        combo = ComboOrder(order_id, [], ratios, units, net, seconds, attempt, seconds, final, rejected=rejected,
+        combo = ComboOrder(order_id, [], ratios, units, net, sent, attempt, seconds, final, rejected=rejected,
                            used=1)
         for leg, ratio, i in zip(legs, ratios, indices, strict=True):
             order = WorkingOrder(order_id, leg.contract, leg.side, OrderType.MARKET if final else OrderType.LIMIT,
                                  ratio * units, limit_price=net, order_ref=ref, combo=True)
-            ours = OurOrder(i, order, seconds, leg.reference_mid, leg.bid, leg.ask, attempt, seconds, final,
+            ours = OurOrder(i, order, sent, leg.reference_mid, leg.bid, leg.ask, attempt, seconds, final,
                             rejected=rejected, combo=combo)
             combo.legs.append(ours)
             self.orders.append(ours)
@@ -320,25 +323,27 @@ class DayRun:
         if net is not None and net == combo.limit:
             return  # the same net again: nothing sent, no attempt used
         combo.used = used + 1
-        combo.priced_again(net, attempt, seconds, final=net is None)
+        combo.priced_again(net, attempt, seconds, final=net is None, sent=self.broker.send(seconds))
 
     def _convert(self, order: WorkingOrder, seconds: int) -> None:
         if order.order_id in self.handled:
             return
         self.handled.add(order.order_id)
+        sent = self.broker.send(seconds)
         taken = self.broker.take_over(order.order_id)
         if taken is None:  # filled meanwhile: the broker refuses the change, a failure as in the Executor
             self.handled.discard(order.order_id)
             self._failure(order.contract, self.market.now(seconds))
             return
         i, market = taken
-        self.orders.append(OurOrder(i, market, seconds, None, None, None, self.settings.max_attempts - 1, seconds,
+        self.orders.append(OurOrder(i, market, sent, None, None, None, self.settings.max_attempts - 1, seconds,
                                     final=True, converted=True))
 
     def _cancel(self, order: WorkingOrder, seconds: int) -> None:
         if order.order_id in self.handled:
             return
         self.handled.add(order.order_id)
+        self.broker.send(seconds)
         cancelled = self.broker.cancel(order.order_id)
         if cancelled is not None:  # confirmed: what it filled is known, the rest is the policy's to close
             self.book = self.book.with_order_ended(order, cancelled.filled, self.market.now(seconds))
@@ -366,7 +371,7 @@ class DayRun:
             self.attempts[i] = used + 1
             order.order = replace(order.order, order_type=OrderType.MARKET if step.price.final else OrderType.LIMIT,
                                   limit_price=step.price.limit)
-            order.since, order.final, order.exhausted = seconds, step.price.final, False
+            order.since, order.final, order.exhausted = self.broker.send(seconds), step.price.final, False
 
     def _failure(self, contract: OptionContract, now: datetime) -> None:
         self.breaker = record_failure(self.breaker, now, contract.key, self.settings.breaker_max_failures,
@@ -455,6 +460,7 @@ class DayTally:
     structures: int = 0  # spreads among the day's positions (domain.structures; engine.SPREADS)
     naked_legs_left: int = 0  # contracts delivered beyond leaving everything alone (engine.naked_contracts)
     combos: int = 0  # combo orders placed
+    closes_sent: list[float] = field(default_factory=list)  # when each placement went out (bench/broker.py send)
 
 
 def run_day(day: Day, policies: list[Policy], settings: Settings,
@@ -465,5 +471,5 @@ def run_day(day: Day, policies: list[Policy], settings: Settings,
         run = DayRun(day, market, policy, settings, config)
         runs = run.run()
         result[policy.name] = (runs, DayTally(run.guard_refusals, run.broker.over_closes, len(run.structures),
-                                              run.naked_legs, run.combos))
+                                              run.naked_legs, run.combos, run.broker.closes_sent))
     return result

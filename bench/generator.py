@@ -25,6 +25,10 @@ The generator was written from market facts, not fitted to make any policy look 
 - Multi-leg structures on top of the single positions (a stream of their own): verticals (debit and
   credit, calls and puts), short iron condors and long butterflies, as an account running 0DTE spreads
   holds them; no trader orders rest on their legs (a trader closes a spread as a combo, if at all).
+- One big day (``big_day``, off by default; ``python -m bench.kpi`` turns it on): its singles are
+  ``big_day_positions`` (500) instead of 3-8, every one in the money at T-35 (calls below spot, puts
+  above, on the $1 grid from the nearest strike out): an account closing hundreds of positions at T-5,
+  where IB's message rate (``domain.pacing``) decides when the last close goes out.
 - Spreads: the simulated market's ``Spread`` (half-spread = max(floor, share x price), widening
   toward the close) with a share of 0.3-1.2 % of the premium (an ITM 0DTE SPY option at $5 is
   typically quoted 5-10 cents wide) and a widening factor of 1-4 drawn per day.
@@ -111,6 +115,9 @@ class GeneratorConfig:
     vertical_widths: tuple[int, ...] = (1, 1, 2, 2, 3, 5)
     condor_distance_low: float = 0.002  # a condor's short strikes this share of spot away (each side)
     condor_distance_high: float = 0.008
+    # The index of the day holding big_day_positions singles, all in the money at T-35; None: no such day.
+    big_day: int | None = None
+    big_day_positions: int = 500
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,9 @@ def generate_day(index: int, seed: int, config: GeneratorConfig, regular: tuple[
     spread = Spread(share_of_price=float(rng.uniform(config.spread_share_low, config.spread_share_high)),
                     widening=float(rng.uniform(config.widening_low, config.widening_high)))
     positions = _positions(rng, config, session, path[HORIZON_SECONDS - WINDOW_SECONDS])
+    if index == config.big_day:  # drawn on a stream of its own: the other draws of the day are as they were
+        big = np.random.default_rng(np.random.SeedSequence([seed, index, 3]))
+        positions = _big_book(big, config, session, path[HORIZON_SECONDS - WINDOW_SECONDS])
     day_seed = int(rng.integers(2**62))
     # A stream of their own: switching them off (shares at 0) leaves the rest of the day as it was.
     extra = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
@@ -223,6 +233,21 @@ def _positions(rng: np.random.Generator, config: GeneratorConfig, session: Expir
             sign = signs.setdefault(right, sign)
         found.setdefault(contract, Position(contract, sign * quantity))
     return tuple(found.values())
+
+
+def _big_book(rng: np.random.Generator, config: GeneratorConfig, session: ExpirySession,
+              spot: float) -> tuple[Position, ...]:
+    """``big_day_positions`` singles, all in the money: calls at each $1 strike below spot, puts above, the
+    nearest first; one sign per right (a long and a short of one right would pair into verticals)."""
+    signs = {right: 1 if rng.random() < 0.5 else -1 for right in (Right.CALL, Right.PUT)}
+    below, above = math.floor(spot - 0.01), math.ceil(spot + 0.01)
+    positions = []
+    for n in range(config.big_day_positions):
+        right = Right.CALL if n % 2 == 0 else Right.PUT
+        strike = below - n // 2 if right is Right.CALL else above + n // 2
+        quantity = int(config.quantities[int(rng.integers(len(config.quantities)))])
+        positions.append(Position(OptionContract(SYMBOL, right, float(strike), session.day), signs[right] * quantity))
+    return tuple(positions)
 
 
 def _structures(rng: np.random.Generator, config: GeneratorConfig, session: ExpirySession, spot: float,

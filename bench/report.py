@@ -139,6 +139,34 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+def big_day(run: BenchRun) -> dict | None:
+    """The big day's closes under IB's pacing, per policy: how many went out, the seconds from the first to the
+    last, and that span over N / rate (1.0: sent back to back at the rate; more: spread over the stages)."""
+    if run.config.big_day is None or not run.big_day:
+        return None
+    messages_per_second = run.messages_per_second
+    policies = {}
+    for name, sent in run.big_day.items():
+        span = max(sent) - min(sent) if sent else 0.0
+        floor = len(sent) / messages_per_second
+        policies[name] = {"closes": len(sent), "first_to_last_seconds": round(span, 3),
+                          "n_over_rate_seconds": round(floor, 3), "ratio": round(span / floor, 3) if sent else None}
+    return {"day": run.config.big_day, "positions": run.config.big_day_positions, "rate": messages_per_second,
+            "policies": policies}
+
+
+def big_day_lines(data: dict) -> list[str]:
+    big = data.get("big_day")
+    if not big:
+        return []
+    lines = [f"Big day (day {big['day']}, {big['positions']} positions; IB pacing at {big['rate']:g} messages/s): "
+             "closes sent, seconds from the first to the last, N / rate, ratio:", ""]
+    lines += [f"- {name}: {p['closes']} closes in {p['first_to_last_seconds']:.2f} s; N / rate "
+              f"{p['n_over_rate_seconds']:.2f} s; ratio {'-' if p['ratio'] is None else format(p['ratio'], '.2f')}"
+              for name, p in big["policies"].items()]
+    return lines
+
+
 def build(run: BenchRun) -> tuple[list[PolicyKpis], dict]:
     kpis = [policy_kpis(policy.name, run.runs[policy.name], run.tallies[policy.name]) for policy in run.policies]
     labels = {policy.name: policy.label for policy in run.policies}
@@ -163,6 +191,7 @@ def build(run: BenchRun) -> tuple[list[PolicyKpis], dict]:
         "ranking": ranking(kpis),
         "slippage_by_spread_tercile": slippage_by_spread(run),
         "comparison": {name: comparison(kpis, name) for name in labels if name.startswith("system")},
+        "big_day": big_day(run),
     }
     return kpis, data
 
@@ -210,5 +239,7 @@ def markdown(kpis: list[PolicyKpis], data: dict) -> str:
                   f"{low}-{high}, > {high}):", ""]
         lines += [f"- {name}: " + " / ".join("-" if m is None else f"{m:.2f}" for m in means)
                   for name, means in spread["policies"].items()]
+    if data.get("big_day"):
+        lines += ["", *big_day_lines(data)]
     lines += ["", "Plots: kpi_frontier.png (prevention vs false positives), kpi_slippage.png, kpi_moneyness.png.", ""]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from bench.engine import DayTally, PositionRun, run_day
 from bench.generator import Day, GeneratorConfig, generate_days
 from bench.policies import Policy, default_policies
 from config.settings import Settings, load_settings
+from domain.pacing import paced_rate
 
 
 @dataclass
@@ -20,7 +21,9 @@ class BenchRun:
     runs: dict[str, list[PositionRun]] = field(default_factory=dict)
     tallies: dict[str, DayTally] = field(default_factory=dict)  # summed over the days
     days: list[dict] = field(default_factory=list)  # a summary per day (session, early close, jump)
+    big_day: dict[str, list[float]] = field(default_factory=dict)  # per policy: when each close went out that day
     seconds: float = 0.0
+    messages_per_second: float = 0.0  # IB's pacing, as the broker paced (domain.pacing.paced_rate of the setting)
 
 
 def benchmark_settings() -> Settings:
@@ -35,7 +38,8 @@ def run_benchmark(n: int, seed: int, policies: list[Policy] | None = None,
     policies = policies or default_policies()
     settings = settings or benchmark_settings()
     result = BenchRun(n, seed, config, policies, {policy.name: [] for policy in policies},
-                      {policy.name: DayTally() for policy in policies})
+                      {policy.name: DayTally() for policy in policies},
+                      messages_per_second=paced_rate(settings.ib_messages_per_second))
     for day in generate_days(n, seed, config):
         for name, (runs, tally) in run_day(day, policies, settings, config).items():
             result.runs[name].extend(runs)
@@ -45,6 +49,8 @@ def run_benchmark(n: int, seed: int, policies: list[Policy] | None = None,
             total.structures += tally.structures
             total.naked_legs_left += tally.naked_legs_left
             total.combos += tally.combos
+            if day.index == config.big_day:
+                result.big_day[name] = tally.closes_sent
         result.days.append(_day_summary(day))
     result.seconds = time.perf_counter() - started
     return result

@@ -7,6 +7,7 @@ name the layer (and the variable) that supplied the bad value.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -367,6 +369,13 @@ def _from_credentials(directory: Path | None) -> dict[str, str]:
     return {key: value for key, value in found.items() if value}
 
 
+@functools.cache
+def default_values() -> Mapping[str, Any]:
+    """The embedded defaults (config/defaults.toml), before any other layer: for code with no settings at hand
+    (the paper broker built by a test) that must still agree with the service's."""
+    return MappingProxyType(tomllib.loads(DEFAULTS_FILE.read_text()))
+
+
 def load_settings(
     config_path: Path | None = None,
     flags: Mapping[str, Any] | None = None,
@@ -377,7 +386,7 @@ def load_settings(
     Raises ConfigError for the first bad value; the CLI prints it and exits with status 2.
     """
     environ = os.environ if environ is None else environ
-    layers: list[tuple[str, dict[str, Any]]] = [("defaults", tomllib.loads(DEFAULTS_FILE.read_text()))]
+    layers: list[tuple[str, dict[str, Any]]] = [("defaults", dict(default_values()))]
     config_path = config_path or (Path(environ["CLEANUP_CONFIG"]) if environ.get("CLEANUP_CONFIG") else None)
     if config_path is not None:
         layers.append((f"file {config_path}", _read_user_file(config_path)))

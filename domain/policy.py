@@ -24,6 +24,7 @@ from enum import StrEnum
 from domain.closing_rules import ClosingRules
 from domain.model import OptionContract, Position, Quote, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
+from domain.priority import close_priority
 from domain.risk import (
     RiskLevel,
     calculate_moneyness,
@@ -442,6 +443,29 @@ def _untouchable(positions: Sequence[Position], orders: Sequence[WorkingOrder],
                  and not is_cash_settled(order.contract.symbol))
 
 
+ClosingDecision = Close | CloseCombo | ConvertStop
+
+
+def priority_of(decision: ClosingDecision, moneyness: Mapping[OptionContract, float]) -> tuple[int, int, float]:
+    """``domain.priority.close_priority`` of a closing decision; a combo ranks as its riskiest short leg (or its
+    riskiest leg, when it has no short one). ``moneyness`` by contract: a converted stop's."""
+    if isinstance(decision, CloseCombo):
+        return min(priority_of(leg, moneyness) for leg in decision.short_legs_first())
+    if isinstance(decision, ConvertStop):
+        contract, side = decision.order.contract, decision.order.side
+        return close_priority(side is Side.BUY, moneyness.get(contract))
+    depth = decision.assessment.moneyness if decision.assessment else moneyness.get(decision.contract)
+    return close_priority(decision.side is Side.BUY, depth)
+
+
+def riskiest_first(decisions: Sequence[Decision], moneyness: Mapping[OptionContract, float]) -> list[Decision]:
+    """The closing decisions, riskiest first (stable among equals), then the warnings and cancels in their order:
+    the Executor sends in this order, and at IB's pacing the last closes go out seconds later than the first."""
+    closing = [d for d in decisions if isinstance(d, Close | CloseCombo | ConvertStop)]
+    closing.sort(key=lambda d: priority_of(d, moneyness))
+    return [*closing, *(d for d in decisions if not isinstance(d, Close | CloseCombo | ConvertStop))]
+
+
 def _downgrade_for_monitor(decision: Decision) -> Decision:
     if isinstance(decision, Warn):
         return decision
@@ -540,6 +564,7 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
                                                  "T-2: stops on expiring contracts become market orders", close=False))
     if stage is Stage.T2 or (mode is Mode.EMERGENCY and stage is not Stage.CLOSED):
         decisions.extend(_opening_orders(expiring, inputs.working_orders, session))
+    decisions = riskiest_first(decisions, {a.contract: a.moneyness for a in assessments})
     if mode is Mode.MONITOR:
         decisions = [_downgrade_for_monitor(d) for d in decisions]
     stale = tuple(StaleUnderlying(symbol, inputs.spots.get(symbol), tuple(closing), tuple(unjudged))

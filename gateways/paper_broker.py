@@ -16,20 +16,31 @@ Combo orders (``place_combo``) are one order on several legs, filled whole or no
 execution of its own (the combo's order id and orderRef, the leg's contract), then one OrderEvent in
 units names the first leg. ``working_orders`` lists a working combo once per leg (``combo=True``, the
 leg's contracts, the net as the limit). ``refuse_combos`` makes it a broker without combo routing.
+
+It paces as IB makes a client pace (``domain.pacing``, at the ``ib_messages_per_second`` setting): each
+place, modify and cancel is one message, checked when asked (connected, the last guard, ours to change)
+and then sent in turn, first in first out; one beyond the rate waits in the outbox and goes out on a
+later ``process(now)`` (virtual time), never dropped. An order works, and can fill, only from when it
+was sent; its Submitted (or reject) is reported then, and it is in the open-order list only from then,
+as at IB. ``sent_at`` records when each paced message went out. Reads (positions, orders, executions,
+a lapse) are answered at once: counted as messages, not paced.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from config.settings import default_values
 from domain.book import over_close
 from domain.execution import FILL_DELAY_SECONDS, ComboLegQuote, combo_fill, commission, fill_due, working_fill
 from domain.lapse import cutoff_text, lapse_cutoff
 from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
+from domain.pacing import Pacer, paced_rate
 from domain.settlement import Outcome, settle
 from gateways.broker import (
     BrokerError,
@@ -55,6 +66,7 @@ class _Working:
     order: WorkingOrder
     since: datetime
     ours: bool  # placed through this client (or taken over by it): its fills are our executions
+    sent: bool = True  # False: still in the outbox, not working yet
 
 
 @dataclass
@@ -64,6 +76,7 @@ class _Combo:
     order: WorkingOrder
     legs: tuple[ComboLegRequest, ...]
     since: datetime
+    sent: bool = True  # False: still in the outbox, not working yet
 
     def leg_orders(self) -> list[WorkingOrder]:
         """One WorkingOrder per leg, in the leg's contracts, as a broker's open-order list shows a combo."""
@@ -82,7 +95,8 @@ class _Moved:
 class PaperBroker:
     def __init__(self, market: SimulatedMarket, clock: Clock, positions: Sequence[Position] = (),
                  orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = FILL_DELAY_SECONDS,
-                 account: str = "DU0000000", position_lag_seconds: float = 0.0, refuse_combos: bool = False) -> None:
+                 account: str = "DU0000000", position_lag_seconds: float = 0.0, refuse_combos: bool = False,
+                 messages_per_second: float | None = None) -> None:
         self.market = market
         self.clock = clock
         self.fill_delay_seconds = fill_delay_seconds
@@ -106,6 +120,11 @@ class PaperBroker:
         self._down_until: datetime | None = None
         self._connected_at = clock.now()
         self._messages = 0
+        rate = messages_per_second if messages_per_second is not None else default_values()["ib_messages_per_second"]
+        self._pacer = Pacer(paced_rate(rate))
+        self._origin = clock.now()  # the pacer's timeline: seconds from here
+        self._outbox: deque[tuple[datetime, Callable[[datetime], None]]] = deque()  # (goes out at, send)
+        self.sent_at: list[datetime] = []  # when each paced message went out, in order
         self.placed: list[OrderRequest] = []  # every order ever sent, for tests and the summary
         self.placed_combos: list[ComboRequest] = []  # every combo ever sent
 
@@ -138,8 +157,8 @@ class PaperBroker:
     def working_orders(self) -> Sequence[WorkingOrder]:
         with self._lock:
             self._count()
-            return [w.order for w in self._working.values()] + [leg for combo in self._combos.values()
-                                                                  for leg in combo.leg_orders()]
+            return [w.order for w in self._working.values() if w.sent] + [
+                leg for combo in self._combos.values() if combo.sent for leg in combo.leg_orders()]
 
     def executions(self) -> Sequence[Execution]:
         with self._lock:
@@ -148,7 +167,7 @@ class PaperBroker:
 
     def place_order(self, request: OrderRequest) -> str:
         with self._lock:
-            self._count()
+            self._check_connected()
             reported = self._reported().get(request.contract)
             why = over_close(request.side, request.quantity, request.position,
                              reported.quantity if reported else 0, self._ours_working(request.contract, request.side))
@@ -158,22 +177,31 @@ class PaperBroker:
             self.placed.append(request)
             order = WorkingOrder(order_id, request.contract, request.side, request.order_type, request.quantity,
                                  limit_price=request.limit_price, order_ref=request.order_ref)
-            if request.contract.key in self._refused_contracts:
-                self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected - reason: the "
-                                                        "contract is not available for trading")
-                return order_id
-            if self._rejects_left > 0:
-                self._rejects_left -= 1
-                self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected")
-                return order_id
-            self._working[order_id] = _Working(order, self.clock.now(), True)
-            self._emit(order, OrderStatus.SUBMITTED)
+            working = self._working[order_id] = _Working(order, self.clock.now(), True, sent=False)
+            self._message(lambda at: self._arrive(working, at))
             return order_id
+
+    def _arrive(self, working: _Working, at: datetime) -> None:
+        """A placement reaches the broker: it works from now, or is rejected."""
+        order = working.order
+        if self._working.get(order.order_id) is not working:
+            return
+        if order.contract.key in self._refused_contracts:
+            del self._working[order.order_id]
+            self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected - reason: the "
+                                                    "contract is not available for trading", at=at)
+        elif self._rejects_left > 0:
+            self._rejects_left -= 1
+            del self._working[order.order_id]
+            self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected", at=at)
+        else:
+            working.since, working.sent = at, True
+            self._emit(order, OrderStatus.SUBMITTED, at=at)
 
     def place_combo(self, request: ComboRequest) -> str:
         """One order on every leg, filled whole or not at all; the last guard checks each leg as ``place_order``."""
         with self._lock:
-            self._count()
+            self._check_connected()
             if self.refuse_combos:
                 raise ComboRefused(f"{request.order_ref} not sent: the paper broker takes no combo orders "
                                    "(simulated); close the legs one by one, short legs first")
@@ -191,18 +219,26 @@ class PaperBroker:
             first = request.legs[0]
             head = WorkingOrder(order_id, first.contract, first.side, request.order_type, request.quantity,
                                 limit_price=request.limit_price, order_ref=request.order_ref, combo=True)
-            refused = [leg.contract.key for leg in request.legs if leg.contract.key in self._refused_contracts]
-            if refused:
-                self._emit(head, OrderStatus.REJECTED, f"simulated reject: 201 Order rejected - reason: the "
-                                                       f"contract {refused[0]} is not available for trading")
-                return order_id
-            if self._rejects_left > 0:
-                self._rejects_left -= 1
-                self._emit(head, OrderStatus.REJECTED, "simulated reject: 201 Order rejected")
-                return order_id
-            self._combos[order_id] = _Combo(head, request.legs, self.clock.now())
-            self._emit(head, OrderStatus.SUBMITTED)
+            combo = self._combos[order_id] = _Combo(head, request.legs, self.clock.now(), sent=False)
+            self._message(lambda at: self._combo_arrives(combo, at))
             return order_id
+
+    def _combo_arrives(self, combo: _Combo, at: datetime) -> None:
+        head = combo.order
+        if self._combos.get(head.order_id) is not combo:
+            return
+        refused = [leg.contract.key for leg in combo.legs if leg.contract.key in self._refused_contracts]
+        if refused:
+            del self._combos[head.order_id]
+            self._emit(head, OrderStatus.REJECTED, f"simulated reject: 201 Order rejected - reason: the "
+                                                   f"contract {refused[0]} is not available for trading", at=at)
+        elif self._rejects_left > 0:
+            self._rejects_left -= 1
+            del self._combos[head.order_id]
+            self._emit(head, OrderStatus.REJECTED, "simulated reject: 201 Order rejected", at=at)
+        else:
+            combo.since, combo.sent = at, True
+            self._emit(head, OrderStatus.SUBMITTED, at=at)
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
         self._modify(order_id, lambda o: replace(o, order_type=OrderType.LIMIT, limit_price=limit_price))
@@ -213,18 +249,20 @@ class PaperBroker:
 
     def cancel(self, order_id: str) -> None:
         with self._lock:
-            self._count()
-            combo = self._combos.pop(order_id, None)
-            if combo is not None:
-                self._emit(combo.order, OrderStatus.CANCELLED)
-                return
+            self._check_connected()
             working = self._working.get(order_id)
             if working is not None and not working.order.modifiable:
                 raise OrderNotOurs(f"order {order_id} was placed by {working.order.owner or 'another client'}; "
                                    "the broker lets only its own client cancel it")
-            if working is not None:
-                del self._working[order_id]
-                self._emit(working.order, OrderStatus.CANCELLED)
+            self._message(lambda at: self._cancelled(order_id, at))
+
+    def _cancelled(self, order_id: str, at: datetime) -> None:
+        """A cancel reaches the broker: the order ends, unless it already has (filled meanwhile)."""
+        combo = self._combos.pop(order_id, None)
+        if combo is not None:
+            self._emit(combo.order, OrderStatus.CANCELLED, at=at)
+        elif (working := self._working.pop(order_id, None)) is not None:
+            self._emit(working.order, OrderStatus.CANCELLED, at=at)
 
     def lapse(self, contract: OptionContract, quantity: int) -> LapseResult:
         """As IB: for a long option of today's expiry, up to what is held, until the cut-off. A contract
@@ -253,12 +291,14 @@ class PaperBroker:
 
     # --- simulation ------------------------------------------------------------------------------
     def process(self, now: datetime) -> None:
-        """Fill what is due and deliver events; the simulator calls this every virtual second."""
+        """Send what the pacing lets out by ``now``, fill what is due and deliver events; the simulator calls this
+        every virtual second."""
         with self._lock:
+            self._send_due(now)
             if self.is_connected() and (self._no_fill_until is None or now >= self._no_fill_until):
-                for working in list(self._working.values()):
+                for working in [w for w in self._working.values() if w.sent]:
                     self._maybe_fill(working, now)
-                for combo in list(self._combos.values()):
+                for combo in [c for c in self._combos.values() if c.sent]:
                     self._maybe_fill_combo(combo, now)
             events, self._pending_events = self._pending_events, []
         for event in events:
@@ -272,6 +312,7 @@ class PaperBroker:
         with self._lock:
             self._working.clear()  # day orders expire at the close
             self._combos.clear()
+            self._outbox.clear()  # and what had not gone out by then never will
             expiring = [p for p in self._positions.values() if p.quantity and p.contract.expiry == market.session.day]
             return {p.contract.key: settle(p, market.spot_at(p.contract.symbol, close),
                                            market.spot_after_hours(p.contract.symbol), self._lapsed.get(p.contract, 0))
@@ -299,6 +340,21 @@ class PaperBroker:
         self._check_connected()
         self._messages += 1
 
+    def _message(self, send: Callable[[datetime], None]) -> None:
+        """One paced message: ``send(at)`` runs when it goes out, now if the pacing and the outbox let it."""
+        now = self.clock.now()
+        self._send_due(now)
+        at = self._origin + timedelta(seconds=self._pacer.slot((now - self._origin).total_seconds()))
+        self._outbox.append((at, send))
+        self._send_due(now)
+
+    def _send_due(self, now: datetime) -> None:
+        while self._outbox and self._outbox[0][0] <= now:
+            at, send = self._outbox.popleft()
+            self._messages += 1
+            self.sent_at.append(at)
+            send(at)
+
     def _check_connected(self) -> None:
         if not self.is_connected():
             raise BrokerUnavailable("paper broker disconnected (simulated): IB Gateway not reachable")
@@ -321,18 +377,22 @@ class PaperBroker:
 
     def _modify(self, order_id: str, change: Callable[[WorkingOrder], WorkingOrder]) -> None:
         with self._lock:
-            self._count()
-            combo = self._combos.get(order_id)
-            if combo is not None:  # the net of the whole combo (a limit) or the combo to market
-                combo.order, combo.since = change(combo.order), self.clock.now()
-                return
+            self._check_connected()
             working = self._working.get(order_id)
-            if working is None:
+            if working is None and order_id not in self._combos:
                 raise BrokerError(f"order {order_id} is no longer working")
-            if not working.order.modifiable:
+            if working is not None and not working.order.modifiable:
                 raise OrderNotOurs(f"order {order_id} was placed by {working.order.owner or 'another client'}; "
                                    "the broker lets only its own client modify it")
-            working.order, working.since, working.ours = change(working.order), self.clock.now(), True
+            self._message(lambda at: self._modified(order_id, change, at))
+
+    def _modified(self, order_id: str, change: Callable[[WorkingOrder], WorkingOrder], at: datetime) -> None:
+        """A change reaches the broker: the order works anew from now, unless it has ended meanwhile."""
+        combo = self._combos.get(order_id)
+        if combo is not None:  # the net of the whole combo (a limit) or the combo to market
+            combo.order, combo.since = change(combo.order), at
+        elif (working := self._working.get(order_id)) is not None:
+            working.order, working.since, working.ours = change(working.order), at, True
 
     def _maybe_fill(self, working: _Working, now: datetime) -> None:
         bid, mid, ask = self.market.option_book(working.order.contract, now)

@@ -146,7 +146,8 @@ def run_simulation(
     positions = scenario.initial_positions()
     _check_priced(scenario, market)
     broker = PaperBroker(market, clock, positions, scenario.initial_orders(),
-                         position_lag_seconds=scenario.position_lag_seconds, refuse_combos=scenario.refuse_combos)
+                         position_lag_seconds=scenario.position_lag_seconds, refuse_combos=scenario.refuse_combos,
+                         messages_per_second=settings.ib_messages_per_second)
     sender = RecordingSender(on_alert)
     metrics = metrics or Metrics(process_collectors=False)
     run = run or prepare_run(settings)

@@ -58,7 +58,7 @@ def test_sanity_of_the_baselines(first_run):
 
 
 def test_command_line_writes_table_and_json(tmp_path):
-    assert main(["--n", "3", "--seed", "5", "--out", str(tmp_path), "--no-plots"]) == 0
+    assert main(["--n", "3", "--seed", "5", "--out", str(tmp_path), "--no-plots", "--no-big-day"]) == 0
     data = json.loads((tmp_path / "kpi.json").read_text())
     assert data["n_days"] == 3 and len(data["policies"]) == len(default_policies())
     assert (tmp_path / "kpi.md").read_text().count("| system (seed) |") == 2  # the headline table, the legs' table

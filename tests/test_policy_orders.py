@@ -71,7 +71,8 @@ def test_trailing_stops_are_stops_converted_to_market_at_t2():
     trail_limit = order(FAR_PUT, Side.BUY, OrderType.TRAILING_STOP_LIMIT, 1, "trail-limit")
     held = [position(FAR_CALL, 1), position(FAR_PUT, -1)]
     result = determine_actions(inputs(held, SPY, 1.5, orders=[trail, trail_limit]))
-    assert kinds(result) == [("ConvertStop", "trail"), ("ConvertStop", "trail-limit")]
+    # the short's stop first: riskiest first (domain.priority)
+    assert kinds(result) == [("ConvertStop", "trail-limit"), ("ConvertStop", "trail")]
 
 
 def test_an_order_we_may_not_touch_is_never_converted_nor_cancelled_and_still_counts():
@@ -111,4 +112,5 @@ def test_stops_are_converted_while_they_fit_and_the_rest_cancelled():
     stops = [stop(FAR_CALL, Side.SELL, 2, order_id="a"), stop(FAR_CALL, Side.SELL, 2, order_id="b"),
              stop(FAR_CALL, Side.SELL, 1, order_id="c")]
     result = determine_actions(inputs([position(FAR_CALL, 3)], SPY, 1.5, orders=stops))
-    assert kinds(result) == [("ConvertStop", "a"), ("CancelOrder", "b"), ("ConvertStop", "c")]
+    # the closing decisions first, the cancels after them (domain.policy.riskiest_first)
+    assert kinds(result) == [("ConvertStop", "a"), ("ConvertStop", "c"), ("CancelOrder", "b")]

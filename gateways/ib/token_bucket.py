@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
-IB_MESSAGES_PER_SECOND_LIMIT = 50
+from domain.pacing import IB_MESSAGES_PER_SECOND_LIMIT, paced_rate
+
 _EPSILON = 1e-9
 
 
@@ -32,7 +33,7 @@ class TokenBucket:
         """Refill at the configured rate with a burst allowance that keeps rate + burst under IB's 50/s, by one
         message: sends queued on the loop go out back to back, and the socket may deliver a message sent
         just inside one second together with the next second's."""
-        rate = min(messages_per_second, IB_MESSAGES_PER_SECOND_LIMIT - 2)
+        rate = paced_rate(messages_per_second)
         return cls(rate, max(1, IB_MESSAGES_PER_SECOND_LIMIT - 1 - rate), now)
 
     def _refill(self) -> None:
