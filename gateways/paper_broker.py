@@ -186,17 +186,24 @@ class PaperBroker:
         order = working.order
         if self._working.get(order.order_id) is not working:
             return
-        if order.contract.key in self._refused_contracts:
+        reject = self._arrival_reject([order.contract])
+        if reject:
             del self._working[order.order_id]
-            self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected - reason: the "
-                                                    "contract is not available for trading", at=at)
-        elif self._rejects_left > 0:
-            self._rejects_left -= 1
-            del self._working[order.order_id]
-            self._emit(order, OrderStatus.REJECTED, "simulated reject: 201 Order rejected", at=at)
+            self._emit(order, OrderStatus.REJECTED, reject, at=at)
         else:
             working.since, working.sent = at, True
             self._emit(order, OrderStatus.SUBMITTED, at=at)
+
+    def _arrival_reject(self, contracts: list[OptionContract]) -> str:
+        """Why the broker rejects an order on these contracts as it arrives (a scripted reject), else ''."""
+        refused = [c.key for c in contracts if c.key in self._refused_contracts]
+        if refused:
+            what = "the contract" if len(contracts) == 1 else f"the contract {refused[0]}"
+            return f"simulated reject: 201 Order rejected - reason: {what} is not available for trading"
+        if self._rejects_left > 0:
+            self._rejects_left -= 1
+            return "simulated reject: 201 Order rejected"
+        return ""
 
     def place_combo(self, request: ComboRequest) -> str:
         """One order on every leg, filled whole or not at all; the last guard checks each leg as ``place_order``."""
@@ -227,15 +234,10 @@ class PaperBroker:
         head = combo.order
         if self._combos.get(head.order_id) is not combo:
             return
-        refused = [leg.contract.key for leg in combo.legs if leg.contract.key in self._refused_contracts]
-        if refused:
+        reject = self._arrival_reject([leg.contract for leg in combo.legs])
+        if reject:
             del self._combos[head.order_id]
-            self._emit(head, OrderStatus.REJECTED, f"simulated reject: 201 Order rejected - reason: the "
-                                                   f"contract {refused[0]} is not available for trading", at=at)
-        elif self._rejects_left > 0:
-            self._rejects_left -= 1
-            del self._combos[head.order_id]
-            self._emit(head, OrderStatus.REJECTED, "simulated reject: 201 Order rejected", at=at)
+            self._emit(head, OrderStatus.REJECTED, reject, at=at)
         else:
             combo.since, combo.sent = at, True
             self._emit(head, OrderStatus.SUBMITTED, at=at)

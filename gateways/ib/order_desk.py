@@ -113,38 +113,37 @@ class OrderDesk:
         return self._link.queue(queue, f"place {request.order_ref}")
 
     async def _send_combo(self, order: Order, legs: tuple[Leg, ...], order_ref: str) -> None:
-        order_id = order.orderId
         qualified = []
         for leg in legs:
-            try:
-                qualified.append(Leg(await self._link.qualify_async(leg.contract), leg.action, leg.ratio))
-            except (BrokerError, TimeoutError, ConnectionError) as error:
-                if not self._link.link_up():
-                    self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self._link.address}")
-                else:
-                    self._tracker.refused_before_sending(order_id, f"{order_ref} leg {leg.contract.key}: {error}")
+            contract = await self._qualified(order.orderId, leg.contract, f"{order_ref} leg {leg.contract.key}")
+            if contract is None:
                 return
-        await self._outbox.pace()
-        if not self._link.link_up():
-            self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self._link.address}; nothing sent")
-            return
-        self._link.connected_ib().placeOrder(mapping.to_ib_combo(qualified), order)
+            qualified.append(Leg(contract, leg.action, leg.ratio))
+        await self._place_paced(order, mapping.to_ib_combo(qualified))
 
     async def _send_new(self, order: Order, request: OrderRequest) -> None:
-        order_id = order.orderId
+        contract = await self._qualified(order.orderId, request.contract, request.contract.key)
+        if contract is not None:
+            await self._place_paced(order, mapping.to_ib_option(contract))
+
+    async def _qualified(self, order_id: int, contract: OptionContract, what: str) -> OptionContract | None:
+        """The contract as IB knows it, or None with the order reported not sent (link down) or refused."""
         try:
-            contract = await self._link.qualify_async(request.contract)
+            return await self._link.qualify_async(contract)
         except (BrokerError, TimeoutError, ConnectionError) as error:
             if not self._link.link_up():
                 self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self._link.address}")
             else:
-                self._tracker.refused_before_sending(order_id, f"{request.contract.key}: {error}")
-            return
+                self._tracker.refused_before_sending(order_id, f"{what}: {error}")
+            return None
+
+    async def _place_paced(self, order: Order, ib_contract: Any) -> None:
+        """Wait for the pacer, then send, unless the link dropped meanwhile (then nothing was sent)."""
         await self._outbox.pace()
         if not self._link.link_up():
-            self._tracker.not_sent(order_id, f"not connected to IB Gateway at {self._link.address}; nothing sent")
+            self._tracker.not_sent(order.orderId, f"not connected to IB Gateway at {self._link.address}; nothing sent")
             return
-        self._link.connected_ib().placeOrder(mapping.to_ib_option(contract), order)
+        self._link.connected_ib().placeOrder(ib_contract, order)
 
     # --- changes ---------------------------------------------------------------------------------
 
