@@ -45,9 +45,9 @@ class Watch:
 
 
 def test_the_spread_closes_as_one_combo_order_filled_whole_at_the_gateway(tmp_path):
-    start = CLOSE - timedelta(seconds=115)
+    start = CLOSE - timedelta(seconds=135)  # quotes of both legs in before T-2 (at 120 s), also on a loaded box
     watch = Watch()
-    run_tree(tmp_path, spread(), start=start, seconds=100, prices=ib_prices, until=watch, **SIDE_AWARE)
+    run_tree(tmp_path, spread(), start=start, seconds=120, prices=ib_prices, until=watch, **SIDE_AWARE)
     assert watch.positions == {LONG: 0, SHORT: 0}
     (combo,) = watch.orders  # one order, never a single leg
     assert combo.contract.sec_type == "BAG" and combo.action == "BUY" and combo.quantity == 5
@@ -59,9 +59,9 @@ def test_the_spread_closes_as_one_combo_order_filled_whole_at_the_gateway(tmp_pa
 
 
 def test_with_combos_refused_the_short_leg_is_bought_back_before_the_long_is_sold(tmp_path):
-    start = CLOSE - timedelta(seconds=115)
+    start = CLOSE - timedelta(seconds=135)  # quotes of both legs in before T-2 (at 120 s), also on a loaded box
     watch = Watch()
-    run_tree(tmp_path, spread(refuse_combos=True), start=start, seconds=100, prices=ib_prices, until=watch,
+    run_tree(tmp_path, spread(refuse_combos=True), start=start, seconds=120, prices=ib_prices, until=watch,
              **SIDE_AWARE)
     assert watch.positions == {LONG: 0, SHORT: 0}
     singles = [order for order in watch.orders if order.contract.sec_type != "BAG"]
