@@ -42,7 +42,6 @@ from domain.book import Book, OwnFill
 from domain.breaker import BreakerState, record_failure
 from domain.cadence import poll_due
 from domain.execution import (
-    MULTIPLIER,
     attempts_left,
     combo_net,
     commission,
@@ -54,7 +53,7 @@ from domain.execution import (
     walk_step,
 )
 from domain.lapse import lapses_due
-from domain.model import OptionContract, OrderType, Position, Right, WorkingOrder
+from domain.model import SHARES_PER_CONTRACT, OptionContract, OrderType, Position, Right, WorkingOrder
 from domain.order_refs import make_combo_ref, make_order_ref
 from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop, closable_quantity
 from domain.risk import calculate_moneyness
@@ -433,7 +432,7 @@ def naked_contracts(runs: list[PositionRun], left: list[Position]) -> int:
 
 def _lapse_cost(contract: OptionContract, lapsed: int, after_hours: float) -> float:
     """Lapsed, a long in the money gives up the shares' value over the strike (marked at 17:30 ET)."""
-    return intrinsic(contract.right, contract.strike, after_hours) * MULTIPLIER * lapsed
+    return intrinsic(contract.right, contract.strike, after_hours) * SHARES_PER_CONTRACT * lapsed
 
 
 def _closing_cost(position: Position, counterfactual: Outcome, fills: list[tuple[int, float, float | None]],

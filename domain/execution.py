@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from domain.model import OrderType, Position, Side, WorkingOrder
+from domain.model import SHARES_PER_CONTRACT, OrderType, Position, Side, WorkingOrder
 from domain.policy import closable_quantity
 from domain.pricing import MIN_PRICE, limit_price, slippage_per_share
 
@@ -29,7 +29,6 @@ from domain.pricing import MIN_PRICE, limit_price, slippage_per_share
 LAST_CALL_SECONDS = 30.0
 FILL_DELAY_SECONDS = 1.0
 COMMISSION_PER_CONTRACT = 0.65
-MULTIPLIER = 100
 _EPSILON = 1e-9  # prices are cents held in floats
 
 
@@ -263,4 +262,4 @@ def fill_pnl(side: Side, price: float | None, basis: float, quantity: int, paid:
     if price is None:
         return -paid or None
     sign = 1 if side is Side.SELL else -1
-    return sign * (price - basis) * quantity * MULTIPLIER - paid
+    return sign * (price - basis) * quantity * SHARES_PER_CONTRACT - paid

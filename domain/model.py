@@ -106,12 +106,16 @@ class OptionContract:
         return self.key
 
 
+# Shares one US equity/ETF option contract delivers (and the price multiplier of its premium).
+SHARES_PER_CONTRACT = 100
+
+
 @dataclass(frozen=True)
 class Position:
     contract: OptionContract
     quantity: int  # signed: positive long, negative short
     avg_cost: float = 0.0  # per share, as brokers report option cost / multiplier
-    multiplier: int = 100
+    multiplier: int = SHARES_PER_CONTRACT
 
     @property
     def closing_side(self) -> Side:

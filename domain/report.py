@@ -18,9 +18,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from domain.audit import ActionKind, ActionRecord
+from domain.model import SHARES_PER_CONTRACT
 from domain.session import EASTERN
-
-CONTRACT_MULTIPLIER = 100
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def summarize_day(day: date, records: Iterable[ActionRecord]) -> DaySummary:
         successful=sum(1 for r in records if r.success is True),
         failed=sum(1 for r in records if r.success is False),
         contracts_closed=sum(abs(quantity) for _, quantity in fills),
-        exercise_avoided=sum(abs(quantity) * CONTRACT_MULTIPLIER * r.strike
+        exercise_avoided=sum(abs(quantity) * SHARES_PER_CONTRACT * r.strike
                              for r, quantity in fills if r.strike is not None),
         pnl_impact=round(sum(r.pnl_impact for r in records if r.pnl_impact is not None), 2),
         by_action=tuple(sorted(counts.items())),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.model import Position, Quote, Right, Side
+from domain.model import SHARES_PER_CONTRACT, Position, Quote, Right, Side
 from domain.risk import calculate_moneyness
 from domain.underlyings import is_cash_settled
 
@@ -179,7 +179,7 @@ class SessionKpis:
     shares_delivered: int = 0
 
 
-def delivered_shares(result: PositionResult, multiplier: int = 100) -> int:
+def delivered_shares(result: PositionResult, multiplier: int = SHARES_PER_CONTRACT) -> int:
     """Shares an exercised or assigned position delivered (a long call or short put: in; the others: out)."""
     if result.outcome not in _AT_RISK:
         return 0

@@ -34,10 +34,8 @@ from datetime import date
 from enum import StrEnum
 from functools import lru_cache, partial
 
-from domain.model import OptionContract, Position, Right
+from domain.model import SHARES_PER_CONTRACT, OptionContract, Position, Right
 from domain.settlement import EXERCISE_THRESHOLD, intrinsic
-
-SHARES_PER_CONTRACT = 100
 
 
 class StructureKind(StrEnum):
