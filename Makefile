@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: simulate test lint
+.PHONY: simulate test test-fast lint
 
 $(BIN)/cleanup-manager: pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,6 +17,10 @@ simulate: $(BIN)/cleanup-manager
 test: lint
 	bash scripts/test-services.sh
 	$(BIN)/python -m pytest
+
+# The unit layer only (about 10 s): no services needed.
+test-fast: $(BIN)/cleanup-manager
+	$(BIN)/python -m pytest tests/unit
 
 lint: $(BIN)/cleanup-manager
 	$(BIN)/ruff check .
