@@ -15,7 +15,6 @@ still queued in its inbox. So, as in OTP:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -23,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import pykka
@@ -145,10 +145,22 @@ class Registry:
             return list(self._refs)
 
 
+class Restart(StrEnum):
+    """OTP's restart types, less ``transient``: a pykka actor that stops normally is never reported
+    as failed, so every report is abnormal and ``transient`` would behave as ``permanent``."""
+
+    PERMANENT = "permanent"  # restarted after every crash (counts towards the restart intensity)
+    TEMPORARY = "temporary"  # never restarted: logged, and the role stays down (its messages are held)
+
+
 @dataclass(frozen=True)
 class ChildSpec:
     role: str
     start: Callable[[], pykka.ActorRef]  # builds the actor from the state the supervisor kept
+    restart: Restart = Restart.PERMANENT
+    # How long stop() waits for the actor to finish the message in hand and its on_stop; Python cannot
+    # kill a thread (OTP's brutal_kill), so one that overruns is left behind, logged, and the stop goes on.
+    shutdown_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -202,7 +214,7 @@ class Supervisor:
         self._stopping.set()
         self._crashes.put(None)
         for spec in reversed(self.specs):
-            self._stop_child(spec.role)
+            self._stop_child(spec)
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=10)
 
@@ -254,21 +266,24 @@ class Supervisor:
                     self._idle.notify_all()
 
     def _handle(self, crash: _Crash) -> None:
+        log.error("actor %s crashed: %r", crash.role, crash.error)
+        index = next(i for i, spec in enumerate(self.specs) if spec.role == crash.role)
+        if self.specs[index].restart is Restart.TEMPORARY:
+            log.warning("actor %s is temporary: not restarted, its role stays down", crash.role)
+            return
         now = self.clock.now()
         self._restart_times.append(now)
         while self._restart_times and now - self._restart_times[0] > self.window:
             self._restart_times.popleft()
-        log.error("actor %s crashed: %r", crash.role, crash.error)
         if len(self._restart_times) > self.max_restarts:
             self._escalate(f"{len(self._restart_times)} crashes within {self.window.total_seconds():g} s, "
                            f"last: {crash.role} ({crash.error!r})")
             return
-        index = next(i for i, spec in enumerate(self.specs) if spec.role == crash.role)
         to_restart = [self.specs[index]]
         if self.strategy == "rest_for_one":
             to_restart += self.specs[index + 1:]
             for spec in reversed(self.specs[index + 1:]):
-                self._stop_child(spec.role)
+                self._stop_child(spec)
         for spec in to_restart:
             self._start_child(spec)
             self.restarts[spec.role] += 1
@@ -278,12 +293,17 @@ class Supervisor:
         for message in crash.salvaged:
             self.registry.tell(crash.role, message)
 
-    def _stop_child(self, role: str) -> None:
-        ref = self.registry.ref(role)
-        self.registry.unregister(role)
-        if ref is not None:
-            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-                ref.stop(timeout=10)
+    def _stop_child(self, spec: ChildSpec) -> None:
+        ref = self.registry.ref(spec.role)
+        self.registry.unregister(spec.role)
+        if ref is None:
+            return
+        try:
+            ref.stop(timeout=spec.shutdown_seconds)
+        except pykka.Timeout:
+            log.error("actor %s did not stop within %g s: left behind", spec.role, spec.shutdown_seconds)
+        except pykka.ActorDeadError:
+            pass
 
     def _escalate(self, reason: str) -> None:
         self.escalation_reason = reason
@@ -293,4 +313,4 @@ class Supervisor:
         self.escalated.set()
         self._stopping.set()
         for spec in reversed(self.specs):
-            self._stop_child(spec.role)
+            self._stop_child(spec)

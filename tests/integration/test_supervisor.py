@@ -8,7 +8,7 @@ import pykka
 import pytest
 
 from runtime.clock import WallClock
-from supervisor import ChildSpec, Registry, StateKeeper, Supervisor, salvage_inbox
+from supervisor import ChildSpec, Registry, Restart, StateKeeper, Supervisor, salvage_inbox
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,11 @@ class Boom:
 
 class Get:
     pass
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
 
 
 class Counter(pykka.ThreadingActor):
@@ -41,6 +46,8 @@ class Counter(pykka.ThreadingActor):
             raise RuntimeError(f"{self.role} boom")
         elif isinstance(message, Get):
             return self.total
+        elif isinstance(message, Sleep):
+            time.sleep(message.seconds)
         return None
 
     def on_failure(self, exc_type, exc, tb):
@@ -51,14 +58,16 @@ class Counter(pykka.ThreadingActor):
         self.stopped.append(self.role)
 
 
-def build(roles, *, max_restarts=3, window=60.0, strategy="one_for_one"):
+def build(roles, *, max_restarts=3, window=60.0, strategy="one_for_one", restart=None, shutdown=None):
     registry, keeper, stopped = Registry(), StateKeeper(), []
     holder = {}
 
     def report(role, exc, salvaged):
         holder["sup"].child_failed(role, exc, salvaged)
 
-    specs = [ChildSpec(role, lambda role=role: Counter.start(role, keeper, registry, report, stopped))
+    specs = [ChildSpec(role, lambda role=role: Counter.start(role, keeper, registry, report, stopped),
+                       **({"restart": restart[role]} if restart and role in restart else {}),
+                       **({"shutdown_seconds": shutdown[role]} if shutdown and role in shutdown else {}))
              for role in roles]
     escalations = []
     sup = Supervisor(specs, registry, WallClock(), max_restarts=max_restarts, window_seconds=window,
@@ -207,3 +216,31 @@ def test_healthy_is_false_while_an_actor_is_wedged_and_true_again_after():
         assert sup.healthy(timeout=2.0)
     finally:
         sup.stop()
+
+
+def test_a_temporary_child_stays_down_and_its_crash_does_not_count_towards_escalation():
+    sup, registry, _, _, escalations = build(["a", "b"], max_restarts=0, restart={"a": Restart.TEMPORARY})
+    try:
+        registry.tell("a", Boom())
+        deadline = time.monotonic() + 5
+        while "a" in registry.roles():
+            assert time.monotonic() < deadline, "the crashed child is still registered"
+            time.sleep(0.01)
+        sup.wait_idle()
+        assert registry.ref("a") is None and sup.restarts == {"a": 0, "b": 0}
+        assert not sup.escalated.is_set() and not escalations  # max_restarts=0: a counted crash would escalate
+        registry.tell("a", Add(1))  # held, as for any role that is down
+        assert ask(registry, "b") == 0
+    finally:
+        sup.stop()
+
+
+def test_stop_waits_each_child_its_own_shutdown_time_and_goes_on_past_one_that_overruns(caplog):
+    sup, registry, _, stopped, _ = build(["a", "b"], shutdown={"a": 2.0, "b": 0.2})
+    registry.tell("a", Sleep(0.5))  # within its 2 s: finished, then stopped
+    registry.tell("b", Sleep(1.5))  # beyond its 0.2 s: left behind, logged
+    time.sleep(0.05)
+    started = time.monotonic()
+    sup.stop()
+    assert time.monotonic() - started < 1.4  # did not wait out b's message
+    assert "a" in stopped and "did not stop within 0.2 s" in caplog.text
