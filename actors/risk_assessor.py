@@ -12,7 +12,15 @@ from domain import alerts
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
 from domain.lapse import lapses_due
-from domain.messages import BookUpdate, Decisions, LapseRequest, ManualClose, MarketUpdate
+from domain.messages import (
+    AssessorSnapshot,
+    BookUpdate,
+    Decisions,
+    LapseRequest,
+    ManualClose,
+    MarketUpdate,
+    StatusQuery,
+)
 from domain.model import OptionContract, Position, Quote
 from domain.policy import Close, Mode, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
 from domain.risk import calculate_moneyness
@@ -73,13 +81,12 @@ class RiskAssessor(SupervisedActor):
                 self._evaluate(message.book.taken_at)
         elif isinstance(message, ManualClose):
             return self._manual_close(message)
+        elif isinstance(message, StatusQuery):
+            return AssessorSnapshot(self.state.book, dict(self.state.spots), self.state.source, self.state.last_result)
         else:
             return super().handle(message)
         self.ctx.keeper.keep(self.role, self.state)
         return None
-
-    def latest(self) -> PolicyResult | None:
-        return self.state.last_result
 
     def _remember_spots(self, update: MarketUpdate) -> None:
         """Each underlying's latest quote; one the poll did not bring keeps its last (it ages)."""

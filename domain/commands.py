@@ -137,7 +137,8 @@ def format_status(data: Mapping[str, Any]) -> str:
     Keys read: mode, stage, minutes_to_close, close (ISO instant or text), kill_switch, breaker_tripped,
     positions_at_risk (list of {contract, quantity, moneyness, action}, with the underlying and spot it was
     judged on when known), positions (count), structures (list of domain.structure_view.structure_status
-    entries: the multi-leg structures with their legs, delivery and plan).
+    entries: the multi-leg structures with their legs, delivery and plan), assessor_answered (False: the
+    positions are not known at this instant).
     """
     lines = [f"mode: {data.get('mode', 'unknown')}"
              + (" | KILL SWITCH ON" if data.get("kill_switch") else "")
@@ -148,7 +149,10 @@ def format_status(data: Mapping[str, Any]) -> str:
     # Assessments whose action is "none" are watched, not at risk.
     at_risk = [item for item in data.get("positions_at_risk") or [] if item.get("action") != "none"]
     total = data.get("positions")
-    lines.append(f"positions at risk: {len(at_risk)}" + (f" of {total}" if total is not None else ""))
+    if data.get("assessor_answered") is False:
+        lines.append("positions: not known now (the risk assessor is restarting or too busy to answer): ask again")
+    else:
+        lines.append(f"positions at risk: {len(at_risk)}" + (f" of {total}" if total is not None else ""))
     for item in at_risk:
         moneyness = item.get("moneyness")
         shown = f"{moneyness:+.2%}" if isinstance(moneyness, int | float) else "n/a"

@@ -9,7 +9,7 @@ from datetime import datetime
 from domain.book import Book, OwnFill
 from domain.lapse import LapsePlan
 from domain.model import Execution, Position, Quote, WorkingOrder
-from domain.policy import Decision, Mode
+from domain.policy import Decision, Mode, PolicyResult
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,21 @@ class ForgiveFailures:
 class ManualClose:
     contract_key: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class StatusQuery:
+    """From the control plane to the RiskAssessor: what it holds now, answered on the assessor's thread."""
+
+
+@dataclass(frozen=True)
+class AssessorSnapshot:
+    """The RiskAssessor's view at one instant, for status and the TUI: copies, so no thread reads its live state."""
+
+    book: Book
+    spots: Mapping[str, Quote]
+    source: str
+    result: PolicyResult | None
 
 
 @dataclass(frozen=True)

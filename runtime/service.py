@@ -21,11 +21,11 @@ from actors.lapse_desk import LapseDesk
 from actors.notifier import AlertSender, Notifier
 from actors.position_poller import PositionPoller
 from actors.price_feed import PriceFeed
-from actors.risk_assessor import AssessorState, RiskAssessor
+from actors.risk_assessor import RiskAssessor
 from config.settings import Settings
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
-from domain.messages import ForgiveFailures, ManualClose, Ping, PollNow, Tick
+from domain.messages import AssessorSnapshot, ForgiveFailures, ManualClose, Ping, PollNow, StatusQuery, Tick
 from domain.order_refs import is_cleanup_ref
 from domain.policy import Mode
 from domain.session import ExpirySession
@@ -40,6 +40,8 @@ from supervisor import ChildSpec, Registry, StateKeeper, Supervisor, TradingGate
 log = logging.getLogger("cleanup.service")
 
 KILL_CAUSE = "kill switch"
+EXECUTOR_SHUTDOWN_SECONDS = 30.0
+STATUS_ASK_SECONDS = 5.0  # under the control socket's and Telegram's own deadlines
 READ_ONLY_CAUSE = "read-only API"
 # Order of the pipeline: a barrier asks each in turn, so a tick's messages are handled in order.
 PIPELINE = (Roles.PRICE_FEED, Roles.POSITION_POLLER, Roles.RISK_ASSESSOR, Roles.EXECUTOR, Roles.LAPSE_DESK,
@@ -67,15 +69,20 @@ class Service:
             ChildSpec(Roles.AUDIT_LOGGER, lambda: AuditLogger.start(ctx, audit_log)),
             ChildSpec(Roles.NOTIFIER, lambda: Notifier.start(ctx, sender)),
             ChildSpec(Roles.CIRCUIT_BREAKER, lambda: CircuitBreaker.start(ctx)),
-            ChildSpec(Roles.EXECUTOR, lambda: Executor.start(ctx, broker)),
+            # A batch of closes is paced at IB's message rate (500 orders: ~11 s): let it finish on a stop.
+            ChildSpec(Roles.EXECUTOR, lambda: Executor.start(ctx, broker), shutdown_seconds=EXECUTOR_SHUTDOWN_SECONDS),
             ChildSpec(Roles.LAPSE_DESK, lambda: LapseDesk.start(ctx, broker)),
             ChildSpec(Roles.RISK_ASSESSOR, lambda: RiskAssessor.start(ctx)),
             ChildSpec(Roles.POSITION_POLLER, lambda: PositionPoller.start(ctx, broker)),
             ChildSpec(Roles.PRICE_FEED, lambda: PriceFeed.start(ctx, source)),
         ]
+        # one_for_one, on purpose: peers address each other by role through the Registry, which holds
+        # messages while a role restarts, and each child's state is kept by role; so no peer holds
+        # anything a restart invalidates. rest_for_one would restart the assessor, poller and feed after
+        # an Executor crash: seconds without judgement in the last minutes, for nothing.
         self.supervisor = Supervisor(
             specs, self.registry, clock, max_restarts=settings.restart_max,
-            window_seconds=settings.restart_window_seconds,
+            window_seconds=settings.restart_window_seconds, strategy="one_for_one",
             on_restart=self._restarted, on_escalate=self._escalated)
         broker.set_event_handler(lambda event: self.registry.tell(Roles.EXECUTOR, event))
 
@@ -136,8 +143,8 @@ class Service:
     # --- CommandTarget ---------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         now = self.clock.now()
-        state: AssessorState | None = self.keeper.get(Roles.RISK_ASSESSOR)
-        result = state.last_result if state else None
+        state = self._assessor_snapshot()
+        result = state.result if state else None
         at_risk = [
             {"contract": a.contract.key, "quantity": a.quantity, "underlying": a.contract.symbol, "spot": a.spot,
              "moneyness": a.moneyness, "probability_itm": a.probability_itm, "risk": a.level.value,
@@ -160,6 +167,7 @@ class Service:
             "trading_halted": not self.gate.is_open(),
             "broker_connected": self.broker.is_connected(),
             "price_source": state.source if state else "",
+            "assessor_answered": state is not None,
             "quote_age_seconds": round(primary.age_seconds(now), 1) if primary else None,
             "positions": len(at_risk),
             "positions_at_risk": at_risk,
@@ -186,6 +194,15 @@ class Service:
                 for o in (state.book.working_orders() if state else ())
             ],
         }
+
+    def _assessor_snapshot(self) -> AssessorSnapshot | None:
+        """Asked, not read from its kept state: the assessor changes that on its own thread meanwhile.
+        None while it restarts or is too busy to answer within the status deadline."""
+        try:
+            snapshot = self.registry.ask(Roles.RISK_ASSESSOR, StatusQuery(), timeout=STATUS_ASK_SECONDS)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+        return snapshot if isinstance(snapshot, AssessorSnapshot) else None
 
     def set_mode(self, mode: Mode) -> None:
         if not self.config.settings.enabled and mode is not Mode.MONITOR:
