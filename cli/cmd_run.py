@@ -11,7 +11,7 @@ from cli.common import EXIT_CONFIG, EXIT_UNREACHABLE, add_config_flags, fail, lo
 from config.settings import Settings
 from domain import alerts
 from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason
-from gateways.alerts import AppriseAlertSender
+from gateways.apprise_channels import sender_from_settings
 from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_store
 from gateways.broker import BrokerError
@@ -83,7 +83,7 @@ def serve_session(settings: Settings, clock: Clock, session, until, notifier: Sy
 def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier, metrics: Metrics) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker = IBBroker(settings, clock)
-    sender = AppriseAlertSender.from_settings(settings, clock)
+    sender = sender_from_settings(settings, clock, on_delivery=metrics.alert_delivery)
     connection = ConnectionWatcher(broker, metrics, sender)
     broker.set_connection_handler(connection.changed)  # before connecting: no change may go unheard
     broker.set_write_access_handler(connection.write_access)

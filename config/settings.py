@@ -258,7 +258,7 @@ class Settings(BaseModel):
     def _apprise_urls(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value():
             # Apprise itself judges each URL: what it refuses here would stop `run` later, under systemd.
-            from gateways.alerts import check_alert_urls
+            from gateways.apprise_channels import check_alert_urls
 
             check_alert_urls(value.get_secret_value())
         return value

@@ -16,6 +16,15 @@ from domain.model import WorkingOrder
 from domain.session import EASTERN
 
 
+class Delivery(StrEnum):
+    """What became of one alert on one channel (counted in the metrics)."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    DROPPED = "dropped"  # the channel's queue was full
+    SUPPRESSED = "suppressed"  # held back by the throttle, before any channel
+
+
 class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"

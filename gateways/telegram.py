@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from domain.commands import verb_of
-from gateways.alerts import install_redaction
+from gateways.apprise_channels import install_redaction
 from gateways.telegram_access import Sender, StrangerThrottle, TelegramAccess
 from runtime.clock import Clock
 from runtime.commands import CommandHandler

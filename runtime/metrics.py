@@ -25,6 +25,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from domain.alerts import Delivery
 from domain.policy import Assessment, Mode
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
@@ -35,6 +36,7 @@ from runtime.clock import Clock
 PREFIX = "cleanup"
 PRICE_SOURCES = ("thetadata", "ib", "sim")
 FEED_ERROR_KINDS = tuple(kind.value for kind in FeedErrorKind)
+ALERT_OUTCOMES = tuple(outcome.value for outcome in Delivery if outcome is not Delivery.SUPPRESSED)
 # Dollars per share: a cent resolution near zero (the cap is 10 cents), coarser for the final
 # escalation to market orders. The 0 bucket holds fills exactly at the reference mid.
 SLIPPAGE_BUCKETS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.25, 0.50, 1.00, float("inf"))
@@ -163,6 +165,10 @@ class Metrics:
                                        registry=r)
         self._feed_errors = Counter(f"{PREFIX}_price_feed_errors", "Failed price-source requests by source and kind",
                                     ["source", "kind"], registry=r)
+        # Channels are few (one per configured alert URL) and labelled <scheme>#<n>: never a URL or token.
+        self._alert_deliveries = Counter(f"{PREFIX}_alert_deliveries", "Alert deliveries by channel and outcome",
+                                         ["channel", "outcome"], registry=r)
+        self._alerts_suppressed = Counter(f"{PREFIX}_alerts_suppressed", "Alerts the throttle held back", registry=r)
 
         # Every bounded label value exists from the start, so queries return 0 rather than nothing.
         for mode in MODES:
@@ -307,6 +313,13 @@ class Metrics:
         """One failed request to a price source (``kind``: a FeedErrorKind value)."""
         self._feed_errors.labels(source=_label(source, PRICE_SOURCES, "price source"),
                                  kind=_label(kind, FEED_ERROR_KINDS, "feed error kind")).inc()
+
+    def alert_delivery(self, channel: str, outcome: Delivery) -> None:
+        """What became of one alert on one channel (a gateways.alerts.DeliveryRecorder)."""
+        if outcome is Delivery.SUPPRESSED:
+            self._alerts_suppressed.inc()
+            return
+        self._alert_deliveries.labels(channel=channel, outcome=_label(outcome, ALERT_OUTCOMES, "alert outcome")).inc()
 
     # -- helpers -------------------------------------------------------------------------------
     def _audit_oldest_age_now(self) -> float:

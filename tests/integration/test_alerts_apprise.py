@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from domain import alerts
 from domain.alerts import Alert, Severity
-from gateways.alerts import AppriseAlertSender, parse_alert_urls
+from gateways.apprise_channels import apprise_sender, parse_alert_urls
 from runtime.clock import VirtualClock
 
 SECRET = "SECRETtoken0123456789"
@@ -122,7 +122,7 @@ def senders():
 def test_critical_alert_arrives_by_email_through_plain_smtp(smtp, clock, senders):
     controller, box = smtp
     url = f"mailto://127.0.0.1:{controller.port}?from=cleanup@example.com&to=trader@example.com"
-    sender = AppriseAlertSender(url, clock)
+    sender = apprise_sender(url, clock)
     senders.append(sender)
     assert sender.send(alerts.breaker_tripped(6, 60, "order rejected"))
     assert sender.flush(30)
@@ -135,7 +135,7 @@ def test_critical_alert_arrives_by_email_through_plain_smtp(smtp, clock, senders
 
 
 def test_json_channel_gets_title_body_and_type(receiver, clock, senders):
-    sender = AppriseAlertSender(receiver.url("/hook"), clock)
+    sender = apprise_sender(receiver.url("/hook"), clock)
     senders.append(sender)
     sender.send(alerts.close_failed("SPY 20261127 635C", 3, "SELL", "no bid", 2))
     [payload] = receiver.wait_for("/hook", 1)
@@ -146,7 +146,7 @@ def test_json_channel_gets_title_body_and_type(receiver, clock, senders):
 
 def test_severity_routing_by_tag(receiver, clock, senders):
     urls = " ".join([receiver.url("/all", "info"), receiver.url("/default"), receiver.url("/pager", "critical")])
-    sender = AppriseAlertSender(urls, clock)
+    sender = apprise_sender(urls, clock)
     senders.append(sender)
     for severity in Severity:
         sender.send(Alert(severity, severity.value, "body", f"key-{severity.value}"))
@@ -158,7 +158,7 @@ def test_severity_routing_by_tag(receiver, clock, senders):
 
 
 def test_a_hanging_channel_blocks_neither_the_caller_nor_other_channels(receiver, clock, senders):
-    sender = AppriseAlertSender(f"{receiver.url('/hang')}, {receiver.url('/fast')}", clock)
+    sender = apprise_sender(f"{receiver.url('/hang')}, {receiver.url('/fast')}", clock)
     senders.append(sender)
     orders: list[tuple[int, int]] = []  # (order number, monotonic ns): the trading path's timestamps
     sender.send(Alert(Severity.CRITICAL, "first", "body", "a0"))
@@ -181,7 +181,7 @@ def test_a_hanging_channel_blocks_neither_the_caller_nor_other_channels(receiver
 
 
 def test_full_queue_drops_and_counts(receiver, clock, senders):
-    sender = AppriseAlertSender(receiver.url("/hang"), clock, queue_size=2)
+    sender = apprise_sender(receiver.url("/hang"), clock, queue_size=2)
     senders.append(sender)
     sender.send(Alert(Severity.CRITICAL, "t", "b", "k0"))
     assert receiver.hang_started.wait(10)
@@ -195,7 +195,7 @@ def test_full_queue_drops_and_counts(receiver, clock, senders):
 
 def test_failures_are_counted_and_logged_without_url_secrets(receiver, clock, senders, caplog):
     caplog.set_level(logging.DEBUG)
-    sender = AppriseAlertSender(receiver.url(f"/fail/{SECRET}"), clock)
+    sender = apprise_sender(receiver.url(f"/fail/{SECRET}"), clock)
     senders.append(sender)
     sender.send(alerts.kill_switch(True, "telegram 42"))
     assert sender.flush(15)
@@ -205,7 +205,7 @@ def test_failures_are_counted_and_logged_without_url_secrets(receiver, clock, se
 
 
 def test_unreachable_channel_counts_a_failure(clock, senders):
-    sender = AppriseAlertSender(f"json://127.0.0.1:{free_port()}/x?cto=1", clock)
+    sender = apprise_sender(f"json://127.0.0.1:{free_port()}/x?cto=1", clock)
     senders.append(sender)
     sender.send(Alert(Severity.WARNING, "t", "b", "k"))
     assert sender.flush(15)
@@ -213,7 +213,7 @@ def test_unreachable_channel_counts_a_failure(clock, senders):
 
 
 def test_identical_alerts_are_throttled_on_the_clock(receiver, clock, senders):
-    sender = AppriseAlertSender(receiver.url("/hook"), clock, throttle_seconds=300)
+    sender = apprise_sender(receiver.url("/hook"), clock, throttle_seconds=300)
     senders.append(sender)
     warning = alerts.outage("ThetaData", "timeout", fallback="IB quotes")
     assert sender.send(warning)
@@ -230,7 +230,7 @@ def test_identical_alerts_are_throttled_on_the_clock(receiver, clock, senders):
 
 
 def test_no_urls_means_log_only(clock, senders):
-    sender = AppriseAlertSender("", clock)
+    sender = apprise_sender("", clock)
     senders.append(sender)
     assert sender.send(Alert(Severity.CRITICAL, "t", "b", "k")) is False
     assert sender.counters().sent == 0
