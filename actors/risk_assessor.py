@@ -22,7 +22,16 @@ from domain.messages import (
     StatusQuery,
 )
 from domain.model import OptionContract, Position, Quote
-from domain.policy import Close, Mode, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
+from domain.policy import (
+    Close,
+    Mode,
+    PolicyInput,
+    PolicyResult,
+    Warn,
+    closable_quantity,
+    closing_forecast,
+    determine_actions,
+)
 from domain.risk import calculate_moneyness
 from domain.settlement import (
     SETTLE_AFTER_CLOSE,
@@ -82,11 +91,16 @@ class RiskAssessor(SupervisedActor):
         elif isinstance(message, ManualClose):
             return self._manual_close(message)
         elif isinstance(message, StatusQuery):
-            return AssessorSnapshot(self.state.book, dict(self.state.spots), self.state.source, self.state.last_result)
+            return self._snapshot()
         else:
             return super().handle(message)
         self.ctx.keeper.keep(self.role, self.state)
         return None
+
+    def _snapshot(self) -> AssessorSnapshot:
+        result = self.state.last_result
+        forecast = closing_forecast(self._inputs(self.ctx.clock.now()), result.assessments) if result else {}
+        return AssessorSnapshot(self.state.book, dict(self.state.spots), self.state.source, result, forecast)
 
     def _remember_spots(self, update: MarketUpdate) -> None:
         """Each underlying's latest quote; one the poll did not bring keeps its last (it ages)."""

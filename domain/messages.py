@@ -8,8 +8,9 @@ from datetime import datetime
 
 from domain.book import Book, OwnFill
 from domain.lapse import LapsePlan
-from domain.model import Execution, Position, Quote, WorkingOrder
+from domain.model import Execution, OptionContract, Position, Quote, WorkingOrder
 from domain.policy import Decision, Mode, PolicyResult
+from domain.stages import Stage
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class AssessorSnapshot:
     spots: Mapping[str, Quote]
     source: str
     result: PolicyResult | None
+    closes_at: Mapping[OptionContract, Stage | None]  # domain.policy.closing_forecast of each assessment
 
 
 @dataclass(frozen=True)

@@ -282,6 +282,31 @@ def _stage_action(position: Position, stage: Stage, moneyness: float, inputs: Po
     return watch
 
 
+_DAY_STAGES = (Stage.NORMAL, Stage.T30, Stage.T5, Stage.T2)
+
+
+def closing_forecast(inputs: PolicyInput, assessments: Iterable[Assessment]) -> dict[OptionContract, Stage | None]:
+    """For display: the first stage, from the current one to the bell, at which the policy's own rule
+    for one position (``_stage_action``) would close it if its price stayed where it is; None: never.
+    A forecast for a person (the terminal UI's queue), not a decision: structures' plans may differ."""
+    current = inputs.session.stage(inputs.now, inputs.thresholds)
+    if current not in _DAY_STAGES:
+        return {a.contract: None for a in assessments}
+    ahead = _DAY_STAGES[_DAY_STAGES.index(current):]
+    clock = _Clock.of(inputs)
+    positions = {p.contract: p for p in inputs.positions}
+    forecast: dict[OptionContract, Stage | None] = {}
+    for a in assessments:
+        position = positions.get(a.contract)
+        if position is None:
+            continue
+        quote = _fresh(inputs.option_quotes.get(a.contract.key), inputs.now, inputs.max_option_quote_age_seconds)
+        forecast[a.contract] = next(
+            (stage for stage in ahead
+             if _stage_action(position, stage, a.moneyness, inputs, quote, a.spot, clock) is StageAction.CLOSE), None)
+    return forecast
+
+
 def _long_value(position: Position, option_quote: Quote | None, spot: float) -> float:
     """Dollars per share a sale would bring: the bid when quoted, else the intrinsic value."""
     if option_quote is not None and option_quote.bid is not None:

@@ -29,6 +29,7 @@ from domain.messages import AssessorSnapshot, ForgiveFailures, ManualClose, Ping
 from domain.order_refs import is_cleanup_ref
 from domain.policy import Mode
 from domain.session import ExpirySession
+from domain.stages import Stage
 from domain.structure_view import structure_status
 from gateways.audit.durable import DurableAuditLog
 from gateways.broker import Broker
@@ -148,7 +149,7 @@ class Service:
         at_risk = [
             {"contract": a.contract.key, "quantity": a.quantity, "underlying": a.contract.symbol, "spot": a.spot,
              "moneyness": a.moneyness, "probability_itm": a.probability_itm, "risk": a.level.value,
-             "action": a.action.value}
+             "action": a.action.value, "closes_at": _stage_name(state.closes_at.get(a.contract) if state else None)}
             for a in (result.assessments if result else ())
         ]
         settings = self.config.settings
@@ -261,3 +262,6 @@ class Service:
         self.registry.tell(Roles.NOTIFIER, alert)
         log.critical("%s: %s", alert.title, alert.body)
 
+
+def _stage_name(stage: Stage | None) -> str | None:
+    return stage.value if stage is not None else None

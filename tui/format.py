@@ -73,19 +73,19 @@ def risk_style(level: str) -> str:
 
 
 def bucket(moneyness: float, thresholds: Mapping[str, Any]) -> tuple[str, str]:
-    """(label, style) of a moneyness against the stage thresholds: what the policy would do with it."""
-    t2 = float(thresholds.get("t2_moneyness", 0.005))
-    t5 = float(thresholds.get("t5_moneyness", 0.01))
-    t30 = float(thresholds.get("t30_moneyness", 0.02))
+    """(label, style) of a moneyness against the service's bands (status' thresholds): a colour scale.
+    A band the status does not report is not drawn: no default here can drift from the service's."""
     if moneyness > 0:
         return "ITM", "bold white on red"
-    if moneyness > -t2:
-        return "NEAR", "bold black on dark_orange"
-    if moneyness > -t5:
-        return "WATCH", "black on yellow"
-    if moneyness > -t30:
-        return "OTM", "black on green"
+    for key, label, style in _BANDS:
+        band = thresholds.get(key)
+        if isinstance(band, int | float) and moneyness > -band:
+            return label, style
     return "FAR", "dim"
+
+
+_BANDS = (("t2_moneyness", "NEAR", "bold black on dark_orange"), ("t5_moneyness", "WATCH", "black on yellow"),
+          ("t30_moneyness", "OTM", "black on green"))
 
 
 def on_off(flag: Any, on: str, off: str) -> str:

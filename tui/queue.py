@@ -1,9 +1,9 @@
 """The action queue: what the service will do and when, derived (pure) from its status dict.
 
-The service reports facts (positions with their moneyness and stage action, the stage instants, the
-working orders); the queue projects the policy onto them the way the seed's layout shows it:
-``[15:55:00] Close SPY 635P - PENDING``. It is a forecast for a person, not a decision: the
-service decides again on every tick.
+The service reports facts (positions with the stage at which the policy would close each at the
+current price, ``closes_at``, the stage instants, the working orders); the queue lays them out the
+way the seed's layout shows it: ``[15:55:00] Close SPY 635P - PENDING``. It is a forecast for a
+person, not a decision: the service decides again on every tick.
 """
 
 from __future__ import annotations
@@ -40,25 +40,17 @@ def action_queue(status: Mapping[str, Any]) -> list[QueueItem]:
         return []
     mode = str(status.get("mode", ""))
     halted = bool(status.get("kill_switch") or status.get("breaker_tripped") or status.get("trading_halted"))
-    thresholds = status.get("thresholds") or {}
-    t2 = float(thresholds.get("t2_moneyness", 0.005))
+    warn_band = (status.get("thresholds") or {}).get("t30_moneyness")
     orders = list(status.get("working_orders") or [])
     working = {o.get("contract") for o in orders if o.get("cleanup")}
-    items = [QueueItem(times["T-30"], f"Assess, warn moneyness > {-float(thresholds.get('t30_moneyness', 0.02)):+.1%}",
-                       DONE if now >= times["T-30"] else SCHEDULED)]
+    warn = f"warn moneyness > {-float(warn_band):+.1%}" if isinstance(warn_band, int | float) else "warn near the money"
+    items = [QueueItem(times["T-30"], f"Assess, {warn}", DONE if now >= times["T-30"] else SCHEDULED)]
     for position in status.get("positions_at_risk") or []:
         key = str(position.get("contract", "?"))
-        moneyness = position.get("moneyness")
-        if not isinstance(moneyness, int | float):
-            continue
-        if mode == "emergency":
-            at = now
-        elif moneyness > 0:
-            at = times["T-5"]
-        elif moneyness > -t2:
-            at = times["T-2"]
-        else:
+        closes_at = position.get("closes_at")  # the policy's own forecast at the current price
+        if not closes_at:
             continue  # out of reach of every closing stage at the current price
+        at = times.get(str(closes_at), now)  # a stage without an instant (emergency: any stage) is now
         if now >= times["CLOSED"]:
             continue
         if key in working:

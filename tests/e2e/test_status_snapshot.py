@@ -30,6 +30,9 @@ def test_status_comes_from_the_assessors_answer_and_says_when_there_is_none(tmp_
     assert answered["assessor_answered"] and answered["positions"] == 2
     assert {p["contract"] for p in answered["positions_at_risk"]} == {p.contract.key for p in HELD}
     assert answered["spots"]["SPY"] > 0
+    # the policy's own forecast at the current price: the short call in the money at T-5, the far long never
+    assert {p["contract"]: p["closes_at"] for p in answered["positions_at_risk"]} == {
+        HELD[0].contract.key: "T-5", HELD[1].contract.key: None}
     assert not missing["assessor_answered"] and missing["positions"] == 0 and missing["mode"] == "monitor"
     assert "risk assessor is restarting or too busy" in format_status(missing)
     assert seen[-1]["assessor_answered"]  # back once it is registered again

@@ -113,9 +113,10 @@ CANNED_NOW = datetime(2026, 11, 25, 15, 31, 15, tzinfo=EASTERN)
 
 def canned_status() -> dict[str, Any]:
     """A T-30 moment of the seed's example: one long call and one short put in the money, a stop working."""
-    def position(contract: str, quantity: int, moneyness: float, p_itm: float, risk: str, action: str):
+    def position(contract: str, quantity: int, moneyness: float, p_itm: float, risk: str, action: str,
+                 closes_at: str | None):
         return {"contract": contract, "quantity": quantity, "underlying": "SPY", "spot": 629.93, "moneyness": moneyness,
-                "probability_itm": p_itm, "risk": risk, "action": action}
+                "probability_itm": p_itm, "risk": risk, "action": action, "closes_at": closes_at}
 
     return {
         "mode": "active", "now": CANNED_NOW.isoformat(), "stage": "T-30", "minutes_to_close": 28.75,
@@ -123,10 +124,10 @@ def canned_status() -> dict[str, Any]:
         "trading_halted": False, "broker_connected": True, "price_source": "thetadata", "quote_age_seconds": 0.4,
         "positions": 4,
         "positions_at_risk": [
-            position("SPY 20261125 635P", -2, 0.008, 0.74, "HIGH", "warn"),
-            position("SPY 20261125 630C", 1, 0.0135, 0.97, "MEDIUM", "warn"),
-            position("SPY 20261125 638C", 3, -0.012, 0.08, "LOW", "warn"),
-            position("SPY 20261125 650C", 1, -0.0323, 0.0, "LOW", "none"),
+            position("SPY 20261125 635P", -2, 0.008, 0.74, "HIGH", "warn", "T-5"),
+            position("SPY 20261125 630C", 1, 0.0135, 0.97, "MEDIUM", "warn", "T-5"),
+            position("SPY 20261125 638C", 3, -0.012, 0.08, "LOW", "warn", None),
+            position("SPY 20261125 650C", 1, -0.0323, 0.0, "LOW", "none", None),
         ],
         "audit_backlog": 0, "restarts": {},
         "thresholds": {"t30_moneyness": 0.02, "t5_moneyness": 0.01, "t2_moneyness": 0.005, "max_slippage": 0.1},
@@ -157,7 +158,7 @@ def canned_spread_status() -> dict[str, Any]:
     status = canned_status()
     status["positions_at_risk"] = [*status["positions_at_risk"], {
         "contract": "SPY 20261125 632P", "quantity": 2, "underlying": "SPY", "spot": 629.93, "moneyness": 0.0033,
-        "probability_itm": 0.83, "risk": "LOW", "action": "warn"}]
+        "probability_itm": 0.83, "risk": "LOW", "action": "warn", "closes_at": "T-5"}]
     status["positions"] = len(status["positions_at_risk"])
     status["structures"] = [structure_status(canned_spread())]
     return status
