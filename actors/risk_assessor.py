@@ -12,6 +12,7 @@ from domain import alerts
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
 from domain.lapse import lapses_due
+from domain.manual_close import manual_close
 from domain.messages import (
     AssessorSnapshot,
     BookUpdate,
@@ -23,12 +24,10 @@ from domain.messages import (
 )
 from domain.model import OptionContract, Position, Quote
 from domain.policy import (
-    Close,
     Mode,
     PolicyInput,
     PolicyResult,
     Warn,
-    closable_quantity,
     closing_forecast,
     determine_actions,
 )
@@ -43,7 +42,7 @@ from domain.settlement import (
 )
 from domain.stages import Stage
 from domain.structure_view import is_quiet, plan_key, plan_label, structure_status
-from domain.structures import group_structures, protected_shorts
+from domain.structures import group_structures
 from domain.underlyings import is_cash_settled
 
 
@@ -298,25 +297,12 @@ class RiskAssessor(SupervisedActor):
         self.alert(alerts.open_at_the_bell(self.ctx.session.day, lines, spreads))
 
     def _manual_close(self, request: ManualClose) -> str:
-        """A person asked to close one position: same guards as the policy's closes."""
-        contract = OptionContract.parse_key(request.contract_key)
-        position = next((p for p in self.state.book.effective_positions() if p.contract == contract), None)
-        if position is None:
-            return f"no open position in {contract.key}"
-        shorts = protected_shorts(contract, self.state.book.effective_positions())
-        if shorts:
-            return (f"{contract.key} protects the short {', '.join(c.key for c in shorts)}: sold alone it would leave "
-                    "the short naked; close the short leg first, then this one")
-        quantity = closable_quantity(position, self.state.book.working_orders())
-        if quantity <= 0:
-            return f"{contract.key}: closing orders already cover the position"
-        quote = self.state.options.get(contract.key)
-        fresh = quote is not None and quote.age_seconds(request.at) <= \
-            self.ctx.config.settings.option_quote_max_age_seconds
-        stage = self.ctx.session.stage(request.at, self.ctx.config.settings.thresholds)
-        decision = Close(contract, position.closing_side, quantity, stage, "manual close requested",
-                         quote.mid if fresh and quote else None, quote.bid if fresh and quote else None,
-                         quote.ask if fresh and quote else None, manual=True)
+        settings = self.ctx.config.settings
+        decision = manual_close(OptionContract.parse_key(request.contract_key), self.state.book.effective_positions(),
+                                self.state.book.working_orders(), self.state.options, request.at, self.ctx.session,
+                                settings.thresholds, settings.option_quote_max_age_seconds)
+        if isinstance(decision, str):
+            return decision
         self.send(Roles.EXECUTOR, Decisions((decision,), request.at, self.ctx.config.mode))
-        return f"closing {quantity} {contract.key} ({position.closing_side.value})"
+        return f"closing {decision.quantity} {decision.contract.key} ({decision.side.value})"
 
