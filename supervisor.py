@@ -219,6 +219,11 @@ class Supervisor:
             self._thread.join(timeout=10)
 
     @property
+    def stopped(self) -> bool:
+        """Stopped (or escalated): no child runs any more, so none changes the state it kept."""
+        return self._stopping.is_set()
+
+    @property
     def exit_code(self) -> int:
         return EXIT_ESCALATED if self.escalated.is_set() else 0
 

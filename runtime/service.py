@@ -21,7 +21,7 @@ from actors.lapse_desk import LapseDesk
 from actors.notifier import AlertSender, Notifier
 from actors.position_poller import PositionPoller
 from actors.price_feed import PriceFeed
-from actors.risk_assessor import RiskAssessor
+from actors.risk_assessor import AssessorState, RiskAssessor
 from config.settings import Settings
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
@@ -198,7 +198,11 @@ class Service:
 
     def _assessor_snapshot(self) -> AssessorSnapshot | None:
         """Asked, not read from its kept state: the assessor changes that on its own thread meanwhile.
-        None while it restarts or is too busy to answer within the status deadline."""
+        None while it restarts or is too busy to answer within the status deadline. Once the tree has
+        stopped nobody changes it, so the last kept state is read (what the service ended with)."""
+        if self.supervisor.stopped:
+            kept: AssessorState | None = self.keeper.get(Roles.RISK_ASSESSOR)
+            return AssessorSnapshot(kept.book, dict(kept.spots), kept.source, kept.last_result, {}) if kept else None
         try:
             snapshot = self.registry.ask(Roles.RISK_ASSESSOR, StatusQuery(), timeout=STATUS_ASK_SECONDS)
         except (pykka.ActorDeadError, pykka.Timeout):

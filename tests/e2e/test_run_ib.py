@@ -12,9 +12,6 @@ import pytest
 from actors.context import Roles
 from domain.policy import Mode
 from domain.session import EASTERN
-from gateways.calendar import MarketCalendar
-from runtime.clock import WallClock
-from runtime.service_window import Action, service_plan
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
 from tests.support.ib_tree import (
     CALL,
@@ -182,25 +179,30 @@ def test_run_check_against_a_closed_port_fails_in_one_line():
 def test_run_with_ib_gateway_unreachable_says_so_in_one_line_and_keeps_retrying(tmp_path):
     env = {"CLEANUP_IB_PORT": "1", "CLEANUP_PRICE_SOURCE": "ib", "CLEANUP_DATA_DIR": str(tmp_path),
            "CLEANUP_LOG_DIR": str(tmp_path / "logs"), "CLEANUP_METRICS_PORT": "0"}
-    plan = service_plan(WallClock().now(), MarketCalendar())
-    process = _cli_background("run", env=env, stderr=subprocess.PIPE)
+    process = _run_on("session", env=env, stderr=subprocess.PIPE)
     try:
-        if plan.action is Action.RUN:
-            time.sleep(4)  # the first connect, and a few background retries
-            assert process.poll() is None, "run gave up instead of retrying in the background"
-        else:  # a weekend or holiday: nothing to guard, it says so and exits 0 without connecting
-            assert process.wait(timeout=30) == 0
+        time.sleep(4)  # the first connect, and a few background retries
+        assert process.poll() is None, "run gave up instead of retrying in the background"
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
-    if plan.action is not Action.RUN:
-        return
     lines = stderr.decode().splitlines()
     said = [line for line in lines if "127.0.0.1:1" in line and not LOG_RECORD.match(line)]
     assert len(said) == 1, stderr.decode()
     assert "IB Gateway" in said[0] and "API socket clients" in said[0] and "retrying in the background" in said[0]
     assert not [line for line in lines if "ib_async" in line and ("API connection failed" in line
                                                                     or "Make sure API port" in line)]
+
+
+def test_run_on_a_day_without_a_session_says_why_and_exits_0_without_connecting(tmp_path, notify_socket):  # noqa: F811
+    env = {"CLEANUP_IB_PORT": "1", "CLEANUP_PRICE_SOURCE": "ib", "CLEANUP_DATA_DIR": str(tmp_path),
+           "CLEANUP_LOG_DIR": str(tmp_path / "logs"), "CLEANUP_METRICS_PORT": "0", **notify_socket.env()}
+    process = _run_on("holiday", env=env, stderr=subprocess.PIPE)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert "127.0.0.1:1" not in stderr.decode()  # it never tried IB Gateway
+    fields = "".join(notify_socket.fields())
+    assert "READY=1" in fields and "STOPPING=1" in fields and "exchange holiday" in fields
 
 
 # The service's own log records (journald keeps them); the operator's line is printed plainly.
@@ -212,14 +214,10 @@ def test_run_tells_systemd_ready_and_pings_the_watchdog(tmp_path, notify_socket)
         env = {"CLEANUP_IB_PORT": str(gateway.port), "CLEANUP_PRICE_SOURCE": "ib", "CLEANUP_DATA_DIR": str(tmp_path),
                "CLEANUP_LOG_DIR": str(tmp_path / "logs"), "CLEANUP_METRICS_PORT": "0",
                **notify_socket.env(watchdog_usec=400_000)}
-        process = _cli_background("run", env=env)
+        process = _run_on("session", env=env)
         try:
-            plan = service_plan(WallClock().now(), MarketCalendar())
-            notify_socket.wait_for("READY", 1, timeout=60)
-            if plan.action is Action.RUN:
-                notify_socket.wait_for("WATCHDOG", 3, timeout=20)
-            else:  # a weekend or holiday: nothing to guard, it says so and exits 0
-                assert process.wait(timeout=30) == 0
+            assert notify_socket.wait_for("READY=1", 1, timeout=60), notify_socket.fields()
+            assert notify_socket.wait_for("WATCHDOG=1", 3, timeout=20), notify_socket.fields()
         finally:
             process.terminate()
             code = process.wait(timeout=30)
@@ -238,8 +236,9 @@ def _cli(*args, env):
                           env=_environment(env), timeout=120)
 
 
-def _cli_background(*args, env, stderr=subprocess.DEVNULL):
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=_environment(env),
+def _run_on(day, *, env, stderr=subprocess.DEVNULL):
+    """`cleanup-manager run` on a session day or a holiday, whatever today is (tests.support.run_on_day)."""
+    return subprocess.Popen([sys.executable, "-m", "tests.support.run_on_day", day, "run"], env=_environment(env),
                             stdout=subprocess.DEVNULL, stderr=stderr)
 
 

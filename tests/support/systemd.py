@@ -74,7 +74,9 @@ class NotifySocket:
 
     def wait_for(self, field: str, count: int = 1, timeout: float = 5.0) -> bool:
         """Wait until ``field`` (an exact line such as ``WATCHDOG=1``, or a ``KEY=`` prefix) arrived ``count``
-        times."""
+        times. A bare name (``READY``) matches nothing systemd is sent, so it is refused rather than waited out."""
+        if "=" not in field:
+            raise ValueError(f"wait_for({field!r}): give a whole line (READY=1) or a prefix ending in '=' (STATUS=)")
 
         def seen() -> int:
             lines = [line for text in (t for _, t in self._datagrams) for line in text.split("\n")]
