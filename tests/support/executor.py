@@ -1,10 +1,12 @@
-"""The Executor or PositionPoller alone: its peers are recorders, its broker a scripted stand-in.
+"""One actor alone (the Executor, PositionPoller, RiskAssessor): its peers are recorders, its broker a
+scripted stand-in.
 
 Fast and exact: each message is handled (``ask``) before the test looks at what the actor sent.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -125,14 +127,29 @@ class Harness:
         self.metrics = Metrics(process_collectors=False)
         self.ctx = ActorContext(self.registry, StateKeeper(), TradingGate(), self.clock, LiveConfig(settings),
                                 SESSION, self.metrics, lambda role, error, inbox: None, account="DU1")
-        self.actor = actor_class.start(self.ctx, self.broker)
-        self.registry.register(actor_class.role, self.actor)
+        self.actor_class = actor_class
         self.role = actor_class.role
+        self.actor = self._start()
+
+    def _start(self) -> pykka.ActorRef:
+        takes_broker = "broker" in inspect.signature(self.actor_class.__init__).parameters
+        actor = self.actor_class.start(self.ctx, *([self.broker] if takes_broker else []))
+        self.registry.register(self.role, actor)
+        return actor
+
+    def restart(self) -> None:
+        """A new actor from the state the old one kept, as the supervisor restarts a crashed child."""
+        self.actor.stop()
+        self.actor = self._start()
+
+    def ask(self, message: Any) -> Any:
+        answer = self.actor.ask(message)
+        for ref in self.refs.values():
+            ref.ask(None)
+        return answer
 
     def send(self, message: Any) -> None:
-        self.actor.ask(message)
-        for ref in self.refs.values():
-            ref.ask(None)  # a recorder has handled everything sent before this
+        self.ask(message)  # and a recorder has handled everything sent before this
 
     def state(self) -> Any:
         return self.ctx.keeper.get(self.role)
