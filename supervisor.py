@@ -27,7 +27,7 @@ from typing import Any
 
 import pykka
 
-from runtime.clock import Clock
+from domain.clock import Clock
 
 log = logging.getLogger("cleanup.supervisor")
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import Settings
+from domain.clock import Clock
 from domain.policy import Mode
 from domain.session import ExpirySession
-from runtime.clock import Clock
-from runtime.metrics import Metrics
+from gateways.metrics import Metrics
 from supervisor import Registry, StateKeeper, TradingGate
 
 

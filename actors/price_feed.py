@@ -15,10 +15,11 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain import alerts, feed_outage
+from domain.feed_errors import FeedError
 from domain.messages import MarketUpdate, PositionsSnapshot, Tick
 from domain.model import OptionContract, Quote
 from domain.underlyings import watched_underlyings
-from gateways.prices import FeedError, PriceSource
+from gateways.prices import PriceSource
 
 log = logging.getLogger("cleanup.feed")
 

@@ -12,8 +12,8 @@ import argparse
 import logging
 
 from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
+from domain.feed_errors import FeedErrorKind
 from gateways.calendar import MarketCalendar
-from gateways.prices import FeedErrorKind
 from gateways.thetadata import ThetaFeedError, connect
 from gateways.thetadata.errors import CONNECTION_ERROR, CONNECTION_REFUSED, TIMEOUT
 from runtime.clock import WallClock

@@ -10,6 +10,7 @@ import threading
 from cli.common import EXIT_CONFIG, EXIT_UNREACHABLE, add_config_flags, fail, load
 from config.settings import Settings
 from domain import alerts
+from domain.clock import Clock
 from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason
 from gateways.apprise_channels import sender_from_settings
 from gateways.audit.durable import DurableAuditLog
@@ -20,14 +21,14 @@ from gateways.failover_prices import FailoverPriceSource
 from gateways.ib import IBBroker, IBPriceSource, check_gateway
 from gateways.ib.log_filter import quiet_ib_async_connect_failures
 from gateways.market_hours import RegularHours
+from gateways.metrics import Metrics, MetricsEndpointError, start_metrics_server
 from gateways.prices import OnFeedError, PriceSource, ReportingSource
 from gateways.thetadata import ThetaDataPriceSource
-from runtime.clock import Clock, WallClock
+from runtime.clock import WallClock
 from runtime.connection_watcher import ConnectionWatcher
 from runtime.control import control_plane
 from runtime.daemon import install_stop_signals, serve
 from runtime.logfiles import setup_logging
-from runtime.metrics import Metrics, MetricsEndpointError, start_metrics_server
 from runtime.service import Service
 from runtime.service_window import Action, service_plan
 from runtime.systemd import SystemdNotifier
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         logging.getLogger("ib_async").setLevel(logging.CRITICAL)  # our one line says it better
         try:
-            print(check_gateway(settings))
+            print(check_gateway(settings, WallClock()))
         except BrokerError as error:
             fail(str(error), EXIT_UNREACHABLE)
         return 0

@@ -14,9 +14,9 @@ from cli.common import add_config_flags, fail, fail_config, load
 from config import ConfigError
 from domain.alerts import Alert, Severity
 from domain.session import EASTERN
+from gateways.metrics import Metrics, start_metrics_server
 from runtime.control import control_plane
 from runtime.control_socket import ControlSocketError, clear_stale_socket
-from runtime.metrics import Metrics, start_metrics_server
 from simulation import runner
 from simulation.scenario import ScenarioError, load_scenario
 from simulation.summary import print_summary, write_json

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
 
+from config.alert_urls import check_alert_urls
 from domain.closing_rules import ClosingRules
 from domain.policy import Mode
 from domain.stages import Thresholds
@@ -258,8 +259,6 @@ class Settings(BaseModel):
     def _apprise_urls(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value():
             # Apprise itself judges each URL: what it refuses here would stop `run` later, under systemd.
-            from gateways.apprise_channels import check_alert_urls
-
             check_alert_urls(value.get_secret_value())
         return value
 

@@ -7,10 +7,10 @@ runtime.commands.CommandHandler's job; both the Telegram listener and the socket
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from domain.model import OptionContract
 from domain.policy import Mode
@@ -162,3 +162,29 @@ def format_status(data: Mapping[str, Any]) -> str:
         lines.append(f"  {item.get('contract', '?')} qty {item.get('quantity', '?')} moneyness {shown}{on}{action}")
     lines.extend(structure_lines(data.get("structures") or []))
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CommandReply:
+    ok: bool
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "text": self.text, "data": self.data}
+
+    @classmethod
+    def from_json_dict(cls, raw: dict[str, Any]) -> CommandReply:
+        return cls(bool(raw.get("ok")), str(raw.get("text", "")), dict(raw.get("data") or {}))
+
+
+class CommandDesk(Protocol):
+    """What a command surface (Telegram, the control socket) needs: runtime.commands.CommandHandler."""
+
+    def handle(self, text: str, who: str, via: str, identity: Mapping[str, Any] | None = None) -> CommandReply: ...
+
+    def refuse(self, text: str, who: str, via: str, why: str,
+               identity: Mapping[str, Any] | None = None) -> CommandReply: ...
+
+    def record(self, text: str, who: str, via: str, accepted: bool, why: str = "",
+               command: Command | None = None, identity: Mapping[str, Any] | None = None) -> None: ...

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from domain.alerts import Alert, Delivery, Severity, Throttle
-from runtime.clock import Clock
+from domain.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from domain.clock import Clock
+from domain.feed_errors import FeedError, FeedErrorKind
 from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedEvent, FeedHealth, OptionsOutcome, PollOutcome
 from domain.model import OptionContract, Quote
-from gateways.prices import FeedError, FeedErrorKind, PriceSource
-from runtime.clock import Clock
+from gateways.prices import PriceSource
 
 log = logging.getLogger("cleanup.feed")
 QUIET_EVENTS = (EventKind.SWITCHED_BACK, EventKind.CROSSCHECK_RESOLVED)  # good news: info, not a warning

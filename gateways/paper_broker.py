@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from config.settings import default_values
 from domain.book import over_close
+from domain.clock import Clock
 from domain.execution import FILL_DELAY_SECONDS, ComboLegQuote, combo_fill, commission, fill_due, working_fill
 from domain.lapse import cutoff_text, lapse_cutoff
 from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
@@ -58,7 +59,6 @@ from gateways.broker import (
     OrderStatus,
 )
 from gateways.sim_market import SimulatedMarket
-from runtime.clock import Clock
 
 
 @dataclass

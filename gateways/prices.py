@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from enum import StrEnum
 from typing import Protocol
 
+from domain.feed_errors import FeedError
 from domain.model import OptionContract, Quote
-
-
-class FeedErrorKind(StrEnum):
-    NO_DATA = "no_data"  # nothing quoted yet: not an outage
-    OUTAGE = "outage"  # unreachable, disconnected upstream, timing out
-    RATE_LIMITED = "rate_limited"
-    PERMISSION = "permission"  # subscription lacks the data: operator must act
-    MALFORMED = "malformed"
-
-
-class FeedError(Exception):
-    def __init__(self, kind: FeedErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 class PriceSource(Protocol):

@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from domain.clock import Clock
+from domain.feed_errors import FeedError, FeedErrorKind
 from domain.model import OptionContract, Quote
 from domain.option_pricing import black_scholes
 from domain.risk import TRADING_MINUTES_PER_YEAR
 from domain.session import ExpirySession
-from gateways.prices import FeedError, FeedErrorKind
-from runtime.clock import Clock
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,10 @@ from typing import Any
 
 import requests
 
-from domain.commands import verb_of
+from domain.clock import Clock
+from domain.commands import CommandDesk, verb_of
 from gateways.apprise_channels import install_redaction
 from gateways.telegram_access import Sender, StrangerThrottle, TelegramAccess
-from runtime.clock import Clock
-from runtime.commands import CommandHandler
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class _Pending:
 
 
 class TelegramCommandListener:
-    def __init__(self, token: str, api_url: str, access: TelegramAccess, handler: CommandHandler,
+    def __init__(self, token: str, api_url: str, access: TelegramAccess, handler: CommandDesk,
                  clock: Clock, *, poll_timeout: int = 30, confirm_seconds: float = 60.0,
                  max_message_age_seconds: float = 120.0, backoff_base: float = 1.0, backoff_max: float = 60.0,
                  stranger_window_seconds: float = 600.0, strangers_per_window: int = 20,
@@ -93,7 +92,7 @@ class TelegramCommandListener:
         self.last_error = ""
 
     @classmethod
-    def from_settings(cls, settings, handler: CommandHandler, clock: Clock, **options: Any) -> TelegramCommandListener:
+    def from_settings(cls, settings, handler: CommandDesk, clock: Clock, **options: Any) -> TelegramCommandListener:
         access = TelegramAccess(settings.telegram_allowed_chats, settings.telegram_users)
         return cls(settings.secret("telegram_bot_token"), settings.telegram_api_url, access, handler, clock, **options)
 

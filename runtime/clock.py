@@ -1,4 +1,4 @@
-"""The one clock everything reads. Wall time in production, virtual time in simulations and tests.
+"""The clocks (``domain.clock.Clock``): wall time in production, virtual time in simulations and tests.
 
 No trading code calls ``time.time()``, ``datetime.now()`` or ``time.sleep()`` directly: with the
 virtual clock an expiration afternoon runs in seconds and deterministically.
@@ -9,13 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-    def sleep(self, seconds: float) -> None: ...
 
 
 class WallClock:

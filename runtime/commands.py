@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from config.settings import ConfigError, Settings, settings_with
 from domain.audit import ActionKind, ActionRecord, new_action_id
-from domain.commands import HELP_TEXT, Command, CommandError, CommandName, format_status, parse_command
+from domain.clock import Clock
+from domain.commands import (
+    HELP_TEXT,
+    Command,
+    CommandError,
+    CommandName,
+    CommandReply,
+    format_status,
+    parse_command,
+)
 from domain.policy import Mode
-from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +55,6 @@ class CommandTarget(Protocol):
     def settings(self) -> Settings: ...
 
     def apply_settings(self, new: Settings) -> None: ...
-
-
-@dataclass(frozen=True)
-class CommandReply:
-    ok: bool
-    text: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "text": self.text, "data": self.data}
-
-    @classmethod
-    def from_json_dict(cls, raw: dict[str, Any]) -> CommandReply:
-        return cls(bool(raw.get("ok")), str(raw.get("text", "")), dict(raw.get("data") or {}))
 
 
 def _one_line(text: str, limit: int = MAX_AUDITED_TEXT) -> str:

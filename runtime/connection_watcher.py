@@ -9,7 +9,7 @@ from domain import alerts, order_alerts
 from domain.messages import PollNow
 from gateways.ib import IBBroker
 from gateways.ib.codes import Connectivity
-from runtime.metrics import Metrics
+from gateways.metrics import Metrics
 from runtime.service import READ_ONLY_CAUSE, Service
 
 

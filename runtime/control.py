@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from actors.context import Roles
 from config.settings import Settings
+from domain.clock import Clock
 from gateways.telegram import TelegramCommandListener
-from runtime.clock import Clock
 from runtime.commands import CommandHandler
 from runtime.control_socket import ControlSocketServer
 from runtime.service import Service

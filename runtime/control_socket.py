@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.commands import CommandReply
+from domain.commands import CommandReply
 
 log = logging.getLogger(__name__)
 

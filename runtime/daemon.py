@@ -12,7 +12,7 @@ import signal
 import threading
 from datetime import datetime
 
-from runtime.clock import Clock
+from domain.clock import Clock
 from runtime.service import Service
 from runtime.systemd import SystemdNotifier, Watchdog
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from runtime.private_files import create_private_file, private_directory
+from gateways.private_files import create_private_file, private_directory
 
 ACTIONS_LOGGER = "cleanup.actions"
 RISK_LOGGER = "cleanup.risk"

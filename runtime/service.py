@@ -25,6 +25,7 @@ from actors.risk_assessor import AssessorState, RiskAssessor
 from config.settings import Settings
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
+from domain.clock import Clock
 from domain.messages import AssessorSnapshot, ForgiveFailures, ManualClose, Ping, PollNow, StatusQuery, Tick
 from domain.order_refs import is_cleanup_ref
 from domain.policy import Mode
@@ -33,9 +34,8 @@ from domain.stages import Stage
 from domain.structure_view import structure_status
 from gateways.audit.durable import DurableAuditLog
 from gateways.broker import Broker
+from gateways.metrics import Metrics
 from gateways.prices import PriceSource
-from runtime.clock import Clock
-from runtime.metrics import Metrics
 from supervisor import ChildSpec, Registry, StateKeeper, Supervisor, TradingGate
 
 log = logging.getLogger("cleanup.service")

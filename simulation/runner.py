@@ -34,11 +34,11 @@ from gateways.audit import StoreUnavailable
 from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import StoreTarget, open_target
 from gateways.calendar import MarketCalendar
+from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
+from gateways.private_files import private_directory
 from gateways.sim_market import SimulatedMarket
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
-from runtime.private_files import private_directory
 from runtime.service import Service
 from simulation.runs import run_directory, run_store
 from simulation.scenario import Fault, Scenario, ScenarioError

@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from domain.audit import ActionRecord
+from domain.commands import CommandReply
 from domain.session import EASTERN
-from runtime.commands import CommandReply
 from tui.client import Client
 from tui.control_view import ControlView
 from tui.format import parse_instant

@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 from config.settings import Settings
+from gateways.metrics import Metrics, start_metrics_server
 from runtime.control import control_plane
-from runtime.metrics import Metrics, start_metrics_server
 from simulation import runner
 from simulation.scenario import Scenario
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from config.settings import Settings
 from domain.audit import ActionRecord
-from runtime.commands import CommandReply
+from domain.commands import CommandReply
 from runtime.control_socket import send_command
 
 # The name the TUI's commands claim, audited beside the kernel's uid ("uid 0 (root) gid 0 pid 42, claims 'tui'").

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Label, Static
 
-from runtime.commands import CommandReply
+from domain.commands import CommandReply
 from tui.confirm import ConfirmScreen
 from tui.format import pct
 from tui.status_view import MODE_STYLES

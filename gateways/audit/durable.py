@@ -27,7 +27,7 @@ from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord, action_id_
 from gateways.audit.courier import Courier
 from gateways.audit.protocol import AuditStore, RecordRejected
 from gateways.audit.spool import Entry, Position, Spool
-from runtime.private_files import open_private
+from gateways.private_files import open_private
 
 log = logging.getLogger(__name__)
 REJECTED = "rejected.jsonl"

@@ -14,7 +14,7 @@ from config.settings import Settings, mask_dsn
 from gateways.audit.dialects import SQLITE, postgresql
 from gateways.audit.protocol import StoreUnavailable
 from gateways.audit.sql_store import SqlAuditStore
-from runtime.private_files import create_private_file, private_directory
+from gateways.private_files import create_private_file, private_directory
 
 SQLITE_FILE = "audit.sqlite3"
 # A hung or vanished PostgreSQL must cost the audit trail a retry, never a wedged thread:

@@ -9,7 +9,7 @@ Crash safety: a record is acknowledged only after its line is fsync'd. The commi
 after the database transaction commits, so a crash between the two replays a few records, which the
 store skips (ON CONFLICT DO NOTHING). A line torn by a crash mid-append was never acknowledged: it is cut
 off when the spool is opened again. Fully drained segments are replaced by a fresh one and deleted.
-Every file is created 0600 and the directory 0700 (runtime.private_files), whatever the umask.
+Every file is created 0600 and the directory 0700 (gateways.private_files), whatever the umask.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.private_files import create_private_file, open_private, private_directory
+from gateways.private_files import create_private_file, open_private, private_directory
 
 log = logging.getLogger(__name__)
 SEGMENT = re.compile(r"^spool-(\d{8})\.jsonl$")

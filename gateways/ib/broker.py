@@ -37,6 +37,7 @@ from ib_async import Position as IBPosition
 from ib_async.ib import StartupFetchNONE
 
 from config.settings import Settings
+from domain.clock import Clock
 from domain.model import Execution, OptionContract, Position, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
 from gateways.broker import BrokerError, BrokerEvent, ComboRequest, LapseResult, OrderRequest
@@ -51,7 +52,6 @@ from gateways.ib.outbox import Outbox
 from gateways.ib.reconnect import ReconnectPolicy
 from gateways.ib.token_bucket import MessageCounter, TokenBucket
 from gateways.ib.write_access import probe_write_access
-from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -8,10 +8,10 @@ from datetime import date
 from ib_async import Position as IBPosition
 
 from config.settings import Settings
+from domain.clock import Clock
 from domain.model import Position, WorkingOrder
 from domain.session import EASTERN
 from gateways.ib.broker import IBBroker
-from runtime.clock import Clock, WallClock
 
 EXPIRED = "expired: IB removes it overnight; check for exercise or assignment"
 WRITE_ACCESS = {
@@ -22,9 +22,8 @@ WRITE_ACCESS = {
 }
 
 
-def check_gateway(settings: Settings, *, connect_timeout: float = 5.0, clock: Clock | None = None) -> str:
+def check_gateway(settings: Settings, clock: Clock, *, connect_timeout: float = 5.0) -> str:
     """A printable report of what IB Gateway holds; raises BrokerError (one line) when unreachable."""
-    clock = clock or WallClock()
     broker = IBBroker(settings, clock, connect_timeout=connect_timeout)
     broker.connect()
     try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.feed_errors import FeedErrorKind
 from gateways.broker import OrderStatus
-from gateways.prices import FeedErrorKind
 
 
 class Connectivity(StrEnum):

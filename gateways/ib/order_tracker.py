@@ -27,12 +27,12 @@ from datetime import datetime
 from ib_async import CommissionReport, Fill, Trade
 from ib_async.util import UNSET_DOUBLE
 
+from domain.clock import Clock
 from domain.model import Execution, OptionContract, Side
 from domain.order_refs import is_cleanup_ref
 from gateways.broker import BrokerError, BrokerEvent, OrderEvent, OrderStatus
 from gateways.ib import codes, mapping
 from gateways.ib.mapping import Leg
-from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

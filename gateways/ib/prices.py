@@ -31,14 +31,14 @@ from datetime import datetime, timedelta
 
 from ib_async import IB, Contract, Stock, Ticker
 
+from domain.clock import Clock
+from domain.feed_errors import FeedError, FeedErrorKind
 from domain.model import OptionContract, Quote
 from gateways.broker import BrokerError
 from gateways.ib import codes, mapping
 from gateways.ib.broker import IBBroker
 from gateways.ib.idle_lines import IdleLines
 from gateways.ib.log_filter import quiet_ib_async_market_data_errors
-from gateways.prices import FeedError, FeedErrorKind
-from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(seconds=60)

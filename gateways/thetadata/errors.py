@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateways.prices import FeedError, FeedErrorKind
+from domain.feed_errors import FeedError, FeedErrorKind
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from gateways.prices import FeedErrorKind
+from domain.feed_errors import FeedErrorKind
 from gateways.thetadata.errors import ThetaFeedError
 
 

@@ -11,8 +11,8 @@ import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from domain.feed_errors import FeedErrorKind
 from domain.session import EASTERN
-from gateways.prices import FeedErrorKind
 from gateways.thetadata.errors import MALFORMED_BODY, ThetaFeedError
 
 MS_PER_DAY = 24 * 60 * 60 * 1000

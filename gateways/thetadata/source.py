@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+from domain.feed_errors import FeedError
 from domain.model import OptionContract, Quote
-from gateways.prices import FeedError
 from gateways.thetadata.client import TerminalClient, connect
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import requests
 
-from gateways.prices import FeedErrorKind
+from domain.feed_errors import FeedErrorKind
 from gateways.thetadata.errors import (
     BUSY,
     CONNECTION_ERROR,

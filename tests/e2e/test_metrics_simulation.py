@@ -10,7 +10,7 @@ import pytest
 
 from domain.audit import ActionKind
 from domain.model import Right
-from runtime.metrics import Metrics
+from gateways.metrics import Metrics
 from tests.e2e.test_simulation_e2e import simulate
 from tests.unit.test_metrics_api import value
 

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from config import load_settings
 from domain.audit import ActionKind
 from domain.session import EASTERN
-from runtime.metrics import Metrics, serve_metrics
+from gateways.metrics import Metrics, serve_metrics
 from simulation import runner
 from simulation.runner import Progress
 from simulation.scenario import load_scenario

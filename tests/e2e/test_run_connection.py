@@ -5,8 +5,8 @@ from types import SimpleNamespace
 from actors.context import Roles
 from domain.messages import PollNow
 from gateways.ib.codes import Connectivity
+from gateways.metrics import Metrics
 from runtime.connection_watcher import ConnectionWatcher
-from runtime.metrics import Metrics
 
 
 class Broker:

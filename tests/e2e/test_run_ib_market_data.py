@@ -8,8 +8,8 @@ from cli.cmd_run import price_source
 from domain.alerts import Severity
 from domain.feed_health import PRIMARY
 from domain.policy import Mode
+from gateways.metrics import Metrics
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript, QuoteStep, codes
 from tests.fakes.theta_terminal import FakeThetaTerminal
 from tests.support.ib_tree import CALL, CLOSE, Alerts, run_tree

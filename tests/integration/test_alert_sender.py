@@ -9,8 +9,8 @@ from datetime import datetime
 from domain.alerts import Alert, Delivery, Severity
 from domain.session import EASTERN
 from gateways.alerts import THROTTLED, AlertSender
+from gateways.metrics import Metrics
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
 
 
 class Recording:

@@ -15,9 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
+from config.alert_urls import parse_alert_urls
 from domain import alerts
 from domain.alerts import Alert, Severity
-from gateways.apprise_channels import apprise_sender, parse_alert_urls
+from gateways.apprise_channels import apprise_sender
 from runtime.clock import VirtualClock
 
 SECRET = "SECRETtoken0123456789"

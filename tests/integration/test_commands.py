@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from domain.audit import ActionKind
-from domain.commands import CommandError, CommandName, format_status, parse_command
+from domain.commands import CommandError, CommandName, CommandReply, format_status, parse_command
 from domain.policy import Mode
-from runtime.commands import CommandHandler, CommandReply
+from runtime.commands import CommandHandler
 from tests.support.commands import Desk
 
 

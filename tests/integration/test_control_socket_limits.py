@@ -146,7 +146,7 @@ def test_peer_labels_say_what_the_kernel_said_and_what_was_only_claimed():
 SERVER_IN_NAMESPACE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from runtime.commands import CommandReply
+    from domain.commands import CommandReply
     from runtime.control_socket import ControlSocketServer
 
     def echo(text, who, via, identity=None):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runtime.metrics import Metrics, serve_metrics
+from gateways.metrics import Metrics, serve_metrics
 from tests.support.metrics import (
     DASHBOARD_DIR,
     ROOT,

@@ -10,7 +10,7 @@ import pytest
 from gateways.broker import BrokerError
 from gateways.ib import check_gateway
 from gateways.ib.check import EXPIRED
-from runtime.clock import VirtualClock
+from runtime.clock import VirtualClock, WallClock
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript
 from tests.fakes.ib_gateway.harness import settings_for
 
@@ -23,7 +23,7 @@ def test_check_reports_account_positions_and_working_orders():
         open_orders=[FakeOrder(7, put, "BUY", 2, "STP", aux_price=4.2, order_ref="CLN-20261127-SPY-600P-1"),
                      FakeOrder(8, call, "SELL", 1, "LMT", limit_price=2.55, order_ref="manual")])
     with FakeIBGateway(script) as gateway:
-        report = check_gateway(settings_for(gateway), clock=VirtualClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC)))
+        report = check_gateway(settings_for(gateway), VirtualClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC)))
         assert gateway.wait_for(lambda: gateway.connected_clients == 0)  # it disconnected
     print("\n" + report)
     assert "account: DU1234567" in report
@@ -35,7 +35,7 @@ def test_check_reports_account_positions_and_working_orders():
 
 def _check(positions, at):
     with FakeIBGateway(GatewayScript(positions=positions)) as gateway:
-        return check_gateway(settings_for(gateway), clock=VirtualClock(at))
+        return check_gateway(settings_for(gateway), VirtualClock(at))
 
 
 def _line(report, text):
@@ -70,7 +70,7 @@ def test_check_against_a_closed_port_fails_with_one_line_naming_the_address():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(BrokerError) as error:
-        check_gateway(settings_for(port=port), connect_timeout=2)
+        check_gateway(settings_for(port=port), WallClock(), connect_timeout=2)
     message = str(error.value)
     print("\n" + message)
     assert "\n" not in message
@@ -81,6 +81,6 @@ def test_check_against_a_closed_port_fails_with_one_line_naming_the_address():
                                                                                      "read-only")])
 def test_check_says_whether_ib_takes_orders(read_only, said):
     with FakeIBGateway(GatewayScript(read_only=read_only)) as gateway:
-        report = check_gateway(settings_for(gateway))
+        report = check_gateway(settings_for(gateway), WallClock())
     assert said in report
     assert len(gateway.orders_sent()) == 0  # the what-if probe never places an order

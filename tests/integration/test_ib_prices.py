@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from domain.feed_errors import FeedError, FeedErrorKind
 from domain.model import OptionContract, Right
 from gateways.ib import IBBroker, IBPriceSource, ReconnectPolicy
 from gateways.ib.idle_lines import IDLE_POLLS
 from gateways.ib.prices import RETRY_AFTER
-from gateways.prices import FeedError, FeedErrorKind
 from runtime.clock import VirtualClock
 from tests.fakes.ib_gateway import FakeIBGateway, GatewayScript, QuoteStep, codes
 from tests.fakes.ib_gateway.harness import settings_for

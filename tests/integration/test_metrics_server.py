@@ -9,7 +9,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from config import load_settings
-from runtime.metrics import Metrics, serve_metrics, start_metrics_server
+from gateways.metrics import Metrics, serve_metrics, start_metrics_server
 from tests.support.metrics import ROOT
 
 

@@ -19,10 +19,10 @@ from domain.model import OptionContract, Position, Quote, Right
 from domain.session import EASTERN, ExpirySession
 from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_store
+from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket, SpotScript
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
 from runtime.service import Service
 from tests.support.ib_tree import Alerts
 

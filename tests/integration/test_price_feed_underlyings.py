@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+from domain.feed_errors import FeedError, FeedErrorKind
 from domain.model import OptionContract, Position, Quote
-from gateways.prices import FeedError, FeedErrorKind
 from gateways.sim_market import SimulatedMarket
 from tests.support.ib_tree import CLOSE
 from tests.support.paper_tree import run_paper

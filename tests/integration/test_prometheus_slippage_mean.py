@@ -12,7 +12,7 @@ import pytest
 
 from domain.model import OptionContract, Position
 from domain.settlement import Outcome, PositionResult, session_kpis
-from runtime.metrics import Metrics
+from gateways.metrics import Metrics
 from tests.support.metrics import panel_queries
 
 # (contract, contracts filled, slippage per share; negative is price improvement). Binary-exact

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from domain.feed_errors import FeedError, FeedErrorKind
 from domain.model import OptionContract, Right
 from domain.session import EASTERN
-from gateways.prices import FeedError, FeedErrorKind
 from gateways.thetadata import ThetaDataPriceSource, ThetaFeedError, V2Client, V3Client, connect
 from runtime.clock import VirtualClock
 from tests.fakes.theta_terminal import FakeThetaTerminal, option_prices

@@ -12,11 +12,11 @@ import pytest
 
 from cli.cmd_run import feed_alert
 from domain.alerts import Severity
+from domain.feed_errors import FeedError
 from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedHealth, FeedHealthConfig, Reason
 from domain.model import Quote
 from domain.session import EASTERN
 from gateways.failover_prices import FailoverPriceSource
-from gateways.prices import FeedError
 from gateways.thetadata import ThetaDataPriceSource, connect
 from runtime.clock import VirtualClock
 from tests.fakes.theta_terminal import FakeThetaTerminal

@@ -17,10 +17,10 @@ from config.settings import load_settings
 from domain.audit import ActionKind, ActionRecord
 from domain.session import EASTERN, ExpirySession
 from gateways.audit.durable import DurableAuditLog
+from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket, SpotScript
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
 from runtime.service import Service
 from tests.support.ib_tree import Alerts
 

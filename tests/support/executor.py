@@ -22,8 +22,8 @@ from domain.model import Execution, Position, WorkingOrder
 from domain.policy import Decision, Mode
 from domain.session import EASTERN
 from gateways.broker import BrokerUnavailable, ComboRequest, OrderEvent, OrderRequest
+from gateways.metrics import Metrics
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
 from supervisor import Registry, StateKeeper, TradingGate
 from tests.support.domain_builders import SESSION
 

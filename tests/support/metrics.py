@@ -21,8 +21,8 @@ from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
+from gateways.metrics import Metrics
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "grafana" / "provisioning" / "dashboards" / "cleanup-manager"

@@ -11,10 +11,10 @@ from config.settings import load_settings
 from domain.model import Position, WorkingOrder
 from domain.policy import Mode
 from gateways.audit.durable import DurableAuditLog
+from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket, SpotScript
 from runtime.clock import VirtualClock
-from runtime.metrics import Metrics
 from runtime.service import Service
 from tests.support.ib_tree import SESSION, Alerts, audit_store
 

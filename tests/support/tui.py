@@ -17,13 +17,13 @@ from typing import Any
 from config import load_settings
 from config.settings import Settings
 from domain.audit import ActionKind, ActionRecord
+from domain.commands import CommandReply
 from domain.model import OptionContract
 from domain.session import EASTERN
 from domain.structure_rules import StructureAssessment, StructurePlan
 from domain.structure_view import structure_status
 from domain.structures import Leg, Structure, StructureKind
 from gateways.audit.factory import SQLITE_FILE, open_sqlite
-from runtime.commands import CommandReply
 from runtime.control_socket import ControlSocketError, send_command
 
 ROOT = Path(__file__).resolve().parents[2]

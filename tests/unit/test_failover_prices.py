@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from domain.feed_errors import FeedError, FeedErrorKind
 from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedHealth, FeedHealthConfig, Reason
 from domain.model import OptionContract, Quote, Right
 from domain.session import EASTERN
 from gateways.failover_prices import FailoverPriceSource
-from gateways.prices import FeedError, FeedErrorKind, ReportingSource
+from gateways.prices import ReportingSource
 from runtime.clock import VirtualClock
 
 T0 = datetime(2026, 11, 27, 12, 50, tzinfo=EASTERN)

@@ -12,8 +12,8 @@ from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
+from gateways.metrics import RISK_LEVELS, SLIPPAGE_BUCKETS, Metrics
 from runtime.clock import VirtualClock
-from runtime.metrics import RISK_LEVELS, SLIPPAGE_BUCKETS, Metrics
 
 
 @pytest.fixture

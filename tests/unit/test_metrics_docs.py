@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from runtime.metrics import Metrics, serve_metrics
+from gateways.metrics import Metrics, serve_metrics
 from tests.support.metrics import ROOT, exercise_every_method, public_methods, scrape_sample_names
 
 DOC = (ROOT / "docs" / "metrics.md").read_text()

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateways.prices import FeedErrorKind
+from domain.feed_errors import FeedErrorKind
 from gateways.thetadata.errors import TERMINAL_CODES, ThetaFeedError, error_for_status
 from gateways.thetadata.health_log import EpisodeLog
 

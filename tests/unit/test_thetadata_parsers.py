@@ -11,9 +11,9 @@ from datetime import date, datetime
 
 import pytest
 
+from domain.feed_errors import FeedErrorKind
 from domain.model import OptionContract, Right
 from domain.session import EASTERN
-from gateways.prices import FeedErrorKind
 from gateways.thetadata import parsers_v2, parsers_v3
 from gateways.thetadata.errors import ThetaFeedError
 

@@ -26,12 +26,12 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from domain.alerts import Delivery
+from domain.clock import Clock
+from domain.feed_errors import FeedErrorKind
 from domain.policy import Assessment, Mode
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
-from gateways.prices import FeedErrorKind
-from runtime.clock import Clock
 
 PREFIX = "cleanup"
 PRICE_SOURCES = ("thetadata", "ib", "sim")
