@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
+from domain.model import Execution, OptionContract, OrderType, Position, Side, StockPosition, WorkingOrder
 
 
 class OrderStatus(StrEnum):
@@ -151,6 +151,11 @@ class Broker(Protocol):
         ...
 
     def positions(self) -> Sequence[Position]: ...
+
+    def stock_positions(self) -> Sequence[StockPosition]:
+        """The shares the account holds (IB: the STK positions of the same positions stream), for the morning
+        check of what an exercise or assignment delivered. Never traded on by the expiration-day policy."""
+        ...
 
     def working_orders(self) -> Sequence[WorkingOrder]: ...
 

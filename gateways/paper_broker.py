@@ -39,9 +39,9 @@ from config.settings import default_values
 from domain.book import over_close
 from domain.execution import FILL_DELAY_SECONDS, ComboLegQuote, combo_fill, commission, fill_due, working_fill
 from domain.lapse import cutoff_text, lapse_cutoff
-from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
+from domain.model import Execution, OptionContract, OrderType, Position, Side, StockPosition, WorkingOrder
 from domain.pacing import Pacer, paced_rate
-from domain.settlement import Outcome, settle
+from domain.settlement import Outcome, delivery, settle
 from gateways.broker import (
     BrokerError,
     BrokerEvent,
@@ -94,7 +94,8 @@ class _Moved:
 
 class PaperBroker:
     def __init__(self, market: SimulatedMarket, clock: Clock, positions: Sequence[Position] = (),
-                 orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = FILL_DELAY_SECONDS,
+                 orders: Sequence[WorkingOrder] = (), *, stock: Sequence[StockPosition] = (),
+                 fill_delay_seconds: float = FILL_DELAY_SECONDS,
                  account: str = "DU0000000", position_lag_seconds: float = 0.0, refuse_combos: bool = False,
                  messages_per_second: float | None = None) -> None:
         self.market = market
@@ -104,6 +105,7 @@ class PaperBroker:
         self._account = account
         self._lock = threading.Lock()
         self._positions = {p.contract: p for p in positions}
+        self._stock = {s.symbol: s for s in stock if s.shares}  # the trader's shares; settle() adds deliveries
         self._moves: list[_Moved] = []  # fills not yet old enough for every read to show them
         self._working = {o.order_id: _Working(o, clock.now(), False) for o in orders}
         self._combos: dict[str, _Combo] = {}
@@ -153,6 +155,11 @@ class PaperBroker:
         with self._lock:
             self._count()
             return [p for p in self._reported().values() if p.quantity]
+
+    def stock_positions(self) -> Sequence[StockPosition]:
+        with self._lock:
+            self._count()
+            return list(self._stock.values())
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         with self._lock:
@@ -316,9 +323,30 @@ class PaperBroker:
             self._combos.clear()
             self._outbox.clear()  # and what had not gone out by then never will
             expiring = [p for p in self._positions.values() if p.quantity and p.contract.expiry == market.session.day]
-            return {p.contract.key: settle(p, market.spot_at(p.contract.symbol, close),
+            outcomes = {p.contract: settle(p, market.spot_at(p.contract.symbol, close),
                                            market.spot_after_hours(p.contract.symbol), self._lapsed.get(p.contract, 0))
-                    for p in expiring}
+                        for p in expiring}
+            for position in expiring:  # overnight, as OCC and IB do: the options go, the shares come
+                del self._positions[position.contract]
+                self._deliver(position.contract.symbol, delivery(position, outcomes[position.contract]),
+                              position.contract.strike)
+            return {contract.key: outcome for contract, outcome in outcomes.items()}
+
+    def _deliver(self, symbol: str, shares: int, price: float) -> None:
+        if not shares:
+            return
+        held = self._stock.get(symbol, StockPosition(symbol, 0))
+        total = held.shares + shares
+        if total == 0:
+            del self._stock[symbol]
+            return
+        if held.shares == 0 or (held.shares > 0) == (shares > 0):  # adds to the position: a weighted average
+            cost = (held.avg_cost * held.shares + price * shares) / total
+        elif (total > 0) == (held.shares > 0):  # takes part of it away: what is left cost what it did
+            cost = held.avg_cost
+        else:  # flips it: the new side is all delivered shares
+            cost = price
+        self._stock[symbol] = StockPosition(symbol, total, cost)
 
     def inject_rejects(self, count: int) -> None:
         with self._lock:

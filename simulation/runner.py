@@ -145,7 +145,7 @@ def run_simulation(
     market = SimulatedMarket(scenario.spot_script(), session, clock, start)
     positions = scenario.initial_positions()
     _check_priced(scenario, market)
-    broker = PaperBroker(market, clock, positions, scenario.initial_orders(),
+    broker = PaperBroker(market, clock, positions, scenario.initial_orders(), stock=scenario.stock,
                          position_lag_seconds=scenario.position_lag_seconds, refuse_combos=scenario.refuse_combos,
                          messages_per_second=settings.ib_messages_per_second)
     sender = RecordingSender(on_alert)

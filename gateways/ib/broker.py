@@ -37,7 +37,7 @@ from ib_async import Position as IBPosition
 from ib_async.ib import StartupFetchNONE
 
 from config.settings import Settings
-from domain.model import Execution, OptionContract, Position, Side, WorkingOrder
+from domain.model import Execution, OptionContract, Position, Side, StockPosition, WorkingOrder
 from domain.order_refs import is_cleanup_ref
 from gateways.broker import BrokerError, BrokerEvent, ComboRequest, LapseResult, OrderRequest
 from gateways.ib import codes, mapping
@@ -393,6 +393,13 @@ class IBBroker:
 
     def _held(self, items: list[IBPosition]) -> list[IBPosition]:
         return [p for p in items if p.account == self._account and p.position]
+
+    def stock_positions(self) -> Sequence[StockPosition]:
+        async def read() -> list[StockPosition]:
+            items = await self._read(self.connected_ib().reqPositionsAsync)
+            return [mapping.from_ib_stock(p) for p in self._held(items) if mapping.is_stock(p.contract)]
+
+        return self.run_paced(read, "positions not read")
 
     def other_positions(self) -> Sequence[IBPosition]:
         """What the account holds besides options (shares an exercise or assignment left), as IB reports
