@@ -15,8 +15,8 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain.audit import ActionRecord, AssessmentRecord
-from domain.evening import EveningRecord
 from domain.audit_outage import AuditOutage, SpoolView, observe
+from domain.evening import EveningRecord
 from domain.messages import Tick
 from gateways.audit.durable import DurableAuditLog
 
