@@ -118,7 +118,8 @@ class DurableAuditLog:
         """The time of the oldest record not yet in the database (None: the store has everything)."""
         for entry in self._spool.read(OLDEST_LOOKAHEAD):
             with contextlib.suppress(ValueError, KeyError, TypeError):  # a corrupt line is set aside by drain
-                return decode(entry.data).at
+                record = decode(entry.data)
+                return record.recorded_at if isinstance(record, EveningRecord) else record.at
         return None
 
     def unsent_records(self) -> list[Record]:
