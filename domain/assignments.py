@@ -13,7 +13,7 @@ Exposure is the attributed shares at the closing price; the margin they take is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
