@@ -12,7 +12,7 @@ from domain import alerts
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
 from domain.lapse import lapses_due
-from domain.messages import BookUpdate, Decisions, LapseRequest, ManualClose, MarketUpdate
+from domain.messages import BookUpdate, Decisions, LapseRequest, ManualClose, MarketUpdate, SessionSettled
 from domain.model import OptionContract, Position, Quote
 from domain.policy import Close, Mode, PolicyInput, PolicyResult, Warn, closable_quantity, determine_actions
 from domain.risk import calculate_moneyness
@@ -252,6 +252,7 @@ class RiskAssessor(SupervisedActor):
             return  # no usable price of every underlying yet: settle on a later pass
         self.state.settled = True
         self.ctx.metrics.record_settlement(settle_at_close(still_open, closed, prices))
+        self.send(Roles.ASSIGNMENT_DESK, SessionSettled(tuple(still_open), prices, now))
         if still_open:
             self._open_at_the_bell(still_open, prices, now)
         plan = lapses_due(still_open, prices, session, now, {})

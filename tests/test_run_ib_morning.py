@@ -1,0 +1,90 @@
+"""The morning check through the actor tree over the fake IB gateway: the previous session's evening record in the
+audit store, this morning's positions (the options gone, the shares IB delivered in the STK stream), and what the
+tree makes of them: audited, alerted with exposure and margin, the trader's own shares left out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from domain.alerts import Severity
+from domain.audit import ActionKind
+from domain.evening import EveningRecord
+from domain.report import daily_summaries, narrative
+from domain.model import OptionContract, Position, StockPosition
+from domain.session import EASTERN, ExpirySession
+from gateways.calendar import MarketCalendar
+from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript
+from tests.ib_tree_support import CLOSE, SESSION, SHORT_PUT, Alerts, audit_store, run_tree
+
+MORNING_DAY = date(2026, 11, 27)  # the day after Thanksgiving: the previous session is Wednesday the 25th
+MORNING = MarketCalendar().session(MORNING_DAY)
+FOUR_AM = datetime(2026, 11, 27, 4, 0, tzinfo=EASTERN)
+LONG_CALL = "SPY 20261125 650C"
+
+
+def _evening(tmp_path, stock: tuple[StockPosition, ...] = (StockPosition("SPY", 100, 600.0),)) -> None:
+    store = audit_store(tmp_path)
+    store.insert_evenings([EveningRecord(
+        SESSION.day, CLOSE + timedelta(seconds=30),
+        (Position(OptionContract.parse_key(SHORT_PUT), -2, 1.2), Position(OptionContract.parse_key(LONG_CALL), 1, 0.1)),
+        stock, {"SPY": 639.0})])
+    store.close()
+
+
+def _morning(tmp_path, shares: int, alerts: Alerts, previous: ExpirySession | None = SESSION, **changes):
+    changes = {"dispose_assignments": "alert", **changes}  # the tree support runs the seed's rules: "off"
+    positions = [FakePosition(FakeContract.stock("SPY"), shares, 620.0)] if shares else []
+    assert MORNING is not None
+    return run_tree(tmp_path, GatewayScript(positions=positions), start=FOUR_AM, seconds=5, alerts=alerts,
+                    session=MORNING, previous=previous, **changes)
+
+
+def _morning_records(tmp_path):
+    return audit_store(tmp_path).actions(FOUR_AM, FOUR_AM + timedelta(hours=1))
+
+
+def test_the_assigned_short_put_shows_as_delivered_shares_with_exposure_and_margin(tmp_path):
+    _evening(tmp_path)
+    alerts = Alerts()
+    _morning(tmp_path, 300, alerts)  # 100 of the trader's own, 200 from the assigned 641P
+    records = _morning_records(tmp_path)
+    [delivery] = [r for r in records if r.action is ActionKind.DELIVERY]
+    assert (delivery.symbol, delivery.quantity) == ("SPY", 200)
+    assert delivery.details["exposure"] == 200 * 639.0 and delivery.details["margin"] == 200 * 639.0 * 0.5
+    fates = {f"{r.symbol} {r.expiry:%Y%m%d} {r.strike:g}{r.right}": r.details["fate"]
+             for r in records if r.action is ActionKind.SETTLEMENT}
+    assert fates == {SHORT_PUT: "assigned", LONG_CALL: "expired worthless"}
+    [summary] = [r for r in records if r.action is ActionKind.MORNING_CHECK]
+    assert summary.success and summary.details["delivered"] == {"SPY": 200}
+    [alert] = [a for a in alerts.sent if a.key == "morning:2026-11-25"]
+    assert alert.severity is Severity.CRITICAL
+    assert "+200 shares (long), exposure $127,800, margin $63,900" in alert.body
+    [day] = daily_summaries(records)  # the daily report of the morning's session day
+    assert "  morning check: 2026-11-25 expiration delivered +200 SPY: exposure $127,800, margin $63,900 " \
+           "(Reg T initial, 50% of the value)" in narrative(day)
+
+
+def test_the_traders_own_shares_are_not_delivered_ones(tmp_path):
+    _evening(tmp_path, stock=(StockPosition("SPY", 300, 600.0),))
+    alerts = Alerts()
+    _morning(tmp_path, 300, alerts)  # the put's assignment did not happen (or was sold): nothing new
+    assert not [r for r in _morning_records(tmp_path) if r.action is ActionKind.DELIVERY]
+    [alert] = [a for a in alerts.sent if a.key == "morning:2026-11-25"]
+    assert alert.severity is Severity.INFO and "no shares came from them" in alert.body
+
+
+def test_without_an_evening_record_the_morning_says_what_to_check_by_hand(tmp_path):
+    alerts = Alerts()
+    _morning(tmp_path, 300, alerts)
+    [summary] = [r for r in _morning_records(tmp_path) if r.action is ActionKind.MORNING_CHECK]
+    assert summary.success is False
+    [alert] = [a for a in alerts.sent if a.key == "morning:2026-11-25"]
+    assert "TWS (Portfolio)" in alert.body
+
+
+def test_off_audits_the_check_but_alerts_nothing(tmp_path):
+    _evening(tmp_path)
+    alerts = Alerts()
+    _morning(tmp_path, 300, alerts, dispose_assignments="off")
+    assert [r.quantity for r in _morning_records(tmp_path) if r.action is ActionKind.DELIVERY] == [200]
+    assert not [a for a in alerts.sent if a.key.startswith("morning:")]
