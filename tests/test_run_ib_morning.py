@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 from domain.alerts import Severity
 from domain.audit import ActionKind
 from domain.evening import EveningRecord
-from domain.report import daily_summaries, narrative
 from domain.model import OptionContract, Position, StockPosition
+from domain.report import daily_summaries, narrative
 from domain.session import EASTERN, ExpirySession
 from gateways.calendar import MarketCalendar
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript
