@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from actors import disposal
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
+from actors.disposal import Disposal
 from domain import alerts
 from domain.assignments import REG_T_INITIAL_MARGIN, MorningCheck, detect
 from domain.audit import ActionKind, ActionRecord, action_id_for
 from domain.evening import EveningRecord
 from domain.messages import SessionSettled, Tick
+from domain.policy import Mode
 from domain.session import EASTERN, ExpirySession
 from gateways.audit.protocol import StoreUnavailable
 from gateways.broker import Broker, BrokerError
+from gateways.prices import PriceSource
 from runtime.service_window import MARKET_OPEN_ET
 
 log = logging.getLogger("cleanup.morning")
@@ -47,15 +51,17 @@ class DeskState:
     checked: MorningCheck | None = None  # the morning check, once final
     no_record: bool = False  # the check found no evening record (said once)
     next_attempt: datetime | None = None
+    disposals: dict[str, Disposal] = field(default_factory=dict)  # by underlying (dispose_assignments = close)
 
 
 class AssignmentDesk(SupervisedActor):
     role = Roles.ASSIGNMENT_DESK
 
-    def __init__(self, ctx: ActorContext, broker: Broker, read_evening: EveningReader,
+    def __init__(self, ctx: ActorContext, broker: Broker, source: PriceSource, read_evening: EveningReader,
                  previous: ExpirySession | None) -> None:
         super().__init__(ctx)
         self.broker = broker
+        self.source = source
         self.read_evening = read_evening
         self.previous = previous  # the session whose expiration this morning's check looks at; None: no check
         self.state: DeskState = ctx.keeper.get(self.role, DeskState())
@@ -67,6 +73,7 @@ class AssignmentDesk(SupervisedActor):
         elif isinstance(message, Tick):
             self._record_evening(message.now)
             self._morning(message.now)
+            self._dispose(message.now)
         else:
             return super().handle(message)
         return None
@@ -123,6 +130,28 @@ class AssignmentDesk(SupervisedActor):
             return
         self._report(check, now)
         self._keep(replace(self.state, checked=check, next_attempt=None))
+
+    # --- disposal at the open (dispose_assignments = close) -----------------------------------------
+    def _dispose(self, now: datetime) -> None:
+        check, settings = self.state.checked, self.ctx.config.settings
+        if check is None or settings.dispose_assignments != "close" or now < self._open():
+            return
+        ctx = disposal.Context(check.session_day, self.broker, self.source, self._why_not_trading,
+                               settings.dispose_band, settings.max_attempts, settings.attempt_interval_seconds,
+                               self.audit, self.alert, self._record)
+        disposals = dict(self.state.disposals)
+        for delivery in check.deliveries:
+            disposals[delivery.symbol] = disposal.step(ctx, delivery, disposals.get(delivery.symbol), now)
+        if disposals != self.state.disposals:
+            self._keep(replace(self.state, disposals=disposals))
+
+    def _why_not_trading(self) -> str:
+        config = self.ctx.config
+        if not config.settings.enabled or config.mode is Mode.MONITOR:
+            return "monitor mode (or enabled = false) never trades"
+        if not self.ctx.gate.is_open():
+            return "trading halted: " + "; ".join(self.ctx.gate.reasons().values())
+        return ""
 
     def _open(self) -> datetime:
         return datetime.combine(self.ctx.session.day, MARKET_OPEN_ET, tzinfo=EASTERN)

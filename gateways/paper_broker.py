@@ -56,7 +56,11 @@ from gateways.broker import (
     OrderRefused,
     OrderRequest,
     OrderStatus,
+    StockOrderRequest,
+    StockOrderState,
 )
+from gateways.paper_stock import PaperStockOrders
+from gateways.prices import FeedError
 from gateways.sim_market import SimulatedMarket
 from runtime.clock import Clock
 
@@ -106,6 +110,7 @@ class PaperBroker:
         self._lock = threading.Lock()
         self._positions = {p.contract: p for p in positions}
         self._stock = {s.symbol: s for s in stock if s.shares}  # the trader's shares; settle() adds deliveries
+        self._stock_orders = PaperStockOrders(fill_delay_seconds)
         self._moves: list[_Moved] = []  # fills not yet old enough for every read to show them
         self._working = {o.order_id: _Working(o, clock.now(), False) for o in orders}
         self._combos: dict[str, _Combo] = {}
@@ -160,6 +165,30 @@ class PaperBroker:
         with self._lock:
             self._count()
             return list(self._stock.values())
+
+    def place_stock_order(self, request: StockOrderRequest) -> str:
+        with self._lock:
+            self._check_connected()
+            held = self._stock.get(request.symbol)
+            order_id = self._stock_orders.place(request, held.shares if held else 0, self.clock.now())
+            self._count()
+            return order_id
+
+    def modify_stock_order(self, order_id: str, limit_price: float | None) -> None:
+        with self._lock:
+            self._check_connected()
+            if not self._stock_orders.modify(order_id, limit_price, self.clock.now()):
+                raise BrokerError(f"stock order {order_id} is no longer working")
+            self._count()
+
+    def stock_orders(self) -> Sequence[StockOrderState]:
+        with self._lock:
+            self._count()
+            return self._stock_orders.states()
+
+    @property
+    def placed_stock(self) -> list[StockOrderRequest]:
+        return self._stock_orders.placed
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         with self._lock:
@@ -309,6 +338,13 @@ class PaperBroker:
                     self._maybe_fill(working, now)
                 for combo in [c for c in self._combos.values() if c.sent]:
                     self._maybe_fill_combo(combo, now)
+                for symbol in self._stock_orders.working_symbols():
+                    try:
+                        quote = self.market.underlying_quote(symbol)
+                    except FeedError:  # no book to fill on during a simulated outage
+                        continue
+                    for filled in self._stock_orders.fill_due(symbol, quote, now):
+                        self._deliver(symbol, filled.side.signed(filled.shares), filled.average_price or 0.0)
             events, self._pending_events = self._pending_events, []
         for event in events:
             self._handler(event)

@@ -99,6 +99,17 @@ class ScriptedBroker:
         self._call("stock_positions", None)
         return ()
 
+    def place_stock_order(self, request):
+        self._call("place_stock_order", request)
+        return str(next(self._ids))
+
+    def modify_stock_order(self, order_id, limit_price):
+        self._call("modify_stock_order", (order_id, limit_price))
+
+    def stock_orders(self):
+        self._call("stock_orders", None)
+        return ()
+
     def working_orders(self) -> Sequence[WorkingOrder]:
         self._call("working_orders", None)
         return self.orders

@@ -3,11 +3,13 @@ paper broker's overnight delivery, the next session's morning check (across a ho
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 from cli.main import main
 from config import load_settings
 from domain.audit import ActionKind
+from domain.session import EASTERN
 from simulation import runner
 from simulation.scenario import load_scenario
 from simulation.summary import summary_dict
@@ -52,3 +54,28 @@ def test_the_cli_prints_the_next_morning(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "Next morning 2026-11-27" in " ".join(out.split()) and "delivered +200 SPY" in " ".join(out.split())
+
+
+DISPOSED = SCENARIO.parent / "assigned_then_disposed.json"
+
+
+def test_in_close_mode_the_delivered_shares_are_sold_at_the_open_and_the_traders_own_stay(tmp_path):
+    scenario = load_scenario(DISPOSED)
+    settings = load_settings(flags={"data_dir": str(tmp_path), "simulation_dir": str(tmp_path / "simulations"),
+                                    "metrics_port": 0}, environ={}).settings
+    result = runner.run_simulation(scenario, runner.simulation_settings(settings, scenario, None),
+                                   through_next_open=True)
+    morning = summary_dict(result, "Asia/Hong_Kong")["next_morning"]
+    assert morning["delivered"] == {"SPY": 200}
+    disposals = [a for a in result.actions if a.action is ActionKind.DISPOSAL]
+    assert (disposals[-1].quantity, disposals[-1].success) == (-200, True)  # sold 200, never the trader's 100
+    sent, filled = disposals[0], disposals[-1]
+    assert sent.order_ref == filled.order_ref == "CLN-20261125-SPY-STK-DISPOSE"
+    assert sent.details["held"] == 300  # 100 of the trader's own and the 200 delivered: only the 200 are sold
+    assert sent.at.astimezone(EASTERN).time() == time(9, 30)  # at the open, not before
+    assert filled.execution_price is not None and filled.execution_price > 630
+    [alert] = [a for a in result.alerts if a.key == "disposal:SPY"]
+    assert "SELL 200 SPY" in alert.body
+    assert "flattened at the 09:30 ET open" in next(a.body for a in result.alerts if a.key == "morning:2026-11-25")
+    assert [d["quantity"] for d in morning["disposals"]] == [-200, -200]  # sent, filled
+    assert result.morning is not None
