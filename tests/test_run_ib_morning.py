@@ -88,3 +88,24 @@ def test_off_audits_the_check_but_alerts_nothing(tmp_path):
     _morning(tmp_path, 300, alerts, dispose_assignments="off")
     assert [r.quantity for r in _morning_records(tmp_path) if r.action is ActionKind.DELIVERY] == [200]
     assert not [a for a in alerts.sent if a.key.startswith("morning:")]
+
+
+def test_in_close_mode_the_delivered_shares_are_sold_at_the_open_through_ib(tmp_path):
+    _evening(tmp_path)
+    alerts = Alerts()
+    assert MORNING is not None
+    open_at = datetime(2026, 11, 27, 9, 29, 58, tzinfo=EASTERN)
+    script = GatewayScript(positions=[FakePosition(FakeContract.stock("SPY"), 300, 620.0)])
+    gateway, _ = run_tree(tmp_path, script, start=open_at, seconds=20, alerts=alerts, session=MORNING,
+                          previous=SESSION, dispose_assignments="close")
+    sent = [s.fields for s in gateway.orders_sent()]
+    order = sent[0]
+    # the gateway never fills it here: one order (one id), walked down from the bid, within the band
+    assert len({f[1] for f in sent}) == 1 and len(sent) >= 3
+    limits = [float(f[19]) for f in sent]
+    assert limits == sorted(limits, reverse=True) and min(limits) >= limits[0] * (1 - 0.005) - 0.01
+    assert (order[3], order[4], order[16], order[17], order[18]) == ("SPY", "STK", "SELL", "200", "LMT")
+    assert order[26] == "CLN-20261125-SPY-STK-DISPOSE"
+    disposals = [r for r in audit_store(tmp_path).actions(open_at, open_at + timedelta(minutes=5))
+                 if r.action is ActionKind.DISPOSAL]
+    assert disposals[0].quantity == -200 and disposals[0].details["held"] == 300
