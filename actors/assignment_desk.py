@@ -200,8 +200,13 @@ class AssignmentDesk(SupervisedActor):
             self.alert(alerts.morning_nothing_delivered(check.session_day, len(check.vanished), still))
             return
         delivered = [alerts.DeliveredShares(d.symbol, d.attributed, d.exposure, d.margin) for d in check.deliveries]
-        next_step = ("They will be flattened at the 09:30 ET open (dispose_assignments = close)." if disposal == "close"
-                     else "Sell or keep them yourself; dispose_assignments = close flattens them at the open.")
+        why_not = self._why_not_trading()
+        if disposal == "close" and not why_not:
+            next_step = "They will be flattened at the 09:30 ET open (dispose_assignments = close)."
+        elif disposal == "close":
+            next_step = f"dispose_assignments = close, but nothing is sent now ({why_not}): sell or keep them yourself."
+        else:
+            next_step = "Sell or keep them yourself; dispose_assignments = close flattens them at the open."
         self.alert(alerts.morning_delivery(check.session_day, delivered, MARGIN_RULE, next_step, still))
 
     def _record(self, what: str, now: datetime, kind: ActionKind, **fields: Any) -> ActionRecord:

@@ -43,6 +43,7 @@ class Disposal:
     attempts: int = 0
     walk: DisposalWalk | None = None
     done: bool = False
+    held_back: bool = False  # not sent while trading is not allowed (said once)
 
 
 @dataclass(frozen=True)
@@ -84,15 +85,20 @@ def _start(ctx: Context, delivery: Delivery, current: Disposal, ref: str, now: d
                            reason=f"disposal {ref} already sent: followed, not sent again"))
         return replace(current, shares=sent.shares, order_id=sent.order_id, priced=Priced(0, sent.limit_price),
                        priced_at=now, attempts=1)
-    why_not = ctx.may_trade()
     held = {s.symbol: s.shares for s in ctx.broker.stock_positions()}.get(current.symbol, 0)
     shares = shares_to_dispose(delivery.attributed, held)
-    if shares == 0 or why_not:
-        reason = (f"nothing to dispose: {held:+d} {current.symbol} held now" if shares == 0 else
-                  f"would {current.side.value.lower()} {shares} {current.symbol}, not sent: {why_not}")
-        ctx.audit(ctx.base(f"disposal:{ref}:skipped", now, ActionKind.DISPOSAL, symbol=current.symbol,
-                           quantity=current.side.signed(shares), order_ref=ref, reason=reason))
+    if shares == 0:
+        ctx.audit(ctx.base(f"disposal:{ref}:nothing", now, ActionKind.DISPOSAL, symbol=current.symbol, quantity=0,
+                           order_ref=ref, reason=f"nothing to dispose: {held:+d} {current.symbol} held now"))
         return replace(current, done=True)
+    why_not = ctx.may_trade()
+    if why_not:  # said once; sent on a later tick if trading resumes (active mode, kill switch released)
+        if not current.held_back:
+            ctx.audit(ctx.base(f"disposal:{ref}:held back", now, ActionKind.DISPOSAL, symbol=current.symbol,
+                               quantity=current.side.signed(shares), order_ref=ref,
+                               reason=f"would {current.side.value.lower()} {shares} {current.symbol}, not sent: "
+                                      f"{why_not}"))
+        return replace(current, held_back=True)
     quote = _quote(ctx, current.symbol)
     walk = walk_for(current.side, quote, ctx.band, ctx.max_attempts, ctx.interval)
     priced = first_price(current.side, quote, walk)

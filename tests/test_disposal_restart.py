@@ -34,26 +34,9 @@ def _assigned_broker(clock: VirtualClock) -> tuple[PaperBroker, SimulatedMarket]
     return broker, market
 
 
-def _process(tmp_path, clock, broker, market, seconds: int) -> Alerts:
+def _process(tmp_path, clock, broker, market, seconds: int) -> None:
     """One process of the service on the morning, ticked ``seconds`` virtual seconds."""
-    settings = load_settings(flags={"mode": "active", "data_dir": str(tmp_path), "price_source": "sim",
-                                    "metrics_port": 0, "log_dir": str(tmp_path / "logs"),
-                                    "dispose_assignments": "close"}, environ={}).settings
-    alerts = Alerts()
-    audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path), deliver_in_background=False)
-    assert MORNING is not None
-    service = Service(settings, clock, MORNING, broker, market, alerts, audit, Metrics(process_collectors=False),
-                      account=broker.account(), previous=SESSION)
-    service.start()
-    try:
-        for _ in range(seconds):
-            broker.process(clock.now())
-            service.tick_in_order()
-            clock.advance(1.0)
-    finally:
-        service.stop()
-        audit.finish()
-    return alerts
+    _process_with(tmp_path, clock, broker, market, seconds)
 
 
 def _setup(tmp_path):
@@ -87,3 +70,31 @@ def test_a_restart_after_the_fill_finds_nothing_left_to_sell(tmp_path):
     _process(tmp_path, clock, broker, market, 15)
     assert len(broker.placed_stock) == 1
     assert [s.shares for s in broker.stock_positions()] == [100]
+
+
+def test_monitor_mode_holds_the_disposal_back_and_says_so_once(tmp_path):
+    clock, broker, market = _setup(tmp_path)
+    _process_with(tmp_path, clock, broker, market, 10, mode="monitor")
+    assert broker.placed_stock == []
+    held = [r for r in audit_store(tmp_path).actions(OPEN - timedelta(hours=6), OPEN + timedelta(hours=1))
+            if r.action is ActionKind.DISPOSAL]
+    assert len(held) == 1 and "not sent: monitor mode" in held[0].reason
+
+
+def _process_with(tmp_path, clock, broker, market, seconds, **flags):
+    settings = load_settings(flags={"mode": "active", "data_dir": str(tmp_path), "price_source": "sim",
+                                    "metrics_port": 0, "log_dir": str(tmp_path / "logs"),
+                                    "dispose_assignments": "close", **flags}, environ={}).settings
+    audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path), deliver_in_background=False)
+    assert MORNING is not None
+    service = Service(settings, clock, MORNING, broker, market, Alerts(), audit, Metrics(process_collectors=False),
+                      account=broker.account(), previous=SESSION)
+    service.start()
+    try:
+        for _ in range(seconds):
+            broker.process(clock.now())
+            service.tick_in_order()
+            clock.advance(1.0)
+    finally:
+        service.stop()
+        audit.finish()
