@@ -3,7 +3,7 @@ paper broker's overnight delivery, the next session's morning check (across a ho
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 
 from cli.main import main
@@ -79,3 +79,15 @@ def test_in_close_mode_the_delivered_shares_are_sold_at_the_open_and_the_traders
     assert "flattened at the 09:30 ET open" in next(a.body for a in result.alerts if a.key == "morning:2026-11-25")
     assert [d["quantity"] for d in morning["disposals"]] == [-200, -200]  # sent, filled
     assert result.morning is not None
+
+
+def test_a_friday_expiration_is_checked_and_disposed_on_monday_morning(tmp_path):
+    scenario = load_scenario(DISPOSED, date(2026, 11, 20))  # a Friday: the next session is Monday the 23rd
+    settings = load_settings(flags={"data_dir": str(tmp_path), "simulation_dir": str(tmp_path / "simulations"),
+                                    "metrics_port": 0}, environ={}).settings
+    result = runner.run_simulation(scenario, runner.simulation_settings(settings, scenario, None),
+                                   through_next_open=True)
+    morning = summary_dict(result, "Asia/Hong_Kong")["next_morning"]
+    assert morning["date"] == "2026-11-23" and morning["delivered"] == {"SPY": 200}
+    [filled] = [d for d in morning["disposals"] if d["success"]]
+    assert filled["at_et"].startswith("2026-11-23T09:30") and filled["quantity"] == -200
