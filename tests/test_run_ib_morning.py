@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from cli.main import main
 from domain.alerts import Severity
 from domain.audit import ActionKind
 from domain.evening import EveningRecord
@@ -109,3 +110,14 @@ def test_in_close_mode_the_delivered_shares_are_sold_at_the_open_through_ib(tmp_
     disposals = [r for r in audit_store(tmp_path).actions(open_at, open_at + timedelta(minutes=5))
                  if r.action is ActionKind.DISPOSAL]
     assert disposals[0].quantity == -200 and disposals[0].details["held"] == 300
+
+
+def test_cleanup_manager_report_shows_the_mornings_outcome(tmp_path, monkeypatch, capsys):
+    _evening(tmp_path)
+    _morning(tmp_path, 300, Alerts())
+    monkeypatch.delenv("CLEANUP_CONFIG", raising=False)
+    monkeypatch.delenv("CLEANUP_DB_DSN", raising=False)
+    monkeypatch.setenv("CLEANUP_DATA_DIR", str(tmp_path))
+    assert main(["report", "--date", "2026-11-27"]) == 0
+    out = capsys.readouterr().out
+    assert "morning check: 2026-11-25 expiration delivered +200 SPY: exposure $127,800, margin $63,900" in out
