@@ -16,6 +16,7 @@ from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain.audit import ActionRecord, AssessmentRecord
 from domain.audit_outage import AuditOutage, SpoolView, observe
+from domain.evening import EveningRecord
 from domain.messages import Tick
 from gateways.audit.durable import DurableAuditLog
 
@@ -43,6 +44,10 @@ class AuditLogger(SupervisedActor):
                           message.contract_key, message.quantity, message.spot, message.moneyness,
                           message.risk_score, message.probability_itm, message.level, message.stage,
                           message.action)
+        elif isinstance(message, EveningRecord):
+            self.durable.append(message)
+            actions_log.info("evening record %s: %d expiring option position(s) open, %d stock position(s) held",
+                             message.session_day, len(message.options), len(message.stock))
         elif isinstance(message, Tick):
             self.flush(message.now)
         else:

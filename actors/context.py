@@ -51,6 +51,7 @@ class Roles:
     AUDIT_LOGGER = "audit_logger"
     NOTIFIER = "notifier"
     LAPSE_DESK = "lapse_desk"
+    ASSIGNMENT_DESK = "assignment_desk"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from domain.messages import (
     LapseRequest,
     ManualClose,
     MarketUpdate,
+    SessionSettled,
     StatusQuery,
 )
 from domain.model import OptionContract, Position, Quote
@@ -272,6 +273,7 @@ class RiskAssessor(SupervisedActor):
             return  # no usable price of every underlying yet: settle on a later pass
         self.state.settled = True
         self.ctx.metrics.record_settlement(settle_at_close(still_open, closed, prices))
+        self.send(Roles.ASSIGNMENT_DESK, SessionSettled(tuple(still_open), prices, now))
         if still_open:
             self._open_at_the_bell(still_open, prices, now)
         plan = lapses_due(still_open, prices, session, now, {})

@@ -12,6 +12,7 @@ from config.settings import Settings
 from domain import alerts
 from domain.clock import Clock
 from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason
+from domain.session import ExpirySession
 from gateways.apprise_channels import sender_from_settings
 from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_store
@@ -66,10 +67,11 @@ def run(args: argparse.Namespace) -> int:
         notifier.ready(plan.reason)
         notifier.stopping(plan.reason)
         return 0
-    return serve_session(settings, clock, plan.session, plan.until, notifier)
+    return serve_session(settings, clock, plan.session, plan.until, notifier, previous=plan.previous)
 
 
-def serve_session(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier) -> int:
+def serve_session(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier,
+                  previous: ExpirySession | None = None) -> int:
     """The service for one session until ``until``; exits 2 with one line if the metrics endpoint is taken."""
     metrics = Metrics()
     # Bound before anything touches IB Gateway: a second instance stops here, having connected nowhere.
@@ -78,10 +80,11 @@ def serve_session(settings: Settings, clock: Clock, session, until, notifier: Sy
     except MetricsEndpointError as error:
         fail(str(error), EXIT_CONFIG)
     with endpoint:
-        return _serve(settings, clock, session, until, notifier, metrics)
+        return _serve(settings, clock, session, until, notifier, metrics, previous)
 
 
-def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier, metrics: Metrics) -> int:
+def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNotifier, metrics: Metrics,
+           previous: ExpirySession | None) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker = IBBroker(settings, clock)
     sender = sender_from_settings(settings, clock, on_delivery=metrics.alert_delivery)
@@ -98,7 +101,8 @@ def _serve(settings: Settings, clock: Clock, session, until, notifier: SystemdNo
     source = price_source(settings, broker, clock, connection.alert, on_error=metrics.feed_error)
     audit_log = DurableAuditLog(settings.data_dir / "spool", lambda: open_store(settings))  # it migrates on connect
     service = Service(settings, clock, session, broker, source, sender, audit_log, metrics,
-                      account=settings.ib_account or (broker.account() if broker.is_connected() else ""))
+                      account=settings.ib_account or (broker.account() if broker.is_connected() else ""),
+                      previous=previous)
     connection.attach(service)
     stop = threading.Event()
     install_stop_signals(stop)

@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="run the scenario on this session instead")
     parser.add_argument("--speed", type=float, default=0.0, metavar="X",
                         help="virtual seconds per real second (default 0: as fast as possible)")
+    parser.add_argument("--through-next-open", action="store_true",
+                        help="after the bell, also run the next session's morning: the check of what was exercised "
+                             "or assigned (delivered by the paper broker) and, with dispose_assignments=close, the "
+                             "disposal at the 09:30 ET open")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no live progress, summary only")
     parser.add_argument("--tui", action="store_true", help="watch and control it in the terminal UI "
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             task = progress.add_task("starting", total=1.0)
             result = runner.run_simulation(
                 scenario, settings, speed=args.speed, on_alert=show_alert, metrics=metrics, run=run,
+                through_next_open=args.through_next_open,
                 on_started=lambda service: control_plane(service, settings),
                 on_progress=lambda p: progress.update(
                     task, completed=p.fraction, description=f"{p.now.astimezone(EASTERN):%H:%M:%S} ET {p.stage:<6}"))

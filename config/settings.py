@@ -68,6 +68,7 @@ FLOAT_RANGES: dict[str, FloatRange] = {
     "short_assignment_probability": FloatRange(0, 1, "a probability", "1 closes no short beyond the T-2 band"),
     "after_hours_vol_factor": FloatRange(0, 2, "a share of the implied volatility", "e.g. 0.5"),
     "max_slippage": FloatRange(0, 5, "dollars per share"),
+    "dispose_band": FloatRange(0, 0.05, "a fraction of the price", "e.g. 0.005 for 0.5%"),
     # max_attempts (10) attempts must fit between T-5 and the close (300 s)
     "attempt_interval_seconds": FloatRange(0, 30, "a number of seconds"),
     "breaker_window_seconds": FloatRange(0, 3600, "a number of seconds"),
@@ -111,6 +112,9 @@ class Settings(BaseModel):
     short_assignment_probability: float
     after_hours_vol_factor: float
     leave_settled_spreads: bool
+    # The next morning's check of what the previous session's expiration exercised or assigned (docs/operations.md)
+    dispose_assignments: Literal["off", "alert", "close"]
+    dispose_band: float
 
     max_slippage: float
     max_attempts: int

@@ -270,7 +270,7 @@ do_install() {
     if systemd_running; then
         run systemctl daemon-reload
         # The timer starts the service on weekday mornings; enabling the service too brings it back
-        # after a reboot during the day (the timer's Persistent= only catches up a missed 09:00).
+        # after a reboot during the day (the timer's Persistent= only catches up a missed 04:00).
         run systemctl enable --quiet --now cleanup-manager.timer
         run systemctl enable --quiet cleanup-manager.service
         note enabled "cleanup-manager.timer (started), cleanup-manager.service (at boot)"
@@ -293,7 +293,7 @@ do_install() {
     say "Next:"
     say "  fill in $ETC/credentials/{db_password,telegram_bot_token,alert_urls} (mode 0600, root)"
     say "  sudo cleanup-manager check-config     # what the service will run with"
-    say "  sudo systemctl start cleanup-manager  # or wait for the timer: Mon..Fri 09:00 America/New_York"
+    say "  sudo systemctl start cleanup-manager  # or wait for the timer: Mon..Fri 04:00 America/New_York"
     say "  journalctl -u cleanup-manager -f"
     say "Done."
 }

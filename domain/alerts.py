@@ -334,3 +334,62 @@ def open_at_the_bell(day: date, positions: Sequence[OpenAtBell], structures: Seq
                  "position at the next session's open.")
     return Alert(Severity.CRITICAL, f"{len(positions)} expiring position(s) open at the close", "\n".join(lines),
                  f"open-at-bell:{day.isoformat()}")
+
+
+@dataclass(frozen=True)
+class DeliveredShares:
+    """One line of the morning's delivery alert."""
+
+    symbol: str
+    shares: int  # signed: bought (long) or sold (short) by the exercises and assignments
+    exposure: float | None  # dollars at the closing price
+    margin: float | None
+
+
+def _dollars(value: float | None) -> str:
+    return "unknown (no closing price)" if value is None else f"${value:,.0f}"
+
+
+def morning_delivery(day: date, delivered: Sequence[DeliveredShares], margin_rule: str, disposal: str,
+                     still_listed: Sequence[str] = ()) -> Alert:
+    """The shares the expiration of ``day`` delivered overnight; ``disposal`` says what happens to them next."""
+    lines = [f"{d.symbol}: {'+' if d.shares > 0 else ''}{d.shares} shares "
+             f"({'long' if d.shares > 0 else 'short'}), exposure {_dollars(d.exposure)}, margin {_dollars(d.margin)}"
+             for d in delivered]
+    exposure = sum(d.exposure or 0.0 for d in delivered)
+    margin = sum(d.margin or 0.0 for d in delivered)
+    body = (f"Exercise/assignment of the {day.isoformat()} expiration delivered:\n" + "\n".join(lines)
+            + f"\nTotal exposure ${exposure:,.0f}, margin ${margin:,.0f} ({margin_rule}).\n{disposal}")
+    if still_listed:
+        body += f"\nStill listed by the broker (not processed yet): {', '.join(still_listed)}."
+    return Alert(Severity.CRITICAL, f"Shares delivered by the {day.isoformat()} expiration", body,
+                 f"morning:{day.isoformat()}")
+
+
+def morning_nothing_delivered(day: date, gone: int, still_listed: Sequence[str] = ()) -> Alert:
+    body = f"{gone} expiring option position(s) of {day.isoformat()} are gone and no shares came from them."
+    if still_listed:
+        body += f" Still listed by the broker (not processed yet): {', '.join(still_listed)}: check again later."
+    return Alert(Severity.WARNING if still_listed else Severity.INFO, f"Morning check {day.isoformat()}: no shares",
+                 body, f"morning:{day.isoformat()}")
+
+
+def morning_no_record(day: date) -> Alert:
+    return Alert(Severity.WARNING, f"Morning check {day.isoformat()}: no evening record",
+                 f"The service took no evening record of the {day.isoformat()} session (it was not running after "
+                 "the close), so it cannot tell which shares an exercise or assignment delivered. What to do: "
+                 "check the account's stock positions in TWS (Portfolio) before the 09:30 ET open.",
+                 f"morning:{day.isoformat()}")
+
+
+def disposal_done(symbol: str, shares: int, side: str, price: float | None, order_ref: str) -> Alert:
+    at = f" at {price:.2f}" if price is not None else ""
+    return Alert(Severity.INFO, f"Delivered shares flattened: {symbol}",
+                 f"{side} {shares} {symbol}{at} ({order_ref}): the shares the expiration delivered are gone.",
+                 f"disposal:{symbol}")
+
+
+def disposal_failed(symbol: str, shares: int, side: str, error: str) -> Alert:
+    return Alert(Severity.CRITICAL, f"Disposal FAILED: {symbol}",
+                 f"Could not {side.lower()} the {shares} {symbol} shares the expiration delivered: {error}. "
+                 "What to do: flatten them by hand in TWS.", f"disposal:{symbol}")

@@ -38,6 +38,10 @@ class ActionKind(StrEnum):
     COMMAND = "command"
     SETTLEMENT = "settlement"  # exercised / assigned / expired at the close (simulation and reconciliation)
     ESCALATION = "escalation"
+    # The next morning's check of the previous session's expiration (domain.assignments, actors.assignment_desk):
+    MORNING_CHECK = "morning_check"  # one per session checked: what vanished, the exposure and margin
+    DELIVERY = "delivery"  # shares of one underlying an exercise or assignment delivered (quantity: signed shares)
+    DISPOSAL = "disposal"  # an order flattening delivered shares at the open, and its fills
 
 
 def new_action_id() -> str:

@@ -108,3 +108,12 @@ class LapseRequest:
 
     plan: LapsePlan
     at: datetime
+
+
+@dataclass(frozen=True)
+class SessionSettled:
+    """From the session's settlement to the AssignmentDesk: what the evening record keeps for the next morning."""
+
+    still_open: tuple[Position, ...]  # the session's expiring options still open at the close
+    closing_prices: Mapping[str, float]  # each underlying's price at the close (one may be missing)
+    at: datetime

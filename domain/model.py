@@ -127,6 +127,19 @@ class Position:
 
 
 @dataclass(frozen=True)
+class StockPosition:
+    """Shares held in one underlying: the trader's own, or what an exercise or assignment delivered."""
+
+    symbol: str
+    shares: int  # signed: positive long, negative short
+    avg_cost: float = 0.0  # per share
+
+    @property
+    def closing_side(self) -> Side:
+        return Side.SELL if self.shares > 0 else Side.BUY
+
+
+@dataclass(frozen=True)
 class Quote:
     """A price for one instrument: ``instrument`` is the underlying symbol or a contract key."""
 

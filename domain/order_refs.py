@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from domain.model import OptionContract
 
@@ -31,3 +32,9 @@ def make_combo_ref(contracts: Sequence[OptionContract], sequence: int) -> str:
     first = contracts[0]
     legs = "+".join(f"{c.strike:g}{c.right.value}" for c in contracts)
     return f"{PREFIX}-{first.expiry:%Y%m%d}-{first.symbol}-{legs}-{sequence}"
+
+
+def make_disposal_ref(session_day: date, symbol: str) -> str:
+    """``CLN-20261127-SPY-STK-DISPOSE``: the one order flattening the shares the ``session_day`` expiration
+    delivered in ``symbol``. One ref per session and symbol, so a restart finds the order it sent, never a second."""
+    return f"{PREFIX}-{session_day:%Y%m%d}-{symbol}-STK-DISPOSE"

@@ -8,6 +8,9 @@ Definitions (the SQL view alm_reporting.cleanup_summary computes the same; tests
                       closes was at risk of exercise or assignment by the policy, so all of it counts.
   P&L impact          sum of pnl_impact over all records (the cleanup's cost or gain against holding)
   failures            records with success false, with their error (or reason)
+  morning             the morning check of the previous session's expiration (what was exercised or
+                      assigned, the shares it delivered, their exposure and margin) and any disposal of
+                      those shares at the open, one line each (their records' reasons)
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class DaySummary:
     pnl_impact: float
     by_action: tuple[tuple[str, int], ...]
     failures: tuple[Failure, ...]
+    morning: tuple[str, ...] = ()
 
     @property
     def success_rate(self) -> float | None:
@@ -71,7 +75,11 @@ def summarize_day(day: date, records: Iterable[ActionRecord]) -> DaySummary:
         by_action=tuple(sorted(counts.items())),
         failures=tuple(Failure(r.at, r.action.value, r.symbol, r.error or r.reason or "no reason recorded")
                        for r in records if r.success is False),
+        morning=tuple(r.reason for r in records if r.action in _MORNING and r.reason),
     )
+
+
+_MORNING = (ActionKind.MORNING_CHECK, ActionKind.DISPOSAL)
 
 
 def daily_summaries(records: Iterable[ActionRecord], days: Iterable[date] | None = None,
@@ -97,6 +105,7 @@ def narrative(summary: DaySummary, zone: ZoneInfo = EASTERN) -> list[str]:
         f"  P&L impact of the cleanup: {_money(summary.pnl_impact)}",
         "  by action: " + ", ".join(f"{name} {count}" for name, count in summary.by_action),
     ]
+    lines += [f"  morning check: {line}" for line in summary.morning]
     for failure in summary.failures:
         local = failure.at.astimezone(zone)
         lines.append(f"  failed {local:%H:%M:%S} {failure.action} {failure.symbol or '-'}: {failure.why}")

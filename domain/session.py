@@ -11,6 +11,8 @@ from domain.stages import Stage, Thresholds, classify_stage
 EASTERN = ZoneInfo("America/New_York")
 # OCC's cut-off for exercise notices on expiration day.
 EXERCISE_CUTOFF_ET = time(17, 30)
+# The regular open, the same on early-close days: the morning check's disposal starts here.
+MARKET_OPEN_ET = time(9, 30)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the money (pin risk).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -179,14 +179,25 @@ class SessionKpis:
     shares_delivered: int = 0
 
 
+def shares_per_contract(position: Position) -> int:
+    """Signed shares one contract of this position delivers when exercised or assigned: a long call or a short
+    put brings them in (+multiplier), a long put or a short call takes them out (-multiplier)."""
+    direction = 1 if position.contract.right is Right.CALL else -1
+    return position.multiplier * direction * (1 if position.quantity > 0 else -1)
+
+
+def delivery(position: Position, outcome: Outcome) -> int:
+    """Signed shares the whole position delivers with this outcome (none unless exercised or assigned)."""
+    return abs(position.quantity) * shares_per_contract(position) if outcome in _AT_RISK else 0
+
+
 def delivered_shares(result: PositionResult, multiplier: int = SHARES_PER_CONTRACT) -> int:
     """Shares an exercised or assigned position delivered (a long call or short put: in; the others: out)."""
     if result.outcome not in _AT_RISK:
         return 0
     position = result.position
     left = abs(position.quantity) - result.closed_quantity
-    direction = 1 if position.contract.right is Right.CALL else -1
-    return left * multiplier * direction * (1 if position.quantity > 0 else -1)
+    return left * shares_per_contract(replace(position, multiplier=multiplier))
 
 
 def session_kpis(results: Sequence[PositionResult]) -> SessionKpis:

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
+from domain.model import Execution, OptionContract, OrderType, Position, Side, StockPosition, WorkingOrder
 
 
 class OrderStatus(StrEnum):
@@ -90,6 +90,38 @@ class ComboRequest:
 BrokerEvent = OrderEvent | Execution
 
 
+@dataclass(frozen=True)
+class StockOrderRequest:
+    """An order in shares (the morning's disposal of what an exercise or assignment delivered): LIMIT or MARKET, a day
+    order in regular hours. ``held`` is the signed stock position it was sized against: the broker's last guard
+    refuses one that would take more than that (or than its own read), so it can never open or flip a position."""
+
+    symbol: str
+    side: Side
+    shares: int
+    order_type: OrderType
+    limit_price: float | None
+    order_ref: str
+    held: int
+
+
+@dataclass(frozen=True)
+class StockOrderState:
+    """One of our stock orders as the broker knows it now; stock orders are read, not pushed as events (the
+    Executor's event stream is about options only)."""
+
+    order_id: str
+    order_ref: str
+    symbol: str
+    side: Side
+    shares: int
+    filled: int
+    average_price: float | None
+    status: OrderStatus
+    limit_price: float | None = None  # None: a market order
+    message: str = ""
+
+
 class LapseStatus(StrEnum):
     ACCEPTED = "accepted"
     REFUSED = "refused"  # the broker said no (after the cut-off, a short, more than held): message says why
@@ -152,6 +184,11 @@ class Broker(Protocol):
 
     def positions(self) -> Sequence[Position]: ...
 
+    def stock_positions(self) -> Sequence[StockPosition]:
+        """The shares the account holds (IB: the STK positions of the same positions stream), for the morning
+        check of what an exercise or assignment delivered. Never traded on by the expiration-day policy."""
+        ...
+
     def working_orders(self) -> Sequence[WorkingOrder]: ...
 
     def executions(self) -> Sequence[Execution]:
@@ -166,6 +203,20 @@ class Broker(Protocol):
         """Queue a combo order and return its id at once. Its ``OrderEvent``s count units and name its first leg;
         its ``Execution``s are one per leg execution, in contracts, each with the leg's contract (never the
         combo's own). A broker that takes no combos raises ``ComboRefused`` (nothing sent)."""
+        ...
+
+    def place_stock_order(self, request: StockOrderRequest) -> str:
+        """Queue an order in shares and return its id at once; its progress is read with ``stock_orders``. Raises
+        OrderRefused (nothing sent) when it could take more shares than held."""
+        ...
+
+    def modify_stock_order(self, order_id: str, limit_price: float | None) -> None:
+        """A working stock order's new limit, or to market with None."""
+        ...
+
+    def stock_orders(self) -> Sequence[StockOrderState]:
+        """Today's stock orders placed by this service (by its order refs), working or ended: how a restarted
+        process finds the disposal it already sent."""
         ...
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:

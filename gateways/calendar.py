@@ -56,6 +56,14 @@ class MarketCalendar:
         assert session is not None
         return session
 
+    def previous_session(self, day: date) -> ExpirySession:
+        """The last session before ``day``: Friday's for a Monday, the day before a holiday's for the day after it."""
+        calendar = self._covering(day - timedelta(days=10))
+        found = calendar.date_to_session(pd.Timestamp(day - timedelta(days=1)), direction="previous").date()
+        session = self.session(found)
+        assert session is not None
+        return session
+
     def session_for_now(self, now: datetime) -> ExpirySession:
         """Today's session if it has not passed the exercise cut-off, else the next one."""
         today = now.astimezone(EASTERN).date()

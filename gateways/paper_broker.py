@@ -39,10 +39,11 @@ from config.settings import default_values
 from domain.book import over_close
 from domain.clock import Clock
 from domain.execution import FILL_DELAY_SECONDS, ComboLegQuote, combo_fill, commission, fill_due, working_fill
+from domain.feed_errors import FeedError
 from domain.lapse import cutoff_text, lapse_cutoff
-from domain.model import Execution, OptionContract, OrderType, Position, Side, WorkingOrder
+from domain.model import Execution, OptionContract, OrderType, Position, Side, StockPosition, WorkingOrder
 from domain.pacing import Pacer, paced_rate
-from domain.settlement import Outcome, settle
+from domain.settlement import Outcome, delivery, settle
 from gateways.broker import (
     BrokerError,
     BrokerEvent,
@@ -57,7 +58,10 @@ from gateways.broker import (
     OrderRefused,
     OrderRequest,
     OrderStatus,
+    StockOrderRequest,
+    StockOrderState,
 )
+from gateways.paper_stock import PaperStockOrders
 from gateways.sim_market import SimulatedMarket
 
 
@@ -94,7 +98,8 @@ class _Moved:
 
 class PaperBroker:
     def __init__(self, market: SimulatedMarket, clock: Clock, positions: Sequence[Position] = (),
-                 orders: Sequence[WorkingOrder] = (), *, fill_delay_seconds: float = FILL_DELAY_SECONDS,
+                 orders: Sequence[WorkingOrder] = (), *, stock: Sequence[StockPosition] = (),
+                 fill_delay_seconds: float = FILL_DELAY_SECONDS,
                  account: str = "DU0000000", position_lag_seconds: float = 0.0, refuse_combos: bool = False,
                  messages_per_second: float | None = None) -> None:
         self.market = market
@@ -104,6 +109,8 @@ class PaperBroker:
         self._account = account
         self._lock = threading.Lock()
         self._positions = {p.contract: p for p in positions}
+        self._stock = {s.symbol: s for s in stock if s.shares}  # the trader's shares; settle() adds deliveries
+        self._stock_orders = PaperStockOrders(fill_delay_seconds)
         self._moves: list[_Moved] = []  # fills not yet old enough for every read to show them
         self._working = {o.order_id: _Working(o, clock.now(), False) for o in orders}
         self._combos: dict[str, _Combo] = {}
@@ -153,6 +160,35 @@ class PaperBroker:
         with self._lock:
             self._count()
             return [p for p in self._reported().values() if p.quantity]
+
+    def stock_positions(self) -> Sequence[StockPosition]:
+        with self._lock:
+            self._count()
+            return list(self._stock.values())
+
+    def place_stock_order(self, request: StockOrderRequest) -> str:
+        with self._lock:
+            self._check_connected()
+            held = self._stock.get(request.symbol)
+            order_id = self._stock_orders.place(request, held.shares if held else 0, self.clock.now())
+            self._count()
+            return order_id
+
+    def modify_stock_order(self, order_id: str, limit_price: float | None) -> None:
+        with self._lock:
+            self._check_connected()
+            if not self._stock_orders.modify(order_id, limit_price, self.clock.now()):
+                raise BrokerError(f"stock order {order_id} is no longer working")
+            self._count()
+
+    def stock_orders(self) -> Sequence[StockOrderState]:
+        with self._lock:
+            self._count()
+            return self._stock_orders.states()
+
+    @property
+    def placed_stock(self) -> list[StockOrderRequest]:
+        return self._stock_orders.placed
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         with self._lock:
@@ -302,6 +338,13 @@ class PaperBroker:
                     self._maybe_fill(working, now)
                 for combo in [c for c in self._combos.values() if c.sent]:
                     self._maybe_fill_combo(combo, now)
+                for symbol in self._stock_orders.working_symbols():
+                    try:
+                        quote = self.market.underlying_quote(symbol)
+                    except FeedError:  # no book to fill on during a simulated outage
+                        continue
+                    for filled in self._stock_orders.fill_due(symbol, quote, now):
+                        self._deliver(symbol, filled.side.signed(filled.shares), filled.average_price or 0.0)
             events, self._pending_events = self._pending_events, []
         for event in events:
             self._handler(event)
@@ -316,9 +359,30 @@ class PaperBroker:
             self._combos.clear()
             self._outbox.clear()  # and what had not gone out by then never will
             expiring = [p for p in self._positions.values() if p.quantity and p.contract.expiry == market.session.day]
-            return {p.contract.key: settle(p, market.spot_at(p.contract.symbol, close),
+            outcomes = {p.contract: settle(p, market.spot_at(p.contract.symbol, close),
                                            market.spot_after_hours(p.contract.symbol), self._lapsed.get(p.contract, 0))
-                    for p in expiring}
+                        for p in expiring}
+            for position in expiring:  # overnight, as OCC and IB do: the options go, the shares come
+                del self._positions[position.contract]
+                self._deliver(position.contract.symbol, delivery(position, outcomes[position.contract]),
+                              position.contract.strike)
+            return {contract.key: outcome for contract, outcome in outcomes.items()}
+
+    def _deliver(self, symbol: str, shares: int, price: float) -> None:
+        if not shares:
+            return
+        held = self._stock.get(symbol, StockPosition(symbol, 0))
+        total = held.shares + shares
+        if total == 0:
+            del self._stock[symbol]
+            return
+        if held.shares == 0 or (held.shares > 0) == (shares > 0):  # adds to the position: a weighted average
+            cost = (held.avg_cost * held.shares + price * shares) / total
+        elif (total > 0) == (held.shares > 0):  # takes part of it away: what is left cost what it did
+            cost = held.avg_cost
+        else:  # flips it: the new side is all delivered shares
+            cost = price
+        self._stock[symbol] = StockPosition(symbol, total, cost)
 
     def inject_rejects(self, count: int) -> None:
         with self._lock:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 VIA = "telegram"
 MAX_MESSAGE_CHARS = 4000  # Telegram's limit is 4096
+STOP_WAIT_SECONDS = 10.0  # for a command in hand (a mode change, a close) to finish when the service stops
 # Commands obeyed from Telegram. close/set are left to the local console: a thumb slip on a phone
 # should not be able to close a position or move a threshold.
 FORWARDED = {"status", "mode", "kill", "resume", "help"}
@@ -78,6 +79,7 @@ class TelegramCommandListener:
         self.poll_timeout = poll_timeout
         self.confirm_window = timedelta(seconds=confirm_seconds)
         self.max_message_age = max_message_age_seconds
+        self._busy = threading.Lock()  # held while updates are handled: a stop waits for a command in hand
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self._session = session or requests.Session()
         self._rng = rng or random.Random()
@@ -113,11 +115,17 @@ class TelegramCommandListener:
         self._thread = threading.Thread(target=self._run, name="telegram-listener", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop polling; waits up to ``timeout`` (default: one long-poll) for the thread to end."""
+    def stop(self, timeout: float = STOP_WAIT_SECONDS) -> None:
+        """Stop polling: waits up to ``timeout`` for a command in hand to finish, not for an idle long-poll
+        (up to ``poll_timeout`` seconds, which would hold up every stop of the service). A poll that returns
+        after this hands its updates to nobody: unacknowledged, Telegram delivers them to the next start."""
         self._stop.set()
+        if self._busy.acquire(timeout=timeout):
+            self._busy.release()
+        else:
+            log.warning("telegram: a command still running after %g s at stop", timeout)
         if self._thread is not None:
-            self._thread.join(self.poll_timeout + 5 if timeout is None else timeout)
+            self._thread.join(0.5)
 
     def healthy(self) -> bool:
         """Thread alive and its loop turned recently (a long-poll plus the longest backoff)."""
@@ -179,13 +187,16 @@ class TelegramCommandListener:
             params["offset"] = self._offset
         updates = self._call("getUpdates", params, self.poll_timeout + 15) or []
         self.consecutive_failures = 0
-        for update in updates:
-            # Advance first: a message that crashes its handling must not be re-delivered forever.
-            self._offset = int(update["update_id"]) + 1
-            try:
-                self._on_update(update)
-            except Exception:
-                log.exception("telegram: could not handle update %s", update.get("update_id"))
+        with self._busy:
+            for update in updates:
+                if self._stop.is_set():
+                    break  # left unacknowledged for the next start: the service behind us is stopping
+                # Advance first: a message that crashes its handling must not be re-delivered forever.
+                self._offset = int(update["update_id"]) + 1
+                try:
+                    self._on_update(update)
+                except Exception:
+                    log.exception("telegram: could not handle update %s", update.get("update_id"))
         return len(updates)
 
     # --- commands

@@ -12,6 +12,7 @@ from typing import Any
 
 import pykka
 
+from actors.assignment_desk import AssignmentDesk
 from actors.audit_logger import AuditLogger
 from actors.base import InjectCrash
 from actors.circuit_breaker import GATE_CAUSE, CircuitBreaker, ResetBreaker
@@ -46,14 +47,16 @@ STATUS_ASK_SECONDS = 5.0  # under the control socket's and Telegram's own deadli
 READ_ONLY_CAUSE = "read-only API"
 # Order of the pipeline: a barrier asks each in turn, so a tick's messages are handled in order.
 PIPELINE = (Roles.PRICE_FEED, Roles.POSITION_POLLER, Roles.RISK_ASSESSOR, Roles.EXECUTOR, Roles.LAPSE_DESK,
-            Roles.CIRCUIT_BREAKER, Roles.AUDIT_LOGGER, Roles.NOTIFIER)
-TICKED = (Roles.POSITION_POLLER, Roles.PRICE_FEED, Roles.EXECUTOR, Roles.LAPSE_DESK, Roles.AUDIT_LOGGER)
+            Roles.ASSIGNMENT_DESK, Roles.CIRCUIT_BREAKER, Roles.AUDIT_LOGGER, Roles.NOTIFIER)
+TICKED = (Roles.POSITION_POLLER, Roles.PRICE_FEED, Roles.EXECUTOR, Roles.LAPSE_DESK, Roles.ASSIGNMENT_DESK,
+          Roles.AUDIT_LOGGER)
 
 
 class Service:
     def __init__(self, settings: Settings, clock: Clock, session: ExpirySession, broker: Broker,
                  source: PriceSource, sender: AlertSender, audit_log: DurableAuditLog, metrics: Metrics,
-                 *, account: str = "") -> None:
+                 *, account: str = "", previous: ExpirySession | None = None) -> None:
+        """``previous``: the session whose expiration the morning check looks at (None: no morning check)."""
         self.clock = clock
         self.session = session
         self.broker = broker
@@ -73,6 +76,8 @@ class Service:
             # A batch of closes is paced at IB's message rate (500 orders: ~11 s): let it finish on a stop.
             ChildSpec(Roles.EXECUTOR, lambda: Executor.start(ctx, broker), shutdown_seconds=EXECUTOR_SHUTDOWN_SECONDS),
             ChildSpec(Roles.LAPSE_DESK, lambda: LapseDesk.start(ctx, broker)),
+            ChildSpec(Roles.ASSIGNMENT_DESK, lambda: AssignmentDesk.start(ctx, broker, source, audit_log.evening,
+                                                                          previous)),
             ChildSpec(Roles.RISK_ASSESSOR, lambda: RiskAssessor.start(ctx)),
             ChildSpec(Roles.POSITION_POLLER, lambda: PositionPoller.start(ctx, broker)),
             ChildSpec(Roles.PRICE_FEED, lambda: PriceFeed.start(ctx, source)),

@@ -5,7 +5,9 @@ at boot if a start was missed (Persistent=true). The timer cannot know exchange 
 the day's work lasts, so the service decides here:
 
 - on a session day, before the exercise cut-off (17:30 ET, the same on early-close days, because
-  holders may still exercise after an early close): run until the cut-off, then exit cleanly;
+  holders may still exercise after an early close): run until the cut-off, then exit cleanly. The run
+  starts with the morning check of the previous session (``previous``: what its expiration exercised
+  or assigned overnight, across weekends and holidays) in the 04:00-09:30 ET window before the open;
 - on a weekend, an exchange holiday, or after today's cut-off: exit cleanly at once (exit 0, so
   Restart=on-failure does not bring it back), saying when the next session's work starts.
 
@@ -23,14 +25,17 @@ from typing import Protocol
 from domain.session import EASTERN, ExpirySession
 
 # When the timer starts the service (deploy/cleanup-manager.timer OnCalendar; a test keeps them equal).
-# Early enough for a day of position polls (every 30 min, 15 min with positions) before T-30.
-SERVICE_START_ET = time(9, 0)
+# 04:00 ET (17:00 HKT in US winter): IB has processed the night's exercises and assignments, and the morning
+# check has until the 09:30 open to report the shares they delivered (and, if asked, sell them at the open).
+SERVICE_START_ET = time(4, 0)
 
 
 class SessionCalendar(Protocol):
     def session(self, day: date) -> ExpirySession | None: ...
 
     def next_session(self, day: date) -> ExpirySession: ...
+
+    def previous_session(self, day: date) -> ExpirySession: ...
 
 
 class Action(StrEnum):
@@ -44,6 +49,7 @@ class ServicePlan:
     until: datetime  # RUN: stop at this instant; IDLE_EXIT: when the next day's work starts
     reason: str
     session: ExpirySession | None  # the session being guarded (RUN) or the next one (IDLE_EXIT)
+    previous: ExpirySession | None = None  # RUN: the session whose expiration the morning check looks at
 
 
 def service_plan(now: datetime, calendar: SessionCalendar) -> ServicePlan:
@@ -57,7 +63,7 @@ def service_plan(now: datetime, calendar: SessionCalendar) -> ServicePlan:
             Action.RUN, session.exercise_cutoff,
             f"session {today.isoformat()}: {close} {_et(session.close)}, "
             f"running until the exercise cut-off {_et(session.exercise_cutoff)}",
-            session)
+            session, calendar.previous_session(today))
     upcoming = calendar.next_session(today + timedelta(days=1))
     if session is not None:
         why = f"today's expiration work ended at the exercise cut-off {_et(session.exercise_cutoff)}"

@@ -40,6 +40,7 @@ from gateways.private_files import private_directory
 from gateways.sim_market import SimulatedMarket
 from runtime.clock import VirtualClock
 from runtime.service import Service
+from simulation.morning import Morning, run_next_morning
 from simulation.runs import run_directory, run_store
 from simulation.scenario import Fault, Scenario, ScenarioError
 
@@ -95,6 +96,7 @@ class SimulationResult:
     fill_times: dict[str, ActionRecord] = field(default_factory=dict)
     run: SimulationRun | None = None
     audit: AuditOutcome | None = None
+    morning: Morning | None = None  # the next morning, when run through it
 
     @property
     def exit_code(self) -> int:
@@ -135,7 +137,9 @@ def run_simulation(
     metrics: Metrics | None = None,
     on_started: Callable[[Service], contextlib.AbstractContextManager] | None = None,
     run: SimulationRun | None = None,
+    through_next_open: bool = False,
 ) -> SimulationResult:
+    """``through_next_open``: after the bell, also the next session's morning (simulation.morning)."""
     session = MarketCalendar().session(scenario.day)
     if session is None:
         raise ScenarioError(f"scenario {scenario.name}: {scenario.day} is not a trading session "
@@ -145,7 +149,7 @@ def run_simulation(
     market = SimulatedMarket(scenario.spot_script(), session, clock, start)
     positions = scenario.initial_positions()
     _check_priced(scenario, market)
-    broker = PaperBroker(market, clock, positions, scenario.initial_orders(),
+    broker = PaperBroker(market, clock, positions, scenario.initial_orders(), stock=scenario.stock,
                          position_lag_seconds=scenario.position_lag_seconds, refuse_combos=scenario.refuse_combos,
                          messages_per_second=settings.ib_messages_per_second)
     sender = RecordingSender(on_alert)
@@ -190,13 +194,17 @@ def run_simulation(
         restarts = dict(service.supervisor.restarts)
         stack.close()
         service.stop()
+    morning = None
+    if through_next_open and not escalated:
+        morning = run_next_morning(settings, session, clock, broker, market, sender, audit_log, metrics)
+        escalated = morning.escalated
     actions, audit = _run_actions(run, audit_log)
     results, fills = _position_results(positions, outcomes, actions, market)
     # The KPI counters were set by the service itself after the bell (as in `run`); the summary's
     # KPIs also know the after-hours move, so a pinned short put assigned later counts here.
     return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
                             restarts, sender.alerts, len(broker.placed) + len(broker.placed_combos), escalated, fills,
-                            run, audit)
+                            run, audit, morning)
 
 
 def _run_actions(run: SimulationRun, audit_log: DurableAuditLog) -> tuple[list[ActionRecord], AuditOutcome]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from actors.context import Roles
 from config.settings import ConfigError, check_overrides
-from domain.model import OptionContract, OrderType, Position, Right, Side, WorkingOrder
+from domain.model import OptionContract, OrderType, Position, Right, Side, StockPosition, WorkingOrder
 from domain.policy import Mode
 from domain.session import EASTERN, ExpirySession
 from gateways.sim_market import SpotScript
@@ -103,6 +103,21 @@ class PositionSpec(ContractSpec):
     avg_cost: Money = 0.0
 
     @field_validator("quantity")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be 0 (negative is short, positive long)")
+        return value
+
+
+class StockSpec(_Spec):
+    """Shares the trader holds before the session (never attributed to an exercise or assignment)."""
+
+    symbol: Annotated[str, BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)]
+    shares: int  # signed: negative is short
+    avg_cost: Money = 0.0
+
+    @field_validator("shares")
     @classmethod
     def _not_zero(cls, value: int) -> int:
         if value == 0:
@@ -209,6 +224,7 @@ class ScenarioFile(_Spec):
     mode: Mode | None = None
     spot: SpotSpec
     positions: list[PositionSpec] = []
+    stock: list[StockSpec] = []
     orders: list[OrderSpec] = []
     faults: list[FaultSpec] = []
     broker: BrokerSpec = BrokerSpec()
@@ -227,6 +243,7 @@ class Scenario:
     positions: tuple[Position, ...]
     orders: tuple[WorkingOrder, ...]
     faults: tuple[Fault, ...]
+    stock: tuple[StockPosition, ...] = ()  # the trader's own shares before the session
     config: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     position_lag_seconds: float = 0.0  # the simulated broker's position reads lag fills this long
@@ -267,6 +284,7 @@ def load_scenario(path: Path | None, day_override: date | None = None) -> Scenar
                         tuple((datetime.combine(day, at, tzinfo=EASTERN), price) for at, price in spec.spot.path),
                         spec.spot.after_hours),
         positions=positions,
+        stock=tuple(StockPosition(s.symbol, s.shares, s.avg_cost) for s in spec.stock),
         orders=tuple(_order(i, o, day) for i, o in enumerate(spec.orders, start=1)),
         faults=tuple(f.fault(day) for f in spec.faults),
         config=spec.config, description=spec.description, position_lag_seconds=spec.broker.position_lag_seconds,

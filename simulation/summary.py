@@ -17,7 +17,9 @@ from domain.settlement import Outcome
 from simulation.runner import SimulationResult
 
 TIMELINE_KINDS = (ActionKind.CLOSE, ActionKind.FILL, ActionKind.REJECT, ActionKind.CANCEL, ActionKind.CONVERT_STOP,
-                  ActionKind.BREAKER, ActionKind.WARN, ActionKind.ESCALATION, ActionKind.SETTLEMENT)
+                  ActionKind.BREAKER, ActionKind.WARN, ActionKind.ESCALATION, ActionKind.SETTLEMENT,
+                  ActionKind.DELIVERY, ActionKind.MORNING_CHECK, ActionKind.DISPOSAL)
+MORNING_KINDS = (ActionKind.MORNING_CHECK, ActionKind.DELIVERY, ActionKind.DISPOSAL)
 
 
 def _contract(record: ActionRecord) -> str:
@@ -71,6 +73,25 @@ def summary_dict(result: SimulationResult, trader_tz: str) -> dict[str, Any]:
         "escalation": result.escalated or None,
         "run_id": result.run.run_id if result.run else None,
         "audit": audit_dict(result),
+        "next_morning": morning_dict(result),
+    }
+
+
+def morning_dict(result: SimulationResult) -> dict[str, Any] | None:
+    """What the next morning's check found and what the disposal did (``--through-next-open``)."""
+    if result.morning is None:
+        return None
+    records = [a for a in result.actions if a.action in MORNING_KINDS and a.at >= result.morning.started]
+    checks = [a for a in records if a.action is ActionKind.MORNING_CHECK]
+    return {
+        "date": result.morning.day.isoformat(),
+        "check": checks[-1].reason if checks else "not run (the broker or the store never answered)",
+        "delivered": {a.symbol: a.quantity for a in records if a.action is ActionKind.DELIVERY},
+        "exposure": checks[-1].details.get("exposure") if checks else None,
+        "margin": checks[-1].details.get("margin") if checks else None,
+        "disposals": [{"at_et": _et(a.at), "symbol": a.symbol, "quantity": a.quantity, "price": a.execution_price,
+                       "success": a.success, "reason": a.reason or a.error or ""}
+                      for a in records if a.action is ActionKind.DISPOSAL],
     }
 
 
@@ -127,6 +148,13 @@ def print_summary(result: SimulationResult, trader_tz: str, console: Console) ->
                   f"mean slippage {_money(k['mean_slippage']) or 'n/a'}/share  "
                   f"contracts exercised/assigned {k['exercised_contracts']}  net shares delivered "
                   f"{k['shares_delivered']:+d}  orders sent {data['orders_sent']}")
+    morning = data["next_morning"]
+    if morning:
+        console.print(f"[bold]Next morning {morning['date']}[/bold]  {morning['check']}")
+        for disposal in morning["disposals"]:
+            ok = "" if disposal["success"] is None else (" ok" if disposal["success"] else " FAILED")
+            console.print(f"  disposal {disposal['at_et'][11:19]} ET {disposal['symbol']} {disposal['quantity']} "
+                          f"{_money(disposal['price'])}{ok}: {disposal['reason']}")
     restarted = {role: n for role, n in data["restarts"].items() if n}
     if restarted:
         console.print(f"actor restarts: {restarted}")

@@ -1,5 +1,8 @@
 """Historical view: past cleanup actions from the audit store, with the numbers `cleanup-manager report` prints.
 
+A morning check of the previous expiration (what it delivered, the exposure and margin) and the disposal of those
+shares at the open are lines of their own under the totals, as in the report (DaySummary.morning).
+
 The summary is computed by domain.report (summarize_day per New York session day), the same code the
 report uses, so the two always agree. The terminal UI's own once-a-second status reads are audited
 commands too; they count in the numbers (as in the report) but are hidden from the table unless asked.
@@ -52,6 +55,9 @@ def totals_text(summaries: Sequence[DaySummary]) -> Text:
             day_rate = "n/a" if s.success_rate is None else f"{s.success_rate:.0%}"
             text.append(f"\n  {s.day.isoformat()}: {s.actions} actions, {day_rate} ok, {s.contracts_closed} "
                         f"closed, {money(s.exercise_avoided)} avoided, P&L {money(s.pnl_impact)}")
+    for s in summaries:  # the morning check of the previous expiration, and any disposal at the open
+        for line in s.morning:
+            text.append(f"\nmorning {s.day.isoformat()}: {line}", style="bold yellow")
     return text
 
 

@@ -19,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord, action_id_for
+from domain.evening import EveningRecord
 from gateways.audit.courier import Courier
-from gateways.audit.protocol import AuditStore, RecordRejected
+from gateways.audit.protocol import AuditStore, RecordRejected, StoreUnavailable
 from gateways.audit.spool import Entry, Position, Spool
 from gateways.private_files import open_private
 
@@ -37,20 +38,27 @@ FINAL_BATCH = 5_000
 FINISH_TIMEOUT_SECONDS = 25.0
 
 
-def encode(record: ActionRecord | AssessmentRecord) -> bytes:
+Record = ActionRecord | AssessmentRecord | EveningRecord
+
+
+def encode(record: Record) -> bytes:
     if isinstance(record, ActionRecord):
         return json.dumps({"kind": "action", "record": record.to_json_dict()}, default=str).encode()
+    if isinstance(record, EveningRecord):
+        return json.dumps({"kind": "evening", "record": record.to_json_dict()}).encode()
     data = asdict(record)
     data["at"] = record.at.isoformat()
     return json.dumps({"kind": "assessment", "record": data}, default=str).encode()
 
 
-def decode(line: bytes) -> ActionRecord | AssessmentRecord:
+def decode(line: bytes) -> Record:
     """Raises ValueError (or KeyError/TypeError) for a line that is not a record."""
     envelope = json.loads(line)
     kind, data = envelope["kind"], envelope["record"]
     if kind == "action":
         return ActionRecord.from_json_dict(data)
+    if kind == "evening":
+        return EveningRecord.from_json_dict(data)
     if kind == "assessment":
         return AssessmentRecord(**{**data, "at": datetime.fromisoformat(data["at"])})
     raise ValueError(f"unknown record kind {kind!r}")
@@ -91,7 +99,7 @@ class DurableAuditLog:
     def spool_directory(self) -> Path:
         return self._spool.directory
 
-    def append(self, record: ActionRecord | AssessmentRecord) -> None:
+    def append(self, record: Record) -> None:
         """Durable on return (fsync'd), stamped with this log's run id; raises OSError only if the disk fails."""
         if record.run_id != self.run_id:
             # A record's id may be derived from what it is about (a fill's execId) so that writing it again
@@ -110,16 +118,30 @@ class DurableAuditLog:
         """The time of the oldest record not yet in the database (None: the store has everything)."""
         for entry in self._spool.read(OLDEST_LOOKAHEAD):
             with contextlib.suppress(ValueError, KeyError, TypeError):  # a corrupt line is set aside by drain
-                return decode(entry.data).at
+                record = decode(entry.data)
+                return record.recorded_at if isinstance(record, EveningRecord) else record.at
         return None
 
-    def unsent_records(self) -> list[ActionRecord | AssessmentRecord]:
+    def unsent_records(self) -> list[Record]:
         """Every record still waiting in the spool, in order (corrupt lines left out)."""
         records = []
         for entry in self._spool.read(self.backlog() + 1):
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 records.append(decode(entry.data))
         return records
+
+    def evening(self, session_day: date) -> EveningRecord | None:
+        """This run's evening record of a session: the newest still in the spool, else the store's. Raises
+        StoreUnavailable when the spool has none and the store cannot be asked (try again later)."""
+        spooled = [r for r in self.unsent_records() if isinstance(r, EveningRecord) and r.session_day == session_day]
+        if spooled:
+            return max(spooled, key=lambda record: record.recorded_at)
+        with self._drain_lock:
+            try:
+                return self._connected().evening(session_day, self.run_id)
+            except StoreUnavailable:
+                self._drop_store()
+                raise
 
     def deliver_soon(self) -> None:
         """Deliver the backlog: on the courier's thread (never blocks), or here and now without one."""
@@ -237,6 +259,8 @@ class DurableAuditLog:
     def _insert(store: AuditStore, records: list[Any]) -> None:
         if isinstance(records[0], ActionRecord):
             store.insert_actions(records)
+        elif isinstance(records[0], EveningRecord):
+            store.insert_evenings(records)
         else:
             store.insert_assessments(records)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord
+from domain.evening import EveningRecord
 
 
 class StoreUnavailable(Exception):
@@ -26,6 +27,12 @@ class AuditStore(Protocol):
 
     def insert_assessments(self, records: Sequence[AssessmentRecord]) -> int:
         """Insert in one transaction, skipping (contract, time, run) samples already stored; return rows inserted."""
+
+    def insert_evenings(self, records: Sequence[EveningRecord]) -> int:
+        """Insert or replace each session's evening record (a newer one of a session wins); return rows written."""
+
+    def evening(self, session_day: date, run_id: str = SERVICE_RUN) -> EveningRecord | None:
+        """The evening record of one session (None when none was taken: the service was not running then)."""
 
     def actions(self, start: datetime, end: datetime, run_id: str = SERVICE_RUN) -> list[ActionRecord]:
         """One run's actions with start <= time < end, ordered by time (then by insertion).

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from domain.audit import SERVICE_RUN, ActionRecord, AssessmentRecord
+from domain.evening import EveningRecord
 from gateways.audit.dialects import MIGRATIONS_TABLE, Dialect
 from gateways.audit.protocol import RecordRejected, StoreUnavailable
 from gateways.audit.rows import (
@@ -49,6 +51,14 @@ class SqlAuditStore:
         self._select_actions = (f"{select} AND action_timestamp >= {mark} AND action_timestamp < {mark} "
                                 "ORDER BY action_timestamp, id")
         self._select_run = f"{select} ORDER BY action_timestamp, id"
+        # A replayed (older) record of a session never overwrites the newer one a restart after the close took.
+        self._upsert_evening = (
+            "INSERT INTO alm_reporting.expiry_evenings (session_date, run_id, recorded_at, account, record) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) ON CONFLICT (session_date, run_id) DO UPDATE SET "
+            "recorded_at = excluded.recorded_at, account = excluded.account, record = excluded.record "
+            "WHERE excluded.recorded_at >= alm_reporting.expiry_evenings.recorded_at")
+        self._select_evening = (f"SELECT record FROM alm_reporting.expiry_evenings WHERE session_date = {mark} "
+                                f"AND run_id = {mark}")
 
     # -- the AuditStore protocol -------------------------------------------------------------------
 
@@ -72,6 +82,20 @@ class SqlAuditStore:
         with self._guard():
             rows = [assessment_params(record, self.dialect.encoders) for record in records]
             return self._transaction(lambda: sum(self._execute(self._insert_assessment, row) for row in rows))
+
+    def insert_evenings(self, records: Sequence[EveningRecord]) -> int:
+        encoders = self.dialect.encoders
+        with self._guard():
+            rows = [(encoders.day(r.session_day), r.run_id, encoders.timestamp(aware(r.recorded_at)), r.account[:50],
+                     json.dumps(r.to_json_dict(), sort_keys=True)) for r in records]
+            return self._transaction(lambda: sum(self._execute(self._upsert_evening, row) for row in rows))
+
+    def evening(self, session_day: date, run_id: str = SERVICE_RUN) -> EveningRecord | None:
+        rows = self.query(self._select_evening, (self.dialect.encoders.day(session_day), run_id))
+        if not rows:
+            return None
+        record = rows[0]["record"]
+        return EveningRecord.from_json_dict(record if isinstance(record, dict) else json.loads(record))
 
     def actions(self, start: datetime, end: datetime, run_id: str = SERVICE_RUN) -> list[ActionRecord]:
         encode = self.dialect.encoders.timestamp

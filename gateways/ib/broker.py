@@ -38,9 +38,17 @@ from ib_async.ib import StartupFetchNONE
 
 from config.settings import Settings
 from domain.clock import Clock
-from domain.model import Execution, OptionContract, Position, Side, WorkingOrder
+from domain.model import Execution, OptionContract, Position, Side, StockPosition, WorkingOrder
 from domain.order_refs import is_cleanup_ref
-from gateways.broker import BrokerError, BrokerEvent, ComboRequest, LapseResult, OrderRequest
+from gateways.broker import (
+    BrokerError,
+    BrokerEvent,
+    ComboRequest,
+    LapseResult,
+    OrderRequest,
+    StockOrderRequest,
+    StockOrderState,
+)
 from gateways.ib import codes, mapping
 from gateways.ib.codes import Connectivity
 from gateways.ib.errors import not_connected, not_reconciled, outcome_unknown, unreachable
@@ -50,6 +58,7 @@ from gateways.ib.order_desk import OrderDesk
 from gateways.ib.order_tracker import OrderTracker
 from gateways.ib.outbox import Outbox
 from gateways.ib.reconnect import ReconnectPolicy
+from gateways.ib.stock_orders import StockOrders
 from gateways.ib.token_bucket import MessageCounter, TokenBucket
 from gateways.ib.write_access import probe_write_access
 
@@ -100,6 +109,7 @@ class IBBroker:
         self._outbox = Outbox(self._bucket)
         self._read_lock: asyncio.Lock | None = None  # created on the loop
         self._desk = OrderDesk(self, self._tracker, self._outbox, self._read, self._client_id, self.account)
+        self._stock_desk = StockOrders(self, self._outbox, self._client_id, self.account)
         self._last_read: dict[str, int] = {}  # contract key -> position at the last read, for the last guard
         self._writable: bool | None = None
         self._qualified: dict[str, OptionContract] = {}
@@ -394,6 +404,15 @@ class IBBroker:
     def _held(self, items: list[IBPosition]) -> list[IBPosition]:
         return [p for p in items if p.account == self._account and p.position]
 
+    def stock_positions(self) -> Sequence[StockPosition]:
+        async def read() -> list[StockPosition]:
+            items = await self._read(self.connected_ib().reqPositionsAsync)
+            stock = [mapping.from_ib_stock(p) for p in self._held(items) if mapping.is_stock(p.contract)]
+            self._stock_desk.last_read = {s.symbol: s.shares for s in stock}  # for the stock orders' last guard
+            return stock
+
+        return self.run_paced(read, "positions not read")
+
     def other_positions(self) -> Sequence[IBPosition]:
         """What the account holds besides options (shares an exercise or assignment left), as IB reports
         it: for the operator (`run --check`); the service trades options only."""
@@ -465,6 +484,15 @@ class IBBroker:
 
     def place_combo(self, request: ComboRequest) -> str:
         return self._desk.place_combo(request)
+
+    def place_stock_order(self, request: StockOrderRequest) -> str:
+        return self._stock_desk.place(request)
+
+    def modify_stock_order(self, order_id: str, limit_price: float | None) -> None:
+        self._stock_desk.modify(order_id, limit_price)
+
+    def stock_orders(self) -> Sequence[StockOrderState]:
+        return self._stock_desk.states()
 
     def modify_limit(self, order_id: str, limit_price: float) -> None:
         self._desk.modify_limit(order_id, limit_price)

@@ -11,7 +11,7 @@ from ib_async import ComboLeg, Contract, LimitOrder, MarketOrder, Option, Order,
 from ib_async import Position as IBPosition
 from ib_async.util import UNSET_DOUBLE
 
-from domain.model import OptionContract, OrderType, Position, Right, Side, WorkingOrder
+from domain.model import OptionContract, OrderType, Position, Right, Side, StockPosition, WorkingOrder
 from gateways.broker import ComboRequest, OrderRequest
 
 ORDER_TYPES = {t.value: t for t in OrderType}
@@ -34,6 +34,14 @@ def to_ib_option(contract: OptionContract, exchange: str = "SMART") -> Option:
 
 def is_option(contract: Contract) -> bool:
     return contract.secType == "OPT"
+
+
+def is_stock(contract: Contract) -> bool:
+    return contract.secType == "STK"
+
+
+def from_ib_stock(item: IBPosition) -> StockPosition:
+    return StockPosition(item.contract.symbol, int(item.position), float(item.avgCost))
 
 
 def is_combo(contract: Contract) -> bool:

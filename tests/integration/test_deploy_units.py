@@ -134,7 +134,7 @@ def test_migrate_unit_runs_with_the_services_configuration_and_sandbox() -> None
 
 
 def test_timer_is_weekdays_new_york_and_persistent() -> None:
-    assert values("cleanup-manager.timer", "OnCalendar") == ["Mon..Fri 09:00 America/New_York"]
+    assert values("cleanup-manager.timer", "OnCalendar") == ["Mon..Fri 04:00 America/New_York"]
     assert values("cleanup-manager.timer", "Persistent") == ["true"]
     assert values("cleanup-manager.timer", "Unit") == ["cleanup-manager.service"]
 

@@ -60,8 +60,8 @@ BAD = {
     "zero strike": (lambda r: r["positions"][1].update(strike=0), "positions[1].strike must be greater than 0"),
     "infinite strike": (lambda r: r["positions"][1].update(strike=1e400), "positions[1].strike must be a finite"),
     "unknown fault actor": (lambda r: r.update(faults=[{"at": "15:55", "kind": "crash_actor", "actor": "exectuor"}]),
-                            "faults[0].actor must be one of audit_logger, circuit_breaker, executor, lapse_desk, "
-                            "notifier, position_poller, price_feed, risk_assessor"),
+                            "faults[0].actor must be one of assignment_desk, audit_logger, circuit_breaker, executor, "
+                            "lapse_desk, notifier, position_poller, price_feed, risk_assessor"),
     "unknown fault kind": (lambda r: r.update(faults=[{"at": "15:55", "kind": "meteor"}]),
                            "faults[0].kind must be one of 'crash_actor', 'reject_orders', 'feed_outage', "
                            "'broker_disconnect', 'no_fills', 'refuse_contract', got 'meteor'"),

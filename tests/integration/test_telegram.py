@@ -309,3 +309,19 @@ def test_telegram_user_ids_are_positive():
         load_settings(environ={"CLEANUP_TELEGRAM_ALLOWED_USERS": "4242,-100200"})
     assert load_settings(environ={"CLEANUP_TELEGRAM_ALLOWED_USERS": "4242, 4343"}).settings.telegram_users == (
         4242, 4343)
+
+
+def test_stop_does_not_wait_out_an_idle_long_poll_and_what_arrives_after_is_left_for_the_next_start(api, desk, audit):
+    import time
+
+    listener = make_listener(api.url, desk, audit, poll_timeout=20)
+    listener.start()
+    assert _wait(lambda: "getUpdates" in api.requests)  # in its 20 s long-poll
+    started = time.monotonic()
+    listener.stop(timeout=5)
+    assert time.monotonic() - started < 2  # not the 20 s of the poll
+    say(api, desk, TRADER, "/kill")  # the poll in flight returns this to a listener that has stopped
+    time.sleep(0.5)
+    assert not desk.killed and api.replies(TRADER) == []
+    successor = make_listener(api.url, desk, audit, offset=listener.offset)
+    assert successor.poll_once() == 1 and desk.killed  # delivered again, to the next start

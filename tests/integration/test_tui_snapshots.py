@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.tui import canned_history, canned_replies, canned_status
+from tests.support.tui import canned_history, canned_morning_history, canned_replies, canned_status
 from tui.app import CleanupApp
 from tui.client import StaticClient
 from tui.history_view import HistoryView
@@ -16,8 +16,8 @@ from tui.history_view import HistoryView
 SIZES = {"small": (80, 24), "large": (140, 45)}
 
 
-def make_app() -> CleanupApp:
-    client = StaticClient(canned_status(), canned_history(), canned_replies())
+def make_app(history=None) -> CleanupApp:
+    client = StaticClient(canned_status(), canned_history() if history is None else history, canned_replies())
     return CleanupApp(client, refresh_seconds=3600)  # one poll at start: the screen cannot change under the test
 
 
@@ -30,14 +30,14 @@ async def _ready(pilot) -> None:
     assert app.last_status is not None
 
 
-def before(view: str):
+def before(view: str, day: str = "2026-11-24"):
     async def run_before(pilot) -> None:
         await _ready(pilot)
         if view == "history":
             await pilot.press("2")
             history = pilot.app.query_one(HistoryView)
-            history.query_one("#from").value = "2026-11-24"
-            history.query_one("#to").value = "2026-11-24"
+            history.query_one("#from").value = day
+            history.query_one("#to").value = day
             history.action_load()
             for _ in range(200):
                 if history.records:
@@ -74,3 +74,10 @@ def test_refused_threshold_snapshot(snap_compare):
         await pilot.pause(0.1)
 
     assert snap_compare(make_app(), terminal_size=SIZES["small"], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_history_shows_the_mornings_outcome_snapshot(snap_compare, size):
+    """The morning after an expiration: what was delivered, its exposure and margin, and the disposal at the open."""
+    app = make_app(canned_history() + canned_morning_history())
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before("history", "2026-11-27"))

@@ -18,7 +18,7 @@ from actors.context import ActorContext, LiveConfig, Roles
 from config import load_settings
 from domain.audit import ActionRecord
 from domain.messages import Decisions, PositionsSnapshot
-from domain.model import Execution, Position, WorkingOrder
+from domain.model import Execution, Position, StockPosition, WorkingOrder
 from domain.policy import Decision, Mode
 from domain.session import EASTERN
 from gateways.broker import BrokerUnavailable, ComboRequest, OrderEvent, OrderRequest
@@ -96,6 +96,21 @@ class ScriptedBroker:
     def positions(self) -> Sequence[Position]:
         self._call("positions", None)
         return self.held
+
+    def stock_positions(self) -> Sequence[StockPosition]:
+        self._call("stock_positions", None)
+        return ()
+
+    def place_stock_order(self, request):
+        self._call("place_stock_order", request)
+        return str(next(self._ids))
+
+    def modify_stock_order(self, order_id, limit_price):
+        self._call("modify_stock_order", (order_id, limit_price))
+
+    def stock_orders(self):
+        self._call("stock_orders", None)
+        return ()
 
     def working_orders(self) -> Sequence[WorkingOrder]:
         self._call("working_orders", None)

@@ -55,6 +55,7 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
              until: Callable[[FakeIBGateway, Service], bool] | None = None, pause: float = 0.02,
              step: Callable[[datetime], float] = lambda now: 1, clock: VirtualClock | None = None,
              prices: PricesFactory = simulated_prices, alerts: Alerts | None = None,
+             session: ExpirySession = SESSION, previous: ExpirySession | None = None,
              **settings_changes: object) -> tuple[FakeIBGateway, Service]:
     """Tick the tree over the fake gateway from ``start`` for ``seconds`` of virtual time, ``step(now)`` apart.
 
@@ -75,8 +76,8 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
         broker.connect()
         gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
         audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path))
-        service = Service(settings, clock, SESSION, broker, prices(settings, broker, clock, alerts.send), alerts,
-                          audit, metrics, account=broker.account())
+        service = Service(settings, clock, session, broker, prices(settings, broker, clock, alerts.send), alerts,
+                          audit, metrics, account=broker.account(), previous=previous)
         connection.attach(service)
         service.start()
         try:

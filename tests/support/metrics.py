@@ -16,11 +16,13 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from domain.alerts import Delivery
 from domain.model import OptionContract
 from domain.policy import Assessment, Mode, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage
+from gateways.alerts import THROTTLED
 from gateways.metrics import Metrics
 from runtime.clock import VirtualClock
 
@@ -158,6 +160,8 @@ def session_tick(m: Metrics | CallRecorder, n: int) -> None:
     if n % 7 == 0:
         m.supervisor_escalated()
         m.feed_error("thetadata", "outage")
+        m.alert_delivery("json#1", Delivery.SENT if n % 2 else Delivery.FAILED)
+        m.alert_delivery(THROTTLED, Delivery.SUPPRESSED)
     CLOCK.advance(1.0)
     m.quote_received(CLOCK.now() - timedelta(seconds=0.2 + (n % 3) * 0.3))
     m.set_audit_backlog(n % 4)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from config.settings import load_settings
-from domain.model import Position, WorkingOrder
+from domain.model import Position, StockPosition, WorkingOrder
 from domain.policy import Mode
 from gateways.audit.durable import DurableAuditLog
 from gateways.metrics import Metrics
@@ -31,13 +31,14 @@ def market(clock: VirtualClock, prices: Mapping[str, float]) -> SimulatedMarket:
 def run_paper(tmp_path, positions: Sequence[Position], *, start: datetime, seconds: int, mode: Mode = Mode.ACTIVE,
               orders: Sequence[WorkingOrder] = (), prices: Mapping[str, float] = SPY_ONLY,
               source: Callable[[SimulatedMarket], object] | None = None,
-              watch: Callable[[Service], None] | None = None) -> tuple[PaperBroker, Service, Alerts]:
+              watch: Callable[[Service], None] | None = None,
+              stock: Sequence[StockPosition] = ()) -> tuple[PaperBroker, Service, Alerts]:
     """Tick from ``start`` for ``seconds`` virtual seconds; ``source`` wraps the market the feed polls."""
     settings = load_settings(flags={"mode": mode.value, "data_dir": str(tmp_path), "price_source": "sim",
                                     "metrics_port": 0, "log_dir": str(tmp_path / "logs")}, environ={}).settings
     clock = VirtualClock(start)
     sim = market(clock, prices)
-    broker = PaperBroker(sim, clock, positions, orders)
+    broker = PaperBroker(sim, clock, positions, orders, stock=stock)
     alerts = Alerts()
     audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path))
     service = Service(settings, clock, SESSION, broker, source(sim) if source else sim, alerts, audit,

@@ -185,6 +185,29 @@ def canned_history() -> list[ActionRecord]:
     ]
 
 
+def canned_morning_history() -> list[ActionRecord]:
+    """The morning after the 2026-11-25 expiration: an assigned put's 200 shares found and sold at the open."""
+    def at(hour: int, minute: int, second: int = 0) -> datetime:
+        return datetime(2026, 11, 27, hour, minute, second, tzinfo=EASTERN)
+
+    expiry = date(2026, 11, 25)
+    ref = "CLN-20261125-SPY-STK-DISPOSE"
+    return [
+        ActionRecord("m1", at(4, 0, 2), ActionKind.SETTLEMENT, "SPY", 645.0, expiry, "P", -2, stage="morning",
+                     reason="SPY 20261125 645P: assigned overnight (SPY 641.00 at the close)"),
+        ActionRecord("m2", at(4, 0, 2), ActionKind.DELIVERY, "SPY", quantity=200, stage="morning", reference_mid=641.0,
+                     reason="+200 SPY shares from the 2026-11-25 expiration",
+                     details={"exposure": 128200.0, "margin": 64100.0}),
+        ActionRecord("m3", at(4, 0, 2), ActionKind.MORNING_CHECK, stage="morning", success=True,
+                     reason="2026-11-25 expiration delivered +200 SPY: exposure $128,200, margin $64,100 "
+                            "(Reg T initial, 50% of the value)"),
+        ActionRecord("m4", at(9, 30), ActionKind.DISPOSAL, "SPY", quantity=-200, stage="morning", order_ref=ref,
+                     reason="SELL 200 SPY limit 640.99: shares the 2026-11-25 expiration delivered"),
+        ActionRecord("m5", at(9, 30, 2), ActionKind.DISPOSAL, "SPY", quantity=-200, stage="morning", order_ref=ref,
+                     execution_price=640.99, success=True, reason="SELL 200 SPY filled at 640.99"),
+    ]
+
+
 def canned_replies() -> dict[str, CommandReply]:
     return {"set t2_moneyness 0.5": CommandReply(False, "config error: t2_moneyness='0.5' (from command): must be "
                                                  "a fraction in (0, 0.2], e.g. 0.01 for 1%")}

@@ -38,7 +38,7 @@ def test_thanksgiving_holiday_idles_until_the_next_session(calendar):
     plan = service_plan(et(date(2026, 11, 26), 9, 0), calendar)
     assert plan.action is Action.IDLE_EXIT
     assert plan.session.day == date(2026, 11, 27)
-    assert plan.until == et(date(2026, 11, 27), 9, 0)
+    assert plan.until == et(date(2026, 11, 27), 4, 0)
     assert "holiday" in plan.reason
 
 
@@ -57,7 +57,7 @@ def test_early_close_still_runs_until_the_exercise_cutoff(calendar):
 def test_weekend_idles_until_monday(calendar, day):
     plan = service_plan(et(day, 9, 0), calendar)
     assert plan.action is Action.IDLE_EXIT
-    assert plan.until == et(date(2026, 11, 30), 9, 0)
+    assert plan.until == et(date(2026, 11, 30), 4, 0)
     assert day.strftime("%A") in plan.reason
 
 
@@ -65,7 +65,7 @@ def test_after_the_cutoff_idles_until_the_next_session(calendar):
     assert service_plan(et(date(2026, 11, 25), 17, 29), calendar).action is Action.RUN
     plan = service_plan(et(date(2026, 11, 25), 17, 30), calendar)
     assert plan.action is Action.IDLE_EXIT
-    assert plan.until == et(date(2026, 11, 27), 9, 0)  # skips Thanksgiving
+    assert plan.until == et(date(2026, 11, 27), 4, 0)  # skips Thanksgiving
     assert "ended" in plan.reason
 
 
@@ -85,3 +85,14 @@ def test_timer_starts_the_service_at_the_planned_time():
     match = re.search(r"^OnCalendar=Mon\.\.Fri (\d\d):(\d\d) America/New_York$", TIMER.read_text(), re.M)
     assert match, "deploy/cleanup-manager.timer must start the service on weekdays in New York time"
     assert time(int(match[1]), int(match[2])) == SERVICE_START_ET
+
+
+@pytest.mark.parametrize(("day", "previous"), [
+    (date(2026, 11, 30), date(2026, 11, 27)),  # Monday: Friday's expiration (a weekend between)
+    (date(2026, 11, 27), date(2026, 11, 25)),  # the day after Thanksgiving: Wednesday's
+    (date(2026, 11, 25), date(2026, 11, 24)),
+])
+def test_the_morning_check_looks_at_the_calendars_previous_session(calendar, day, previous):
+    plan = service_plan(et(day, 4, 0), calendar)
+    assert plan.action is Action.RUN and plan.until == et(day, 17, 30)
+    assert plan.previous is not None and plan.previous.day == previous
