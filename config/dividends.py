@@ -77,10 +77,16 @@ def _dividend(symbol: str, day: str, amount: object, where: str) -> Dividend:
         ex_date = date.fromisoformat(day)
     except ValueError:
         raise DividendFileError(f"{where}: {day!r} is not a date YYYY-MM-DD") from None
-    try:
-        value = float(amount) if not isinstance(amount, bool) else math.nan
-    except (TypeError, ValueError):
-        value = math.nan
+    value = float(amount) if isinstance(amount, int | float) and not isinstance(amount, bool) else \
+        _number(amount)
     if not (math.isfinite(value) and 0 < value <= 100):
         raise DividendFileError(f"{where}: the amount {amount!r} must be dollars per share in (0, 100]")
     return Dividend(symbol.upper(), ex_date, value)
+
+
+def _number(text: object) -> float:
+    """An amount written as text ("2.05", from the ``dividends`` setting); NaN when it is no number."""
+    try:
+        return float(str(text))
+    except ValueError:
+        return math.nan

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from domain.model import Position, Right
-from domain.settlement import intrinsic
+from domain.settlement import Outcome, intrinsic
 from domain.underlyings import is_cash_settled
 
 
@@ -104,3 +104,10 @@ def first_risk(position: Position, spot: float, option_mid: float | None,
         if risk is not None:
             return risk
     return None
+
+
+def outcome_tonight(position: Position, spot: float, option_mid: float | None,
+                    dividends: Iterable[Dividend]) -> Outcome:
+    """What becomes of a position that does not expire this session, by the next morning: assigned early when a
+    holder exercises for a dividend going ex next (the simulated OCC, the simulator's what-if), else still open."""
+    return Outcome.ASSIGNED if first_risk(position, spot, option_mid, dividends) is not None else Outcome.OPEN
