@@ -10,6 +10,10 @@ Each position is judged by its own underlying's price (``PolicyInput.spots``, by
 another symbol's; cash-settled index options (``domain.underlyings``) are not judged at all. Orders
 the broker will not let this service change (``WorkingOrder.modifiable`` False) are never converted
 or cancelled; they still count against the position, and are reported from T-30 (``untouchable``).
+
+Positions expiring later are not judged, but for one risk: on the session before an ex-date, a short call a
+holder is likely to exercise early for the dividend (``domain.ex_dividend``) is warned of and closed as an
+expiring short in the money is (``_dividend_decisions``).
 """
 
 from __future__ import annotations

@@ -53,11 +53,12 @@ def simulated_prices(settings: Settings, broker: IBBroker, clock: Clock, alert: 
 def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, mode: Mode = Mode.ACTIVE,
              until: Callable[[FakeIBGateway, Service], bool] | None = None, pause: float = 0.02,
              step: Callable[[datetime], float] = lambda now: 1, clock: VirtualClock | None = None,
-             prices: PricesFactory = simulated_prices, alerts: Alerts | None = None,
+             prices: PricesFactory = simulated_prices, alerts: Alerts | None = None, session: ExpirySession = SESSION,
              **settings_changes: object) -> tuple[FakeIBGateway, Service]:
     """Tick the tree over the fake gateway from ``start`` for ``seconds`` of virtual time, ``step(now)`` apart.
 
-    ``until`` ends the run early; ``prices`` builds the price source (the simulated market by default).
+    ``until`` ends the run early; ``prices`` builds the price source (the simulated market by default);
+    ``session`` is the one guarded (the calendar's facts, such as the dividends going ex next).
     """
     settings_changes = {"price_source": "ib", **SEED_RULES, **settings_changes}
     alerts = alerts or Alerts()
@@ -74,7 +75,7 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
         broker.connect()
         gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
         audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path))
-        service = Service(settings, clock, SESSION, broker, prices(settings, broker, clock, alerts.send), alerts,
+        service = Service(settings, clock, session, broker, prices(settings, broker, clock, alerts.send), alerts,
                           audit, metrics, account=broker.account())
         connection.attach(service)
         service.start()
