@@ -18,6 +18,7 @@ from domain.session import EASTERN, ExpirySession
 
 REGULAR_CLOSE_ET = time(16, 0)
 _MARGIN = timedelta(days=400)
+_NEXT_SESSION_WITHIN = timedelta(days=14)  # the longest closures (weekend, holidays, 2001's four days) are shorter
 
 
 class MarketCalendar:
@@ -49,7 +50,8 @@ class MarketCalendar:
             return None
         close = calendar.session_close(stamp).to_pydatetime().astimezone(EASTERN)
         regular = datetime.combine(day, REGULAR_CLOSE_ET, tzinfo=EASTERN)
-        following = calendar.next_session(stamp).date()
+        following = self._covering(day + _NEXT_SESSION_WITHIN).date_to_session(
+            pd.Timestamp(day + timedelta(days=1)), direction="next").date()
         return ExpirySession(day=day, close=close, regular_close=regular,
                              ex_dividends=self._dividends.going_ex(day, following))
 
