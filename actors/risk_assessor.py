@@ -162,7 +162,8 @@ class RiskAssessor(SupervisedActor):
         elif not guard:
             plan = "ex_dividend_guard is off: not closed. Close or roll them yourself before the close."
         else:
-            plan = "They will be closed from T-5 as expiring shorts in the money are (ex_dividend_guard)."
+            plan = ("They will be closed from T-5 if still at risk, as expiring shorts in the money are "
+                    "(ex_dividend_guard).")
         self.alert(alerts.ex_dividend_risk(self.ctx.session.day, result.minutes_to_close, [
             alerts.DividendRisk(w.contract.key, w.assessment.quantity, w.ex_dividend.time_value,
                                 w.ex_dividend.dividend.amount, w.ex_dividend.dividend.ex_date)
