@@ -194,6 +194,12 @@ class RiskAssessor(SupervisedActor):
         for position in result.unwatched:
             self._once(alerts.not_watched(position.contract.key, position.quantity), now, position.contract,
                        position.quantity, result.stage)
+        if result.stage in (Stage.T30, Stage.T5, Stage.T2):
+            for position in result.dividend_unjudged:
+                dividend = self.ctx.session.ex_dividend(position.contract.symbol)
+                self._once(alerts.ex_dividend_unjudged(position.contract.key, position.quantity,
+                                                       dividend.describe() if dividend else "goes ex-dividend"),
+                           now, position.contract, position.quantity, result.stage)
         for blocked in result.untouchable:
             order = blocked.order
             self._once(alerts.blocking_order(alerts.BlockingOrder.of(order, blocked.position, blocked.covers)), now,

@@ -143,6 +143,16 @@ def ex_dividend_risk(day: date, minutes_to_close: float, positions: Sequence[Div
                  "\n".join(lines), f"ex-dividend:{day.isoformat()}:{keys}")
 
 
+def ex_dividend_unjudged(contract_key: str, quantity: int, dividend: str) -> Alert:
+    """A short call in the money before an ex-date whose time value cannot be known: no fresh option quote."""
+    return Alert(Severity.WARNING, f"Ex-dividend: {contract_key} cannot be judged (no option quote)",
+                 f"{contract_key} qty {quantity:+d} is in the money and {dividend}; without a fresh quote of the "
+                 "option its time value is unknown, so it is neither warned of nor closed as at risk of early "
+                 "assignment tonight. Check its price yourself, and the option market data (docs/ib.md, "
+                 "Market data).",
+                 f"ex-dividend-unjudged:{contract_key}")
+
+
 def close_filled(contract_key: str, quantity: int, side: str, price: float | None, order_ref: str,
                  slippage: float | None = None) -> Alert:
     at = f" at {price:.2f}" if price is not None else ""

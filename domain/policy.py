@@ -199,6 +199,8 @@ class PolicyResult:
     unwatched: tuple[Position, ...] = ()  # expiring cash-settled index options: never judged nor traded
     untouchable: tuple[UntouchableOrder, ...] = ()  # from T-30
     structures: tuple[StructureAssessment, ...] = ()  # the multi-leg structures of the expiring positions
+    # Short calls in the money on the symbol going ex next whose time value is unknown (no fresh option quote)
+    dividend_unjudged: tuple[Position, ...] = ()
 
 
 def closing_orders(position: Position, orders: Iterable[WorkingOrder]) -> list[WorkingOrder]:
@@ -498,7 +500,7 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     unpriced: dict[str, tuple[list[OptionContract], list[OptionContract]]] = {}
     judged: dict[OptionContract, tuple[_Judgement, Quote | None]] = {}
     clock, fresh_mids = _Clock.of(inputs), _fresh_spots(inputs)
-    at_dividend_risk = _dividend_risks(inputs, fresh_mids)
+    at_dividend_risk, dividend_unjudged = _dividend_risks(inputs, fresh_mids)
     for position in expiring:
         option_quote = _fresh(inputs.option_quotes.get(position.contract.key), now,
                               inputs.max_option_quote_age_seconds)
@@ -582,16 +584,19 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     untouchable = _untouchable(expiring, inputs.working_orders, session) \
         if stage in (Stage.T30, Stage.T5, Stage.T2) else ()
     return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable,
-                        tuple(plans))
+                        tuple(plans), dividend_unjudged)
 
 
-def _dividend_risks(inputs: PolicyInput,
-                    fresh_mids: Mapping[str, float]) -> list[tuple[Position, EarlyAssignmentRisk, Quote | None]]:
+def _dividend_risks(inputs: PolicyInput, fresh_mids: Mapping[str, float]
+                    ) -> tuple[list[tuple[Position, EarlyAssignmentRisk, Quote | None]], tuple[Position, ...]]:
     """The short calls alive after today that a holder is likely to exercise tonight for the dividend of the next
-    session's ex-date (``domain.ex_dividend``), judged on fresh prices only: without them nothing is known."""
-    session, found = inputs.session, []
+    session's ex-date (``domain.ex_dividend``), judged on fresh prices only; and those in the money whose time
+    value is unknown, for want of a fresh option quote (without a fresh price of the underlying nothing is known)."""
+    session = inputs.session
+    found: list[tuple[Position, EarlyAssignmentRisk, Quote | None]] = []
+    unjudged: list[Position] = []
     if not session.ex_dividends:
-        return []
+        return found, ()
     for position in inputs.positions:
         contract = position.contract
         dividend = session.ex_dividend(contract.symbol)
@@ -599,10 +604,14 @@ def _dividend_risks(inputs: PolicyInput,
         if position.quantity >= 0 or contract.expiry <= session.day or dividend is None or spot is None:
             continue
         quote = _fresh(inputs.option_quotes.get(contract.key), inputs.now, inputs.max_option_quote_age_seconds)
-        risk = early_assignment_risk(position, spot, quote.mid if quote else None, dividend)
+        mid = quote.mid if quote else None
+        risk = early_assignment_risk(position, spot, mid, dividend)
         if risk is not None:
             found.append((position, risk, quote))
-    return found
+        elif mid is None and early_assignment_risk(position, spot, intrinsic(contract.right, contract.strike, spot),
+                                                   dividend) is not None:
+            unjudged.append(position)  # at risk at no time value: unknown whether it has more than the dividend
+    return found, tuple(unjudged)
 
 
 def _dividend_decisions(position: Position, risk: EarlyAssignmentRisk, option_quote: Quote | None,

@@ -130,3 +130,11 @@ def test_later_expiries_without_the_risk_are_still_not_judged():
     far_put = contract(700, "P", LATER)
     result = determine_actions(_on_eve([position(far_put, -1)], 4, {far_put: 61.0}))
     assert result.decisions == () and result.assessments == ()
+
+
+def test_without_a_fresh_option_quote_it_is_not_judged_but_named():
+    held = [position(DEEP_CALL, -2), position(contract(700, "C", LATER), -1)]  # the 700C is out of the money
+    base = _on_eve(held, 4, {DEEP_CALL: 40.5, held[1].contract: 0.1})
+    result = determine_actions(replace(base, option_quotes={}))
+    assert result.decisions == () and result.dividend_unjudged == (held[0],)
+    assert determine_actions(base).dividend_unjudged == ()

@@ -55,3 +55,29 @@ def test_in_monitor_mode_it_is_only_warned_of(tmp_path):
     (alert,) = [a for a in sent.sent if a.title.startswith("Ex-dividend")]
     assert "Monitor mode: not closed" in alert.body
     assert any(a.reason.startswith(f"would close 2 {DEEP_CALL}") for a in audited(tmp_path) if a.action.value == "warn")
+
+
+class WithoutOptionQuotes:
+    """A feed that quotes SPY but none of its options, as when IB has no option market data for the account."""
+
+    def __init__(self, market: SimulatedMarket) -> None:
+        self.market, self.name = market, "no-options"
+
+    def underlying_quote(self, symbol):
+        return self.market.underlying_quote(symbol)
+
+    def option_quotes(self, contracts):
+        return {}
+
+
+def test_without_an_option_quote_the_call_is_named_once_and_nothing_is_sent(tmp_path):
+    script = GatewayScript(positions=[FakePosition(FakeContract.option(DEEP_CALL), -2, 4100.0)],
+                           default_behaviour=OrderBehaviour.fill())
+    sent = Alerts()
+    gateway, _ = run_tree(tmp_path, script, start=T5 - timedelta(seconds=20), seconds=40, alerts=sent,
+                          prices=lambda *args: WithoutOptionQuotes(eve_prices(*args)), session=EVE,
+                          ex_dividend_guard=True)
+    assert placed(gateway) == []
+    (alert,) = [a for a in sent.sent if a.title.startswith("Ex-dividend")]
+    assert alert.title == f"Ex-dividend: {DEEP_CALL} cannot be judged (no option quote)"
+    assert "2026-11-27" in alert.body
