@@ -159,7 +159,8 @@ class RiskAssessor(SupervisedActor):
                 quantity=a.quantity if a else None, account=self.ctx.account, mode=self.ctx.config.mode.value,
                 stage=warning.stage.value, reason=warning.reason, moneyness=a.moneyness if a else None,
                 risk_score=a.risk_score if a else None, probability_itm=a.probability_itm if a else None))
-        t30 = [d for d in fresh if d.stage is Stage.T30 and d.assessment is not None]
+        self._warn_ex_dividend(fresh, result)
+        t30 = [d for d in fresh if d.stage is Stage.T30 and d.assessment is not None and d.ex_dividend is None]
         if t30:
             self.alert(alerts.at_risk_warning(self.ctx.session.day, result.minutes_to_close, [
                 alerts.AtRiskPosition(d.contract.key, d.assessment.quantity, d.assessment.moneyness,
@@ -168,6 +169,26 @@ class RiskAssessor(SupervisedActor):
             if warning.would_trade:
                 self.alert(alerts.Alert(alerts.Severity.WARNING, f"Monitor mode: {warning.contract.key}",
                                         warning.reason, f"monitor:{warning.contract.key}:{warning.stage.value}"))
+
+    def _warn_ex_dividend(self, fresh: list[Warn], result: PolicyResult) -> None:
+        """Once per contract: the short calls at risk of early assignment for tomorrow's dividend, and what is done."""
+        risky = [w for w in fresh if w.ex_dividend is not None and w.assessment is not None
+                 and f"ex-dividend:{w.contract.key}" not in self.state.reported]
+        if not risky:
+            return
+        self.state.reported.update(f"ex-dividend:{w.contract.key}" for w in risky)
+        mode, guard = self.ctx.config.mode, self.ctx.config.settings.ex_dividend_guard
+        if mode is Mode.MONITOR:
+            plan = "Monitor mode: not closed. Close or roll them yourself before the close."
+        elif not guard:
+            plan = "ex_dividend_guard is off: not closed. Close or roll them yourself before the close."
+        else:
+            plan = ("They will be closed from T-5 if still at risk, as expiring shorts in the money are "
+                    "(ex_dividend_guard).")
+        self.alert(alerts.ex_dividend_risk(self.ctx.session.day, result.minutes_to_close, [
+            alerts.DividendRisk(w.contract.key, w.assessment.quantity, w.ex_dividend.time_value,
+                                w.ex_dividend.dividend.amount, w.ex_dividend.dividend.ex_date)
+            for w in risky if w.assessment and w.ex_dividend], plan))
 
     def _audit_structures(self, result: PolicyResult, now: datetime) -> None:
         """One WARN record per change of a multi-leg structure's plan, its reason and delivery in the text.
@@ -194,6 +215,12 @@ class RiskAssessor(SupervisedActor):
         for position in result.unwatched:
             self._once(alerts.not_watched(position.contract.key, position.quantity), now, position.contract,
                        position.quantity, result.stage)
+        if result.stage in (Stage.T30, Stage.T5, Stage.T2):
+            for position in result.dividend_unjudged:
+                dividend = self.ctx.session.ex_dividend(position.contract.symbol)
+                self._once(alerts.ex_dividend_unjudged(position.contract.key, position.quantity,
+                                                       dividend.describe() if dividend else "goes ex-dividend"),
+                           now, position.contract, position.quantity, result.stage)
         for blocked in result.untouchable:
             order = blocked.order
             self._once(alerts.blocking_order(alerts.BlockingOrder.of(order, blocked.position, blocked.covers)), now,

@@ -40,13 +40,15 @@ def describe_session(session: ExpirySession, thresholds: Thresholds, zone: ZoneI
              if instant != session.close]
     rows.append(("exercise cut-off", session.exercise_cutoff))
     lines += [f"  {label:<17}{format_both(instant, zone)}" for label, instant in rows]
+    lines += [f"  {'ex-dividend':<17}{dividend.describe()}: the last session to exercise for it "
+              "(short calls at risk of early assignment tonight)" for dividend in session.ex_dividends]
     return lines
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load(args).settings
     zone = ZoneInfo(settings.trader_tz)
-    calendar = MarketCalendar()
+    calendar = MarketCalendar(dividends=settings.dividend_schedule)
     if args.date:
         try:
             day = date.fromisoformat(args.date)

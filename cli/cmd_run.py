@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                                                            settings.secret("telegram_bot_token")) if s])
     clock = WallClock()
     notifier = SystemdNotifier()
-    plan = service_plan(clock.now(), MarketCalendar())
+    plan = service_plan(clock.now(), MarketCalendar(dividends=settings.dividend_schedule))
     if plan.action is Action.IDLE_EXIT or plan.session is None:
         log.info("nothing to guard: %s", plan.reason)
         notifier.ready(plan.reason)

@@ -23,7 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from config.alert_urls import check_alert_urls
+from config.dividends import DividendFileError, read_schedule
 from domain.closing_rules import ClosingRules
+from domain.ex_dividend import DividendSchedule
 from domain.policy import Mode
 from domain.stages import Thresholds
 
@@ -115,6 +117,9 @@ class Settings(BaseModel):
     # The next morning's check of what the previous session's expiration exercised or assigned (docs/operations.md)
     dispose_assignments: Literal["off", "alert", "close"]
     dispose_band: float
+    ex_dividend_guard: bool
+    dividends_file: Path | None
+    dividends: str
 
     max_slippage: float
     max_attempts: int
@@ -190,7 +195,7 @@ class Settings(BaseModel):
         id. That keeps a configuration from before the two lists existed working, in those chats only."""
         return self.telegram_allowed_users or tuple(chat for chat in self.telegram_allowed_chats if chat > 0)
 
-    @field_validator("control_socket", mode="before")
+    @field_validator("control_socket", "dividends_file", mode="before")
     @classmethod
     def _empty_path(cls, value: object) -> object:
         return None if value == "" else value
@@ -280,7 +285,13 @@ class Settings(BaseModel):
     @property
     def rules(self) -> ClosingRules:
         return ClosingRules(self.lapse_longs, self.long_min_bid, self.short_assignment_probability,
-                            self.after_hours_vol_factor, self.leave_settled_spreads)
+                            self.after_hours_vol_factor, self.leave_settled_spreads, self.ex_dividend_guard)
+
+    @property
+    def dividend_schedule(self) -> DividendSchedule:
+        """The ex-dates the calendar knows: ``dividends_file`` (else the shipped estimates) with ``dividends`` over
+        it. Checked when the settings are loaded, so a bad file stops the service before it starts."""
+        return read_schedule(self.dividends_file, self.dividends)
 
     @property
     def trading_enabled(self) -> bool:
@@ -413,6 +424,7 @@ def load_settings(
 def _validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
     settings = _model(data, origins)
     _check_threshold_order(settings, origins)
+    _check_dividends(settings, origins)
     return settings
 
 
@@ -445,6 +457,19 @@ def _check_threshold_order(settings: Settings, origins: Mapping[str, str]) -> No
                 f"must not exceed {looser}={getattr(settings, looser)} (thresholds narrow toward the close: "
                 "t2_moneyness <= t5_moneyness <= t30_moneyness)",
                 origins.get(tighter, "defaults"))
+
+
+def _check_dividends(settings: Settings, origins: Mapping[str, str]) -> None:
+    try:
+        read_schedule(settings.dividends_file, "")
+    except DividendFileError as error:
+        raise ConfigError("dividends_file", str(settings.dividends_file or "(the shipped config/dividends.toml)"),
+                          f"{error}; correct the file or point dividends_file at a good one",
+                          origins.get("dividends_file", "defaults")) from None
+    try:
+        read_schedule(settings.dividends_file, settings.dividends)
+    except DividendFileError as error:
+        raise ConfigError("dividends", settings.dividends, str(error), origins.get("dividends", "defaults")) from None
 
 
 def check_overrides(changes: Mapping[str, Any]) -> None:

@@ -128,6 +128,40 @@ def at_risk_warning(day: date, minutes_to_close: float, positions: Sequence[AtRi
                  f"at-risk:{day.isoformat()}:{keys}")
 
 
+@dataclass(frozen=True)
+class DividendRisk:
+    """One line of the early-assignment warning: a short call a holder is likely to exercise for the dividend."""
+
+    contract_key: str
+    quantity: int
+    time_value: float
+    dividend: float
+    ex_date: date
+
+
+def ex_dividend_risk(day: date, minutes_to_close: float, positions: Sequence[DividendRisk], plan: str) -> Alert:
+    """A short call in the money worth less above intrinsic than tomorrow's dividend: likely assigned tonight,
+    whatever its expiry. ``plan``: what the service will do about it (close it, or only this warning)."""
+    lines = [f"{len(positions)} short call(s) likely to be exercised early tonight for the dividend, "
+             f"{minutes_to_close:.0f} min to the close:"]
+    lines += [f"- {p.contract_key} qty {p.quantity:+d}: time value {p.time_value:.2f} below the "
+              f"{p.dividend:.2f} dividend (ex-date {p.ex_date.isoformat()})" for p in positions]
+    lines.append(plan)
+    keys = ",".join(sorted(p.contract_key for p in positions))
+    return Alert(Severity.WARNING, f"Ex-dividend: {len(positions)} short call(s) at risk of early assignment",
+                 "\n".join(lines), f"ex-dividend:{day.isoformat()}:{keys}")
+
+
+def ex_dividend_unjudged(contract_key: str, quantity: int, dividend: str) -> Alert:
+    """A short call in the money before an ex-date whose time value cannot be known: no fresh option quote."""
+    return Alert(Severity.WARNING, f"Ex-dividend: {contract_key} cannot be judged (no option quote)",
+                 f"{contract_key} qty {quantity:+d} is in the money and {dividend}; without a fresh quote of the "
+                 "option its time value is unknown, so it is neither warned of nor closed as at risk of early "
+                 "assignment tonight. Check its price yourself, and the option market data (docs/ib.md, "
+                 "Market data).",
+                 f"ex-dividend-unjudged:{contract_key}")
+
+
 def close_filled(contract_key: str, quantity: int, side: str, price: float | None, order_ref: str,
                  slippage: float | None = None) -> Alert:
     at = f" at {price:.2f}" if price is not None else ""

@@ -31,3 +31,7 @@ class ClosingRules:
     # A spread whose every leg is in the money and which delivers no net shares at any settlement price it can
     # reach by 17:30 ET is left to settle (domain.structure_rules); the seed closed each leg.
     leave_settled_spreads: bool = False
+    # On the session before an ex-date, close the short calls a holder is likely to exercise early for the dividend
+    # (domain.ex_dividend), as an expiring short in the money is closed. The seed had no such rule: off, they are
+    # only warned of.
+    ex_dividend_guard: bool = False

@@ -10,6 +10,10 @@ Each position is judged by its own underlying's price (``PolicyInput.spots``, by
 another symbol's; cash-settled index options (``domain.underlyings``) are not judged at all. Orders
 the broker will not let this service change (``WorkingOrder.modifiable`` False) are never converted
 or cancelled; they still count against the position, and are reported from T-30 (``untouchable``).
+
+Positions expiring later are not judged, but for one risk: on the session before an ex-date, a short call a
+holder is likely to exercise early for the dividend (``domain.ex_dividend``) is warned of and closed as an
+expiring short in the money is (``_dividend_decisions``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.closing_rules import ClosingRules
+from domain.ex_dividend import EarlyAssignmentRisk, early_assignment_risk
 from domain.model import OptionContract, Position, Quote, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
 from domain.priority import close_priority
@@ -80,6 +85,7 @@ class Warn:
     reason: str
     assessment: Assessment | None = None
     would_trade: bool = False  # monitor mode: what active mode would have done
+    ex_dividend: EarlyAssignmentRisk | None = None  # a short call likely exercised early tonight for the dividend
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,8 @@ class PolicyResult:
     unwatched: tuple[Position, ...] = ()  # expiring cash-settled index options: never judged nor traded
     untouchable: tuple[UntouchableOrder, ...] = ()  # from T-30
     structures: tuple[StructureAssessment, ...] = ()  # the multi-leg structures of the expiring positions
+    # Short calls in the money on the symbol going ex next whose time value is unknown (no fresh option quote)
+    dividend_unjudged: tuple[Position, ...] = ()
 
 
 def closing_orders(position: Position, orders: Iterable[WorkingOrder]) -> list[WorkingOrder]:
@@ -517,6 +525,7 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     unpriced: dict[str, tuple[list[OptionContract], list[OptionContract]]] = {}
     judged: dict[OptionContract, tuple[_Judgement, Quote | None]] = {}
     clock, fresh_mids = _Clock.of(inputs), _fresh_spots(inputs)
+    at_dividend_risk, dividend_unjudged = _dividend_risks(inputs, fresh_mids)
     for position in expiring:
         option_quote = _fresh(inputs.option_quotes.get(position.contract.key), now,
                               inputs.max_option_quote_age_seconds)
@@ -587,6 +596,9 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
             # leg held to protect a short one (a stop made a market order would sell the protection).
             decisions.extend(_position_decisions(position, orders, stage,
                                                  "T-2: stops on expiring contracts become market orders", close=False))
+    for position, risk, option_quote in at_dividend_risk:
+        decisions.extend(_dividend_decisions(position, risk, option_quote, inputs, stage, clock, fresh_mids,
+                                             orders_of.get(position.contract, ()), assessments))
     if stage is Stage.T2 or (mode is Mode.EMERGENCY and stage is not Stage.CLOSED):
         decisions.extend(_opening_orders(expiring, inputs.working_orders, session))
     decisions = riskiest_first(decisions, {a.contract: a.moneyness for a in assessments})
@@ -597,7 +609,55 @@ def determine_actions(inputs: PolicyInput) -> PolicyResult:
     untouchable = _untouchable(expiring, inputs.working_orders, session) \
         if stage in (Stage.T30, Stage.T5, Stage.T2) else ()
     return PolicyResult(stage, minutes, tuple(assessments), tuple(decisions), stale, unwatched, untouchable,
-                        tuple(plans))
+                        tuple(plans), dividend_unjudged)
+
+
+def _dividend_risks(inputs: PolicyInput, fresh_mids: Mapping[str, float]
+                    ) -> tuple[list[tuple[Position, EarlyAssignmentRisk, Quote | None]], tuple[Position, ...]]:
+    """The short calls alive after today that a holder is likely to exercise tonight for the dividend of the next
+    session's ex-date (``domain.ex_dividend``), judged on fresh prices only; and those in the money whose time
+    value is unknown, for want of a fresh option quote (without a fresh price of the underlying nothing is known)."""
+    session = inputs.session
+    found: list[tuple[Position, EarlyAssignmentRisk, Quote | None]] = []
+    unjudged: list[Position] = []
+    if not session.ex_dividends:
+        return found, ()
+    for position in inputs.positions:
+        contract = position.contract
+        dividend = session.ex_dividend(contract.symbol)
+        spot = fresh_mids.get(contract.symbol)
+        if position.quantity >= 0 or contract.expiry <= session.day or dividend is None or spot is None:
+            continue
+        quote = _fresh(inputs.option_quotes.get(contract.key), inputs.now, inputs.max_option_quote_age_seconds)
+        mid = quote.mid if quote else None
+        risk = early_assignment_risk(position, spot, mid, dividend)
+        if risk is not None:
+            found.append((position, risk, quote))
+        elif mid is None and early_assignment_risk(position, spot, intrinsic(contract.right, contract.strike, spot),
+                                                   dividend) is not None:
+            unjudged.append(position)  # at risk at no time value: unknown whether it has more than the dividend
+    return found, tuple(unjudged)
+
+
+def _dividend_decisions(position: Position, risk: EarlyAssignmentRisk, option_quote: Quote | None,
+                        inputs: PolicyInput, stage: Stage, clock: _Clock, fresh_mids: Mapping[str, float],
+                        orders: Sequence[WorkingOrder], assessments: list[Assessment]) -> list[Decision]:
+    """A short call at risk of early assignment, judged as an expiring short in the money is (warned at T-30,
+    closed from T-5, at once in emergency mode): closed with ``ex_dividend_guard``, else only warned of."""
+    judgement = _judge(position, inputs, stage, clock, fresh_mids, option_quote)
+    assessment = judgement.assessment
+    if assessment is None or judgement.action is StageAction.NONE:
+        return []
+    assessments.append(assessment)
+    prefix = "emergency mode" if inputs.mode is Mode.EMERGENCY else stage.value
+    reason = f"{prefix}: ex-dividend, {risk.describe()}"
+    if judgement.action is StageAction.CLOSE:
+        if inputs.rules.ex_dividend_guard:
+            return _position_decisions(position, orders, stage, reason, close=True, option_quote=option_quote,
+                                       assessment=assessment)
+        if inputs.mode is not Mode.MONITOR:
+            reason += " (not closed: ex_dividend_guard is off)"
+    return [Warn(position.contract, stage, reason, assessment, ex_dividend=risk)]
 
 
 @functools.lru_cache(maxsize=16)

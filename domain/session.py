@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.ex_dividend import Dividend
 from domain.stages import Stage, Thresholds, classify_stage
 
 EASTERN = ZoneInfo("America/New_York")
@@ -20,10 +21,16 @@ class ExpirySession:
     day: date
     close: datetime  # last trading time of the expiring options, timezone-aware
     regular_close: datetime  # the exchange's usual close that day of the week, for display
+    # The dividends going ex on the next session (gateways.calendar): this session is the last to exercise for them.
+    ex_dividends: tuple[Dividend, ...] = ()
 
     @property
     def early_close(self) -> bool:
         return self.close < self.regular_close
+
+    def ex_dividend(self, symbol: str) -> Dividend | None:
+        """The dividend ``symbol`` goes ex for on the next session, if any."""
+        return next((d for d in self.ex_dividends if d.symbol == symbol.upper()), None)
 
     @property
     def exercise_cutoff(self) -> datetime:

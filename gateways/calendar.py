@@ -1,7 +1,8 @@
 """The NYSE calendar (exchange_calendars, XNYS) as expiration sessions.
 
 exchange_calendars only knows one year ahead unless the calendar is built with a later end, so the
-calendar is rebuilt on demand to cover whatever date is asked for.
+calendar is rebuilt on demand to cover whatever date is asked for. Given the dividend schedule, each
+session also says which dividends go ex on the next one (``ExpirySession.ex_dividends``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from datetime import date, datetime, time, timedelta
 import exchange_calendars
 import pandas as pd
 
+from domain.ex_dividend import DividendSchedule
 from domain.session import EASTERN, ExpirySession
 
 REGULAR_CLOSE_ET = time(16, 0)
 _MARGIN = timedelta(days=400)
+_NEXT_SESSION_WITHIN = timedelta(days=14)  # the longest closures (weekend, holidays, 2001's four days) are shorter
 
 
 class MarketCalendar:
-    def __init__(self, exchange: str = "XNYS") -> None:
+    def __init__(self, exchange: str = "XNYS", dividends: DividendSchedule | None = None) -> None:
         self._exchange = exchange
+        self._dividends = dividends or DividendSchedule()
         self._lock = threading.Lock()
         self._calendar: exchange_calendars.ExchangeCalendar | None = None
         self._start = date.max
@@ -46,7 +50,10 @@ class MarketCalendar:
             return None
         close = calendar.session_close(stamp).to_pydatetime().astimezone(EASTERN)
         regular = datetime.combine(day, REGULAR_CLOSE_ET, tzinfo=EASTERN)
-        return ExpirySession(day=day, close=close, regular_close=regular)
+        following = self._covering(day + _NEXT_SESSION_WITHIN).date_to_session(
+            pd.Timestamp(day + timedelta(days=1)), direction="next").date()
+        return ExpirySession(day=day, close=close, regular_close=regular,
+                             ex_dividends=self._dividends.going_ex(day, following))
 
     def next_session(self, day: date) -> ExpirySession:
         """The first session on or after ``day`` (SPY lists expirations for every session)."""

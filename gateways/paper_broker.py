@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from config.settings import default_values
 from domain.book import over_close
 from domain.clock import Clock
+from domain.ex_dividend import outcome_tonight
 from domain.execution import FILL_DELAY_SECONDS, ComboLegQuote, combo_fill, commission, fill_due, working_fill
 from domain.feed_errors import FeedError
 from domain.lapse import cutoff_text, lapse_cutoff
@@ -351,6 +352,7 @@ class PaperBroker:
 
     def settle(self) -> dict[str, Outcome]:
         """OCC at expiration: exercise by exception at the close (unless lapsed), assignment on the after-hours move,
+        and, before an ex-date, the early assignment of short calls a holder exercises for the dividend;
         each position on its own underlying's prices (the market raises FeedError for one it has no
         script for: the simulator refuses such scenarios before it starts)."""
         market, close = self.market, self.market.session.close
@@ -358,11 +360,17 @@ class PaperBroker:
             self._working.clear()  # day orders expire at the close
             self._combos.clear()
             self._outbox.clear()  # and what had not gone out by then never will
-            expiring = [p for p in self._positions.values() if p.quantity and p.contract.expiry == market.session.day]
+            held = [p for p in self._positions.values() if p.quantity]
             outcomes = {p.contract: settle(p, market.spot_at(p.contract.symbol, close),
                                            market.spot_after_hours(p.contract.symbol), self._lapsed.get(p.contract, 0))
-                        for p in expiring}
-            for position in expiring:  # overnight, as OCC and IB do: the options go, the shares come
+                        for p in held if p.contract.expiry == market.session.day}
+            # A holder exercises early for tomorrow's dividend those worth less above intrinsic than it, as OCC would.
+            outcomes.update({p.contract: Outcome.ASSIGNED for p in held if p.contract.expiry > market.session.day
+                             and outcome_tonight(p, market.spot_at(p.contract.symbol, close),
+                                                 market.option_mid(p.contract, close),
+                                                 market.session.ex_dividends) is Outcome.ASSIGNED})
+            for position in (p for p in held if p.contract in outcomes):  # overnight, as OCC and IB do: the
+                # options go, the shares come
                 del self._positions[position.contract]
                 self._deliver(position.contract.symbol, delivery(position, outcomes[position.contract]),
                               position.contract.strike)

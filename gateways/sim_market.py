@@ -1,8 +1,10 @@
 """The simulated market: SPY (and any other underlying given a script) on a scripted path plus a
 seeded random walk, options at Black-Scholes.
 
-Spreads widen toward the close, as they do in the last minutes of an expiration day. Faults
-(feed outages) are injected by the simulator.
+Spreads widen toward the close, as they do in the last minutes of an expiration day. A contract expiring
+after the session keeps the time of the sessions to its expiry (weekdays, holidays ignored) and has value
+after the close. Dividends are not in the price (no ex-date drop is simulated). Faults (feed outages) are
+injected by the simulator.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import random
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from domain.clock import Clock
 from domain.feed_errors import FeedError, FeedErrorKind
@@ -21,6 +23,8 @@ from domain.model import OptionContract, Quote
 from domain.option_pricing import black_scholes
 from domain.risk import TRADING_MINUTES_PER_YEAR
 from domain.session import ExpirySession
+
+SESSION_MINUTES = 390.0  # 09:30-16:00 ET
 
 
 @dataclass(frozen=True)
@@ -123,10 +127,15 @@ class SimulatedMarket:
     def minutes_to_close(self, at: datetime) -> float:
         return self.session.minutes_to_close(at)
 
+    def minutes_to_expiry(self, contract: OptionContract, at: datetime) -> float:
+        """Trading minutes left to the contract: to today's close, plus a session's for each weekday to its expiry."""
+        later = _weekdays_after(self.session.day, contract.expiry)
+        return max(self.minutes_to_close(at), 0.0) + later * SESSION_MINUTES
+
     def option_mid(self, contract: OptionContract, at: datetime) -> float:
         path = self._path(contract.symbol)
         value = black_scholes(path.spot_at(at), contract.strike, contract.right, path.script.vol,
-                              self.minutes_to_close(at))
+                              self.minutes_to_expiry(contract, at))
         return max(round(value, 2), 0.01)
 
     def option_book(self, contract: OptionContract, at: datetime) -> tuple[float, float, float]:
@@ -170,6 +179,15 @@ class SimulatedMarket:
         with self._lock:
             if self._outage_until is not None and now < self._outage_until:
                 raise FeedError(FeedErrorKind.OUTAGE, "simulated price feed outage")
+
+
+def _weekdays_after(day: date, through: date) -> int:
+    """Weekdays after ``day``, up to and including ``through``."""
+    days = (through - day).days
+    if days <= 0:
+        return 0
+    weeks, rest = divmod(days, 7)
+    return weeks * 5 + sum(1 for i in range(1, rest + 1) if (day.weekday() + i) % 7 < 5)
 
 
 def _fraction(start: datetime, end: datetime, at: datetime) -> float:

@@ -41,7 +41,7 @@ class Morning:
 def run_next_morning(settings: Settings, expiry: ExpirySession, clock: VirtualClock, broker: PaperBroker,
                      market: SimulatedMarket, sender, audit_log: DurableAuditLog, metrics: Metrics) -> Morning:
     """The morning after ``expiry``'s bell: the broker must have settled it already."""
-    session = MarketCalendar().next_session(expiry.day + timedelta(days=1))
+    session = MarketCalendar(dividends=settings.dividend_schedule).next_session(expiry.day + timedelta(days=1))
     start = datetime.combine(session.day, SERVICE_START_ET, tzinfo=EASTERN)
     clock.advance((start - clock.now()).total_seconds())
     service = Service(settings, clock, session, broker, market, sender, audit_log, metrics,

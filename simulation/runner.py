@@ -26,6 +26,7 @@ from actors.context import Roles
 from config.settings import Settings, settings_with
 from domain.alerts import Alert
 from domain.audit import ActionKind, ActionRecord, new_action_id, new_run_id
+from domain.ex_dividend import outcome_tonight
 from domain.model import Position
 from domain.policy import Mode
 from domain.session import ExpirySession
@@ -140,7 +141,7 @@ def run_simulation(
     through_next_open: bool = False,
 ) -> SimulationResult:
     """``through_next_open``: after the bell, also the next session's morning (simulation.morning)."""
-    session = MarketCalendar().session(scenario.day)
+    session = MarketCalendar(dividends=settings.dividend_schedule).session(scenario.day)
     if session is None:
         raise ScenarioError(f"scenario {scenario.name}: {scenario.day} is not a trading session "
                             "(weekend or exchange holiday); pick another --date")
@@ -279,7 +280,11 @@ def _position_results(positions: Sequence[Position], outcomes: Mapping[str, Outc
             last_fill[key] = own[-1]
         outcome = outcomes.get(key, Outcome.CLOSED if closed >= abs(position.quantity) else Outcome.OPEN)
         symbol = position.contract.symbol
-        counterfactual = settle(position, market.spot_at(symbol, market.session.close), market.spot_after_hours(symbol))
+        close = market.session.close
+        counterfactual = settle(position, market.spot_at(symbol, close), market.spot_after_hours(symbol)) \
+            if position.contract.expiry == market.session.day else \
+            outcome_tonight(position, market.spot_at(symbol, close), market.option_mid(position.contract, close),
+                            market.session.ex_dividends)
         results.append(PositionResult(
             position, outcome, counterfactual, closed,
             sum(s * q for s, q in slipped) / weight if weight else None))

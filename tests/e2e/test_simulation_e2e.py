@@ -234,3 +234,46 @@ def test_on_the_seeds_rules_the_595_600_spread_is_closed_whole_at_t5_where_the_l
     fills = {f"{a.strike:g}{a.right}": a for a in actions(result, ActionKind.FILL)}
     assert fills["595C"].stage == "T-5" and fills["595C"].at == fills["600C"].at
     assert result.kpis.exercised_contracts == 0 and result.kpis.shares_delivered == 0
+
+
+DEEP_CALL, RICH_CALL = "SPY 20270115 600C", "SPY 20270115 680C"
+
+
+@pytest.fixture(scope="module")
+def ex_dividend_run(tmp_path_factory):
+    return simulate(tmp_path_factory, "ex_dividend_eve.json")
+
+
+def test_before_the_ex_date_a_short_call_worth_less_than_the_dividend_is_warned_at_t30_and_closed_at_t5(
+        ex_dividend_run):
+    result = outcome(ex_dividend_run, DEEP_CALL)
+    assert result.outcome is Outcome.CLOSED and result.counterfactual is Outcome.ASSIGNED  # a holder exercises it
+    (warn,) = actions(ex_dividend_run, ActionKind.WARN, "600C")
+    assert warn.stage == "T-30" and "ex-dividend" in warn.reason and "2026-12-18" in warn.reason
+    (close,) = actions(ex_dividend_run, ActionKind.CLOSE, "600C")
+    assert close.stage == "T-5" and close.quantity == 2 and "ex-dividend" in close.reason
+    (alert,) = [a for a in ex_dividend_run.alerts if a.title.startswith("Ex-dividend")]
+    assert "SPY 20270115 600C qty -2" in alert.body and "will be closed from T-5" in alert.body
+    assert RICH_CALL not in alert.body
+
+
+def test_before_the_ex_date_a_short_call_worth_more_than_the_dividend_is_untouched(ex_dividend_run):
+    result = outcome(ex_dividend_run, RICH_CALL)
+    assert result.outcome is Outcome.OPEN and result.counterfactual is Outcome.OPEN
+    assert not [a for a in ex_dividend_run.actions if a.strike == 680.0]
+    assert ex_dividend_run.orders_sent == 1
+
+
+def test_in_monitor_mode_the_call_at_risk_is_warned_of_and_left_to_be_assigned(tmp_path_factory):
+    result = simulate(tmp_path_factory, "ex_dividend_eve.json", mode="monitor")
+    assert result.orders_sent == 0 and outcome(result, DEEP_CALL).outcome is Outcome.ASSIGNED
+    assert outcome(result, RICH_CALL).outcome is Outcome.OPEN
+    (alert,) = [a for a in result.alerts if a.title.startswith("Ex-dividend")]
+    assert "Monitor mode: not closed" in alert.body
+    assert any(a.reason.startswith("would close 2 SPY 20270115 600C") for a in actions(result, ActionKind.WARN))
+
+
+def test_on_the_seeds_rules_the_guard_is_off_and_the_call_is_only_warned_of(tmp_path_factory):
+    result = simulate(tmp_path_factory, "ex_dividend_eve.json", ex_dividend_guard=False)
+    assert result.orders_sent == 0 and outcome(result, DEEP_CALL).outcome is Outcome.ASSIGNED
+    assert any("ex_dividend_guard is off" in a.reason for a in actions(result, ActionKind.WARN, "600C"))

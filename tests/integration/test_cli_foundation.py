@@ -27,6 +27,15 @@ def test_clock_on_the_day_after_thanksgiving():
     assert "13:00 ET" in close_line and "02:00 HKT" in close_line and "2026-11-28" in close_line
 
 
+def test_clock_on_the_session_before_an_ex_date_names_the_dividend():
+    result = run("clock", "--date", "2026-12-17", env={"CLEANUP_DIVIDENDS": "SPY 2026-12-18 2.11"})
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.strip().startswith("ex-dividend")]
+    assert "SPY goes ex-dividend 2026-12-18 ($2.11 a share)" in line
+    after = run("clock", "--date", "2026-12-18", env={"CLEANUP_DIVIDENDS": "SPY 2026-12-18 2.11"})
+    assert "ex-dividend" not in after.stdout
+
+
 def test_clock_on_a_holiday_names_the_next_session():
     result = run("clock", "--date", "2026-11-26")
     assert result.returncode == 0 and "no session" in result.stdout and "2026-11-27" in result.stdout

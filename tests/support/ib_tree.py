@@ -59,7 +59,8 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
              **settings_changes: object) -> tuple[FakeIBGateway, Service]:
     """Tick the tree over the fake gateway from ``start`` for ``seconds`` of virtual time, ``step(now)`` apart.
 
-    ``until`` ends the run early; ``prices`` builds the price source (the simulated market by default).
+    ``until`` ends the run early; ``prices`` builds the price source (the simulated market by default);
+    ``session`` is the one guarded (the calendar's facts, such as the dividends going ex next).
     """
     settings_changes = {"price_source": "ib", **SEED_RULES, **settings_changes}
     alerts = alerts or Alerts()
