@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from actors.base import SupervisedActor
@@ -10,14 +9,11 @@ from actors.context import ActorContext, Roles
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
 from domain.breaker import BreakerState, record_failure
-from domain.messages import Failure
+from domain.messages import Failure, ResetBreaker
 
 GATE_CAUSE = "circuit breaker"
 
 
-@dataclass(frozen=True)
-class ResetBreaker:
-    who: str
 
 
 class CircuitBreaker(SupervisedActor):

@@ -37,7 +37,6 @@ from domain.model import Execution, OptionContract, OrderType, Side, WorkingOrde
 from domain.order_refs import make_order_ref
 from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop
 from gateways.broker import (
-    Broker,
     BrokerError,
     BrokerUnavailable,
     OrderEvent,
@@ -46,6 +45,7 @@ from gateways.broker import (
     OrderRefused,
     OrderRequest,
 )
+from gateways.ports import Broker
 
 log = logging.getLogger("cleanup.executor")
 # Refusals that last while the broker's view is not current; announced again after the next outage.

@@ -38,7 +38,6 @@ from domain.model import Execution, OptionContract, OrderType, Quote, WorkingOrd
 from domain.order_refs import make_combo_ref, ref_sequence
 from domain.policy import Close, CloseCombo, closable_quantity
 from gateways.broker import (
-    Broker,
     BrokerError,
     BrokerUnavailable,
     ComboLegRequest,
@@ -49,6 +48,7 @@ from gateways.broker import (
     OrderRefused,
     OrderStatus,
 )
+from gateways.ports import Broker
 
 log = logging.getLogger("cleanup.executor")
 REFUSED_PREFIX = "combo refused"

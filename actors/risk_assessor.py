@@ -23,15 +23,9 @@ from domain.messages import (
     SessionSettled,
     StatusQuery,
 )
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote
-from domain.policy import (
-    Mode,
-    PolicyInput,
-    PolicyResult,
-    Warn,
-    closing_forecast,
-    determine_actions,
-)
+from domain.policy import PolicyInput, PolicyResult, Warn, closing_forecast, determine_actions
 from domain.risk import calculate_moneyness
 from domain.settlement import (
     SETTLE_AFTER_CLOSE,

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from actors.notifier import AlertSender
 from config.settings import Settings, load_settings
 from domain.alerts import Alert
 from domain.model import OptionContract, Position, Quote, Right
@@ -23,6 +22,7 @@ from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_store
 from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
+from gateways.ports import AlertSender
 from gateways.sim_market import SimulatedMarket, SpotScript
 from runtime.clock import WallClock
 from runtime.service import Service
@@ -57,6 +57,9 @@ class SlowSender:
     def send(self, alert: Alert) -> None:
         time.sleep(self.delay)
         self.sent += 1
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Nothing queued: each send blocked for its delay."""
 
 
 class SlowStore:

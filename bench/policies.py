@@ -21,6 +21,7 @@ from bench.generator import HORIZON_SECONDS, SYMBOL, WINDOW_SECONDS, Day
 from bench.market import DayMarket
 from config.settings import Settings, load_settings
 from domain.closing_rules import ClosingRules
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote, WorkingOrder
 from domain.order_refs import is_cleanup_ref
 from domain.policy import (
@@ -28,7 +29,6 @@ from domain.policy import (
     Close,
     CloseCombo,
     ConvertStop,
-    Mode,
     PolicyInput,
     Warn,
     closable_quantity,

@@ -23,7 +23,8 @@ from gateways.ib import IBBroker, IBPriceSource, check_gateway
 from gateways.ib.log_filter import quiet_ib_async_connect_failures
 from gateways.market_hours import RegularHours
 from gateways.metrics import Metrics, MetricsEndpointError, start_metrics_server
-from gateways.prices import OnFeedError, PriceSource, ReportingSource
+from gateways.ports import PriceSource
+from gateways.prices import OnFeedError, ReportingSource
 from gateways.thetadata import ThetaDataPriceSource
 from runtime.clock import WallClock
 from runtime.connection_watcher import ConnectionWatcher

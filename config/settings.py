@@ -26,7 +26,7 @@ from config.alert_urls import check_alert_urls
 from config.dividends import DividendFileError, read_schedule
 from domain.closing_rules import ClosingRules
 from domain.ex_dividend import DividendSchedule
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.stages import Thresholds
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")

@@ -27,8 +27,8 @@ from config.settings import Settings, settings_with
 from domain.alerts import Alert
 from domain.audit import ActionKind, ActionRecord, new_action_id, new_run_id
 from domain.ex_dividend import outcome_tonight
+from domain.mode import Mode
 from domain.model import Position
-from domain.policy import Mode
 from domain.session import ExpirySession
 from domain.settlement import SETTLE_AFTER_CLOSE, Outcome, PositionResult, SessionKpis, session_kpis, settle
 from gateways.audit import StoreUnavailable
@@ -116,6 +116,9 @@ class RecordingSender:
         log.info("alert [%s] %s: %s", alert.severity.value, alert.title, alert.body)
         if self._show:
             self._show(alert)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Nothing queued: each alert was recorded as it was sent."""
 
 
 def simulation_settings(settings: Settings, scenario: Scenario, mode: str | None) -> Settings:

@@ -18,8 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from actors.context import Roles
 from config.settings import ConfigError, check_overrides
+from domain.mode import Mode
 from domain.model import OptionContract, OrderType, Position, Right, Side, StockPosition, WorkingOrder
-from domain.policy import Mode
 from domain.session import EASTERN, ExpirySession
 from gateways.sim_market import SpotScript
 

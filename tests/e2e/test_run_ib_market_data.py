@@ -7,7 +7,7 @@ from datetime import timedelta
 from cli.cmd_run import price_source
 from domain.alerts import Severity
 from domain.feed_health import PRIMARY
-from domain.policy import Mode
+from domain.mode import Mode
 from gateways.metrics import Metrics
 from runtime.clock import VirtualClock
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript, QuoteStep, codes

@@ -8,8 +8,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from domain.audit import ActionKind
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote, Side
-from domain.policy import Mode
 from gateways.sim_market import SimulatedMarket, SpotScript
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript, OrderBehaviour
 from tests.support.domain_builders import stop

@@ -13,8 +13,9 @@ from typing import Any
 
 from config.settings import Settings, load_settings
 from domain.audit import ActionRecord
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote
-from domain.policy import Close, Mode, PolicyInput, StageAction, determine_actions
+from domain.policy import Close, PolicyInput, StageAction, determine_actions
 from domain.session import EASTERN, ExpirySession
 from runtime.clock import VirtualClock
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from config.settings import Settings
 from domain.alerts import Alert
 from domain.clock import Clock
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.session import EASTERN, ExpirySession
 from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_sqlite
 from gateways.ib import IBBroker
 from gateways.metrics import Metrics
-from gateways.prices import PriceSource
+from gateways.ports import PriceSource
 from gateways.sim_market import SimulatedMarket, SpotScript
 from runtime.clock import VirtualClock
 from runtime.connection_watcher import ConnectionWatcher

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from config.settings import load_settings
+from domain.mode import Mode
 from domain.model import Position, StockPosition, WorkingOrder
-from domain.policy import Mode
 from gateways.audit.durable import DurableAuditLog
 from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker

@@ -4,7 +4,7 @@ import pytest
 
 from config import ConfigError, load_settings
 from config.settings import Settings, mask_dsn, settings_with
-from domain.policy import Mode
+from domain.mode import Mode
 
 
 def load(env=None, flags=None, path=None):
