@@ -74,6 +74,8 @@ FLOAT_RANGES: dict[str, FloatRange] = {
     # max_attempts (10) attempts must fit between T-5 and the close (300 s)
     "attempt_interval_seconds": FloatRange(0, 30, "a number of seconds"),
     "breaker_window_seconds": FloatRange(0, 3600, "a number of seconds"),
+    "breaker_min_failure_ratio": FloatRange(0, 1, "a share of the orders sent", "e.g. 0.2; 0 counts failures alone",
+                                            low_allowed=True),
     "restart_window_seconds": FloatRange(0, 3600, "a number of seconds"),
     "quote_max_age_seconds": FloatRange(0, 60, "a number of seconds"),
     "option_quote_max_age_seconds": FloatRange(0, 300, "a number of seconds"),
@@ -129,6 +131,7 @@ class Settings(BaseModel):
 
     breaker_max_failures: int
     breaker_window_seconds: float
+    breaker_min_failure_ratio: float
     restart_max: int
     restart_window_seconds: float
 

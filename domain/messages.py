@@ -121,6 +121,14 @@ class SessionSettled:
 
 
 @dataclass(frozen=True)
+class OrderSent:
+    """From the Executor to the CircuitBreaker: an order or a price change went to the broker (the ratio's
+    denominator: domain.breaker)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
 class InjectCrash:
     """Fault injection (simulation scenarios, tests): the actor raises on receipt."""
 
