@@ -288,8 +288,7 @@ class RiskAssessor(SupervisedActor):
             new_action_id(), report.at, ActionKind.WARN, account=self.ctx.account, mode=mode,
             stage=Stage.CLOSED.value, reason=f"after the bell, {report.kind.value} report: {alert.title}",
             success=not (report.expect_assignment or any(c.into_the_money for c in report.crossings)),
-            details={"lines": [f"{line.contract.key} {line.quantity:+d}: {line.outlook.value}" for line in report.lines],
-                     "delivery": dict(report.delivery)}))
+            details={"alert": alert.body, "delivery": dict(report.delivery)}))
 
     def _manual_close(self, request: ManualClose) -> str:
         """A person asked to close one position: same guards as the policy's closes."""

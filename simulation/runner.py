@@ -45,7 +45,10 @@ from simulation.scenario import Fault, Scenario, ScenarioError
 
 log = logging.getLogger("cleanup.simulation")
 STEP_SECONDS = 1.0
-AFTER_CLOSE = 2 * SETTLE_AFTER_CLOSE  # the service settles the session (KPI counters) before the run ends
+AFTER_CLOSE = 2 * SETTLE_AFTER_CLOSE  # the service settles the session (KPI counters) in this time after the bell
+# From then to the exercise cut-off (the after-bell watch, 17:30 ET) nothing trades: steps of this many seconds
+# keep the run short (540 steps instead of 5400) and still look at the after-hours price often.
+AFTER_BELL_STEP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ def run_simulation(
     service.start()
     stack = contextlib.ExitStack()
     faults = scenario.fault_schedule()
-    end = session.close + AFTER_CLOSE
+    end = session.exercise_cutoff  # the service runs until then too (runtime/service_window.py)
     total = (end - start).total_seconds()
     try:
         if on_started:  # inside the try: a control plane that fails to start must not leave the actors running
@@ -172,9 +175,10 @@ def run_simulation(
                 now = clock.now()
                 on_progress(Progress(now, session.stage(now, settings.thresholds).value,
                                      (now - start).total_seconds() / total))
+            step = step_seconds(clock.now(), session)
             if speed > 0:
-                time.sleep(STEP_SECONDS / speed)
-            clock.advance(STEP_SECONDS)
+                time.sleep(step / speed)
+            clock.advance(step)
         outcomes = broker.settle()
         for key, outcome in outcomes.items():
             symbol = key.split()[0]
@@ -197,6 +201,11 @@ def run_simulation(
     return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
                             restarts, sender.alerts, len(broker.placed) + len(broker.placed_combos), escalated, fills,
                             run, audit)
+
+
+def step_seconds(now: datetime, session: ExpirySession) -> float:
+    """A second to the settlement after the bell, AFTER_BELL_STEP_SECONDS from then to the cut-off."""
+    return STEP_SECONDS if now < session.close + AFTER_CLOSE else AFTER_BELL_STEP_SECONDS
 
 
 def _run_actions(run: SimulationRun, audit_log: DurableAuditLog) -> tuple[list[ActionRecord], AuditOutcome]:

@@ -224,7 +224,7 @@ def test_a_spread_settling_deep_in_the_money_is_left_alone_and_delivers_no_share
     assert result.orders_sent == 0 and result.kpis.shares_delivered == 0
     assert any("left alone" in a.reason for a in actions(result, ActionKind.WARN))
     (bell,) = [a for a in result.alerts if "open at the close" in a.title]
-    assert "vertical SPY 20261125 +3 625C / -3 630C: at 641" in bell.body and "delivers +0 shares" in bell.body
+    assert "- vertical SPY 20261125 +3 625C / -3 630C: delivers +0 shares net" in bell.body.splitlines()
 
 
 def test_on_the_seeds_rules_the_595_600_spread_is_closed_whole_at_t5_where_the_long_alone_used_to_be_sold(
@@ -234,3 +234,29 @@ def test_on_the_seeds_rules_the_595_600_spread_is_closed_whole_at_t5_where_the_l
     fills = {f"{a.strike:g}{a.right}": a for a in actions(result, ActionKind.FILL)}
     assert fills["595C"].stage == "T-5" and fills["595C"].at == fills["600C"].at
     assert result.kpis.exercised_contracts == 0 and result.kpis.shares_delivered == 0
+
+
+def test_a_short_left_open_and_crossed_after_hours_is_reported_updated_once_and_flagged_at_17_29(tmp_path_factory):
+    """The after-bell watch through the tree: the first report, one update at the crossing, the final flag."""
+    result = simulate(tmp_path_factory, "after_hours_cross.json")
+    assert result.orders_sent == 0  # 0.8 % out of the money at T-2: the policy left the spread open
+    assert outcome(result, "SPY 20261125 636P").outcome is Outcome.ASSIGNED
+    watch = [a for a in result.alerts if a.key.startswith(("open-at-bell:", "after-bell-"))]
+    first, update, final = watch
+    assert first.key == "open-at-bell:2026-11-25"
+    assert any(line.startswith("- SPY 20261125 636P qty -3 (short): SPY 640.") and "after hours 640." in line
+               and line.endswith("expires worthless likely") for line in first.body.splitlines()), first.body
+    assert "- vertical SPY 20261125 +3 630P / -3 636P: delivers +0 shares net" in first.body.splitlines()
+    assert update.key == "after-bell-crossing:2026-11-25:1" and update.severity.value == "critical"
+    assert "SPY 20261125 636P into the money (SPY 635.9" in update.body
+    assert final.key == "after-bell-final:2026-11-25" and final.severity.value == "critical"
+    assert final.title == "17:30 ET: expect assignment of 1 short position(s)"
+    flagged = [line for line in final.body.splitlines() if line.endswith("EXPECT ASSIGNMENT")]
+    assert len(flagged) == 1 and "636P qty -3 (short)" in flagged[0]
+    assert "delivers +300 shares net" in final.body and "SPY +300 shares" in final.body
+    records = {a.reason.split(":")[0]: a for a in actions(result, ActionKind.WARN)
+               if a.reason.startswith("after the bell")}
+    crossing, last = records["after the bell, crossing report"], records["after the bell, final report"]
+    assert time(17, 5) <= crossing.at.astimezone(EASTERN).time() < time(17, 20)
+    assert last.at.astimezone(EASTERN).time() == time(17, 29) and last.success is False
+    assert result.kpis.shares_delivered == 300  # settlement as before: the after-hours move assigns the 636P
