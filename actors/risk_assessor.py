@@ -232,7 +232,7 @@ class RiskAssessor(SupervisedActor):
 
     def _settle(self, now: datetime) -> None:
         """Once per session, after the bell: the KPI counters, each contract settled on its own
-        underlying at the close, and one alert listing what is still open."""
+        underlying at the close, and the lapses due; the after-bell watch reports from then on."""
         session, settings = self.ctx.session, self.ctx.config.settings
         if self.state.settled or now < session.close + SETTLE_AFTER_CLOSE:
             return
@@ -256,17 +256,19 @@ class RiskAssessor(SupervisedActor):
 
     def _watch_after_bell(self, now: datetime) -> None:
         """From the settlement to the cut-off: the reports of domain.after_bell on the latest after-hours prices.
-        The state is kept before the alerts go, so a restarted assessor does not send a report twice."""
+        The alerts are rendered first, then the new state kept, then they go: a restarted assessor neither sends
+        a report twice nor loses one to a half-done pass."""
         if not self.state.settled or self.state.after_bell.final_sent:
             return
         close = self.ctx.session.close
         after_hours = {symbol: quote for symbol, quote in self.state.spots.items() if quote.at > close}
-        self.state.after_bell, reports = look(self.state.after_bell, WatchInput(
+        watched, reports = look(self.state.after_bell, WatchInput(
             self._expiring(), self.state.closing_prices, after_hours, self.ctx.config.settings.t2_moneyness, now,
             self.ctx.session))
+        rendered = [(report, watch_alert(self.ctx.session.day, report)) for report in reports]
+        self.state.after_bell = watched
         self.ctx.keeper.keep(self.role, self.state)
-        for report in reports:
-            alert = watch_alert(self.ctx.session.day, report)
+        for report, alert in rendered:
             self._audit_watch(report, alert)
             self.alert(alert)
 
