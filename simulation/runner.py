@@ -2,7 +2,9 @@
 
 Each virtual second: faults due now are applied, the paper broker fills what is due, the actors get
 a tick, and a barrier waits until the tick's messages have gone down the pipeline. So a run is
-deterministic for a scenario and seed, and an afternoon takes seconds.
+deterministic for a scenario and seed, and an afternoon takes seconds. The run goes on to the
+exercise cut-off (17:30 ET), as the service does, for the after-bell watch; once the session is
+settled (a minute after the bell) nothing trades, and it steps ten virtual seconds at a time.
 
 Each run has a run id and its own directory, ``<simulation_dir>/<run id>/``, holding its spool and,
 unless ``simulation_store`` names another store, its SQLite audit file: a simulation never writes

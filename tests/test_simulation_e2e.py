@@ -1,7 +1,8 @@
 """Scenarios through the real actor tree, in virtual time, checked on their outcomes and audit trail."""
 
+import dataclasses
 import json
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from domain.audit import ActionKind
 from domain.session import EASTERN
 from domain.settlement import Outcome
 from simulation import runner
-from simulation.scenario import ScenarioError, load_scenario
+from simulation.scenario import Fault, ScenarioError, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "simulation" / "scenarios"
 
@@ -260,3 +261,18 @@ def test_a_short_left_open_and_crossed_after_hours_is_reported_updated_once_and_
     assert time(17, 5) <= crossing.at.astimezone(EASTERN).time() < time(17, 20)
     assert last.at.astimezone(EASTERN).time() == time(17, 29) and last.success is False
     assert result.kpis.shares_delivered == 300  # settlement as before: the after-hours move assigns the 636P
+
+
+def test_a_risk_assessor_crashing_after_hours_neither_repeats_nor_loses_a_watch_report(tmp_path_factory):
+    """Crashes between the first report and the crossing, and between the crossing and the final report."""
+    scenario = load_scenario(SCENARIOS / "after_hours_cross.json")
+    crashes = tuple(Fault(datetime.combine(scenario.day, at, tzinfo=EASTERN), "crash_actor", actor="risk_assessor")
+                    for at in (time(16, 30), time(17, 20)))
+    data_dir = tmp_path_factory.mktemp("after_hours_crash")
+    settings = load_settings(flags={"data_dir": str(data_dir), "simulation_dir": str(data_dir / "simulations")},
+                             environ={}).settings
+    scenario = dataclasses.replace(scenario, faults=crashes)
+    result = runner.run_simulation(scenario, runner.simulation_settings(settings, scenario, None))
+    assert result.restarts["risk_assessor"] == 2 and not result.escalated
+    watch = [a.key for a in result.alerts if a.key.startswith(("open-at-bell:", "after-bell-"))]
+    assert watch == ["open-at-bell:2026-11-25", "after-bell-crossing:2026-11-25:1", "after-bell-final:2026-11-25"]
