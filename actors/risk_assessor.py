@@ -260,11 +260,11 @@ class RiskAssessor(SupervisedActor):
         a report twice nor loses one to a half-done pass."""
         if not self.state.settled or self.state.after_bell.final_sent:
             return
-        close = self.ctx.session.close
+        close, settings = self.ctx.session.close, self.ctx.config.settings
         after_hours = {symbol: quote for symbol, quote in self.state.spots.items() if quote.at > close}
         watched, reports = look(self.state.after_bell, WatchInput(
-            self._expiring(), self.state.closing_prices, after_hours, self.ctx.config.settings.t2_moneyness, now,
-            self.ctx.session))
+            self._expiring(), self.state.closing_prices, after_hours, settings.t2_moneyness, now, self.ctx.session,
+            settings.after_bell_updates))
         rendered = [(report, watch_alert(self.ctx.session.day, report)) for report in reports]
         self.state.after_bell = watched
         self.ctx.keeper.keep(self.role, self.state)

@@ -124,6 +124,7 @@ class WatchInput:
     band: float  # the near-the-money band (t2_moneyness), a fraction of the strike
     now: datetime
     session: ExpirySession
+    updates: bool = True  # False: crossings are followed (the state stays true) but not reported
 
 
 def final_look_at(session: ExpirySession) -> datetime:
@@ -142,7 +143,7 @@ def look(state: WatchState, watch: WatchInput) -> tuple[WatchState, tuple[WatchR
         state = replace(state, first_sent=True)
         if positions:
             reports.append(_report(ReportKind.FIRST, positions, watch))
-    elif crossings and watch.now < final_look_at(watch.session):
+    elif crossings and watch.updates and watch.now < final_look_at(watch.session):
         state = replace(state, crossings=state.crossings + 1)
         reports.append(replace(_report(ReportKind.CROSSING, positions, watch), crossings=crossings,
                                number=state.crossings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -155,3 +156,14 @@ def test_updates_alternate_in_and_out_and_never_outnumber_real_crossings(prices)
     sides = [640 - p >= 0.01 for p in prices]  # in the money as OCC counts it
     assert len(updates) <= sum(a != b for a, b in zip(sides, sides[1:], strict=False))
     assert [u.number for u in updates] == list(range(1, len(updates) + 1))
+
+
+def test_with_updates_off_crossings_are_followed_silently_and_the_final_report_still_goes() -> None:
+    state = WatchState()
+    kinds = []
+    for i, price in enumerate([642.0, 639.0, 641.0, 639.0]):
+        state, new = look(state, replace(watch([SHORT_PUT], price, 0.5 + i), updates=False))
+        kinds += [r.kind for r in new]
+    assert kinds == [ReportKind.FIRST] and state.in_the_money == {"SPY 20261125 640P": True}
+    _, (final,) = look(state, replace(watch([SHORT_PUT], 639.0, 89), updates=False))
+    assert final.kind is ReportKind.FINAL and final.expect_assignment

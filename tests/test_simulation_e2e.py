@@ -276,3 +276,9 @@ def test_a_risk_assessor_crashing_after_hours_neither_repeats_nor_loses_a_watch_
     assert result.restarts["risk_assessor"] == 2 and not result.escalated
     watch = [a.key for a in result.alerts if a.key.startswith(("open-at-bell:", "after-bell-"))]
     assert watch == ["open-at-bell:2026-11-25", "after-bell-crossing:2026-11-25:1", "after-bell-final:2026-11-25"]
+
+
+def test_with_after_bell_updates_off_only_the_first_and_final_reports_go(tmp_path_factory):
+    result = simulate(tmp_path_factory, "after_hours_cross.json", after_bell_updates=False)
+    watch = [a.key for a in result.alerts if a.key.startswith(("open-at-bell:", "after-bell-"))]
+    assert watch == ["open-at-bell:2026-11-25", "after-bell-final:2026-11-25"]
