@@ -124,7 +124,7 @@ class WatchInput:
     band: float  # the near-the-money band (t2_moneyness), a fraction of the strike
     now: datetime
     session: ExpirySession
-    updates: bool = True  # False: crossings are followed (the state stays true) but not reported
+    updates: bool = True  # False: crossings are followed (each short's side kept current) but not reported
 
 
 def final_look_at(session: ExpirySession) -> datetime:
