@@ -4,7 +4,8 @@ Each virtual second: faults due now are applied, the paper broker fills what is 
 a tick, and a barrier waits until the tick's messages have gone down the pipeline. So a run is
 deterministic for a scenario and seed, and an afternoon takes seconds. The run goes on to the
 exercise cut-off (17:30 ET), as the service does, for the after-bell watch; once the session is
-settled (a minute after the bell) nothing trades, and it steps ten virtual seconds at a time.
+settled (a minute after the bell) nothing trades, and it steps ten virtual seconds at a time, as
+fast as it can even at a ``speed`` (an hour and a half of after-hours quotes, watched in seconds).
 
 Each run has a run id and its own directory, ``<simulation_dir>/<run id>/``, holding its spool and,
 unless ``simulation_store`` names another store, its SQLite audit file: a simulation never writes
@@ -178,7 +179,7 @@ def run_simulation(
                 on_progress(Progress(now, session.stage(now, settings.thresholds).value,
                                      (now - start).total_seconds() / total))
             step = step_seconds(clock.now(), session)
-            if speed > 0:
+            if speed > 0 and step == STEP_SECONDS:  # the after-bell watch is not paced: nothing trades then
                 time.sleep(step / speed)
             clock.advance(step)
         outcomes = broker.settle()
