@@ -9,6 +9,8 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain import alerts
+from domain.after_bell import ReportKind, WatchInput, WatchReport, WatchState, look
+from domain.after_bell_alerts import watch_alert
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
 from domain.lapse import lapses_due
@@ -26,18 +28,9 @@ from domain.messages import (
 from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote
 from domain.policy import PolicyInput, PolicyResult, Warn, closing_forecast, determine_actions
-from domain.risk import calculate_moneyness
-from domain.settlement import (
-    SETTLE_AFTER_CLOSE,
-    SETTLE_DEADLINE,
-    bell_outlook,
-    closed_quantity,
-    closing_spot,
-    settle_at_close,
-)
+from domain.settlement import SETTLE_AFTER_CLOSE, SETTLE_DEADLINE, closed_quantity, closing_spot, settle_at_close
 from domain.stages import Stage
 from domain.structure_view import is_quiet, plan_key, plan_label, structure_status
-from domain.structures import group_structures
 from domain.underlyings import is_cash_settled
 
 
@@ -56,6 +49,8 @@ class AssessorState:
     close_spots: dict[str, Quote] = field(default_factory=dict)
     closed_today: dict[OptionContract, int] = field(default_factory=dict)
     settled: bool = False
+    closing_prices: dict[str, float] = field(default_factory=dict)  # per underlying, as the session was settled on
+    after_bell: WatchState = field(default_factory=WatchState)  # what the after-bell watch reported
     reported: set[str] = field(default_factory=set)  # alert keys said once: unwatched contracts, blocking orders
     stale_spells: set[str] = field(default_factory=set)  # underlyings whose current spell without a price was alerted
     # The plan last audited of each multi-leg structure, by name; a structure not in it has the quiet plan.
@@ -140,6 +135,7 @@ class RiskAssessor(SupervisedActor):
         self._audit_structures(result, now)
         self._report(result, now)
         self._settle(now)
+        self._watch_after_bell(now)
 
     def _warn(self, result: PolicyResult, now: datetime) -> None:
         fresh = [d for d in result.decisions if isinstance(d, Warn)
@@ -277,7 +273,7 @@ class RiskAssessor(SupervisedActor):
 
     def _settle(self, now: datetime) -> None:
         """Once per session, after the bell: the KPI counters, each contract settled on its own
-        underlying at the close, and one alert listing what is still open."""
+        underlying at the close, and the lapses due; the after-bell watch reports from then on."""
         session, settings = self.ctx.session, self.ctx.config.settings
         if self.state.settled or now < session.close + SETTLE_AFTER_CLOSE:
             return
@@ -293,31 +289,50 @@ class RiskAssessor(SupervisedActor):
         if needed - prices.keys() and now < session.close + SETTLE_DEADLINE:
             return  # no usable price of every underlying yet: settle on a later pass
         self.state.settled = True
+        self.state.closing_prices = prices
         self.ctx.metrics.record_settlement(settle_at_close(still_open, closed, prices))
         self.send(Roles.ASSIGNMENT_DESK, SessionSettled(tuple(still_open), prices, now))
-        if still_open:
-            self._open_at_the_bell(still_open, prices, now)
         plan = lapses_due(still_open, prices, session, now, {})
         if plan.due or plan.too_late:
             self.send(Roles.LAPSE_DESK, LapseRequest(plan, now))
 
-    def _open_at_the_bell(self, positions: list[Position], prices: dict[str, float], now: datetime) -> None:
-        lines = []
-        for position in positions:
-            contract = position.contract
-            price = prices.get(contract.symbol)
-            moneyness = calculate_moneyness(price, contract.strike, contract.right) if price is not None else None
-            outlook = bell_outlook(position, price, self.ctx.config.settings.t2_moneyness)
-            lines.append(alerts.OpenAtBell(contract.key, position.quantity, price, moneyness, outlook.value))
-            self.audit(ActionRecord(
-                new_action_id(), now, ActionKind.WARN, symbol=contract.symbol, strike=contract.strike,
-                expiry=contract.expiry, right=contract.right.value, quantity=position.quantity,
-                account=self.ctx.account, mode=self.ctx.config.mode.value, stage=Stage.CLOSED.value,
-                reason=f"open at the close: {outlook.value}", moneyness=moneyness, success=not outlook.at_risk,
-                details={"price_at_close": price} if price is not None else {}))
-        spreads = [f"{s.name}: at {prices[s.symbol]:.2f} it delivers {s.delivery(prices[s.symbol]):+d} shares"
-                   for s in group_structures(positions) if s.is_multi_leg and s.symbol in prices]
-        self.alert(alerts.open_at_the_bell(self.ctx.session.day, lines, spreads))
+    def _watch_after_bell(self, now: datetime) -> None:
+        """From the settlement to the cut-off: the reports of domain.after_bell on the latest after-hours prices.
+        The alerts are rendered first, then the new state kept, then they go: a restarted assessor neither sends
+        a report twice nor loses one to a half-done pass."""
+        if not self.state.settled or self.state.after_bell.final_sent:
+            return
+        close, settings = self.ctx.session.close, self.ctx.config.settings
+        after_hours = {symbol: quote for symbol, quote in self.state.spots.items() if quote.at > close}
+        watched, reports = look(self.state.after_bell, WatchInput(
+            self._expiring(), self.state.closing_prices, after_hours, settings.t2_moneyness, now, self.ctx.session,
+            settings.after_bell_updates))
+        rendered = [(report, watch_alert(self.ctx.session.day, report)) for report in reports]
+        self.state.after_bell = watched
+        self.ctx.keeper.keep(self.role, self.state)
+        for report, alert in rendered:
+            self._audit_watch(report, alert)
+            self.alert(alert)
+
+    def _audit_watch(self, report: WatchReport, alert: alerts.Alert) -> None:
+        """The first report: one record per position (its outcome at the close); the others: one record each."""
+        mode = self.ctx.config.mode.value
+        if report.kind is ReportKind.FIRST:
+            for line in report.lines:
+                contract = line.contract
+                self.audit(ActionRecord(
+                    new_action_id(), report.at, ActionKind.WARN, symbol=contract.symbol, strike=contract.strike,
+                    expiry=contract.expiry, right=contract.right.value, quantity=line.quantity,
+                    account=self.ctx.account, mode=mode, stage=Stage.CLOSED.value,
+                    reason=f"open at the close: {line.outlook.value}", moneyness=line.moneyness_at_close,
+                    success=not line.outlook.at_risk,
+                    details={"price_at_close": line.price_at_close} if line.price_at_close is not None else {}))
+            return
+        self.audit(ActionRecord(
+            new_action_id(), report.at, ActionKind.WARN, account=self.ctx.account, mode=mode,
+            stage=Stage.CLOSED.value, reason=f"after the bell, {report.kind.value} report: {alert.title}",
+            success=not (report.expect_assignment or any(c.into_the_money for c in report.crossings)),
+            details={"alert": alert.body, "delivery": dict(report.delivery)}))
 
     def _manual_close(self, request: ManualClose) -> str:
         settings = self.ctx.config.settings

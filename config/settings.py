@@ -165,6 +165,7 @@ class Settings(BaseModel):
     simulation_dir: Path
     simulation_store: str
     alert_throttle_seconds: float
+    after_bell_updates: bool
     telegram_api_url: str
     telegram_allowed_chats: tuple[int, ...]
     telegram_allowed_users: tuple[int, ...]
