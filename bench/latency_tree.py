@@ -6,6 +6,7 @@ service: the broker's ``place_order`` is timed, and the registry's ``tell`` is c
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import time
@@ -24,6 +25,7 @@ from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.ports import AlertSender
 from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.app import Gateways, build_app
 from runtime.clock import WallClock
 from runtime.service import Service
 
@@ -88,10 +90,11 @@ class Instrumented:
     order_times: list[float] = field(default_factory=list)
     tells: list[int] = field(default_factory=lambda: [0])
     directory: tempfile.TemporaryDirectory | None = None
+    stack: contextlib.ExitStack | None = None
 
     def stop(self) -> None:
-        self.service.stop()
-        self.service.audit_log.close()
+        if self.stack is not None:
+            self.stack.close()  # the tree, then the sender, then the audit log's last delivery (runtime.app)
         if self.directory is not None:
             self.directory.cleanup()
 
@@ -126,11 +129,11 @@ def build_tree(positions: int, *, slow_store: float = 0.0, slow_sender: float = 
 
     audit_log = DurableAuditLog(Path(directory.name) / "spool", factory)
     sender: AlertSender = SlowSender(slow_sender) if slow_sender else SlowSender(0.0)
-    service = Service(settings, clock, session, broker, source, sender, audit_log, Metrics(process_collectors=False),
-                      account=broker.account())
-    tree = Instrumented(service, broker, source, directory=directory)
-    _instrument(tree)
-    service.start()
+    stack = contextlib.ExitStack()
+    app = stack.enter_context(build_app(settings, clock, session, Gateways.ready(broker, source), sender, audit_log,
+                                        Metrics(process_collectors=False)))
+    tree = Instrumented(app.service, broker, source, directory=directory, stack=stack)
+    _instrument(tree)  # before the first tick: nothing is placed or told before it
     return tree
 
 

@@ -42,6 +42,7 @@ from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.private_files import private_directory
 from gateways.sim_market import SimulatedMarket
+from runtime.app import Gateways, build_app
 from runtime.clock import VirtualClock
 from runtime.service import Service
 from simulation.morning import Morning, run_next_morning
@@ -168,15 +169,13 @@ def run_simulation(
     # Delivered on the actor's own thread (no courier): a run stays deterministic tick for tick.
     audit_log = DurableAuditLog(run.directory / "spool", lambda: open_target(run.store),  # it migrates on connect
                                 run_id=run.run_id, deliver_in_background=False)
-    service = Service(settings, clock, session, broker, market, sender, audit_log, metrics,
-                      account=broker.account())
-    service.start()
-    stack = contextlib.ExitStack()
     faults = scenario.fault_schedule()
     end = session.exercise_cutoff  # the service runs until then too (runtime/service_window.py)
     total = (end - start).total_seconds()
-    try:
-        if on_started:  # inside the try: a control plane that fails to start must not leave the actors running
+    with build_app(settings, clock, session, Gateways.ready(broker, market), sender, audit_log, metrics,
+                   finish_audit=False) as app, contextlib.ExitStack() as stack:
+        service = app.service
+        if on_started:  # inside: a control plane that fails to start must not leave the actors running
             stack.enter_context(on_started(service))
         while clock.now() < end and not service.escalated:
             faults = _apply_due_faults(faults, clock.now(), service, broker, market)
@@ -200,11 +199,8 @@ def run_simulation(
                        f"{after_price:.2f} at 17:30 ET)",
                 success=outcome in (Outcome.EXPIRED_OTM,)))
         service.sync()
-    finally:
         escalated = service.supervisor.escalation_reason
         restarts = dict(service.supervisor.restarts)
-        stack.close()
-        service.stop()
     morning = None
     if through_next_open and not escalated:
         morning = run_next_morning(settings, session, clock, broker, market, sender, audit_log, metrics)
