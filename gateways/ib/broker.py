@@ -57,9 +57,11 @@ class IBBroker:
         loop = LoopThread()
         client_id = settings.ib_client_id
         self._tracker = OrderTracker(client_id, clock)
+        # The reconciliation reads through the connection, so it is built after it: looked up at each connect.
         self._link = Connection(settings.ib_host, settings.ib_port, client_id, settings.ib_account, clock, loop,
-                                self._tracker, rate=int(bucket.rate), request_timeout=request_timeout,
-                                connect_timeout=connect_timeout, reconnect=reconnect or ReconnectPolicy())
+                                self._tracker, lambda: self._reconciler.run(), rate=int(bucket.rate),
+                                request_timeout=request_timeout, connect_timeout=connect_timeout,
+                                reconnect=reconnect or ReconnectPolicy())
         self._pacing = Pacing(settings.ib_host, settings.ib_port, loop, bucket, request_timeout,
                               self._link.is_connected)
         self._access = WriteAccess(self._link.address, settings.symbol, request_timeout,
@@ -69,7 +71,6 @@ class IBBroker:
         self._stock_desk = StockOrders(self, self._pacing.outbox, client_id, self.account)
         self._reads = Reads(self._link, self._pacing, self._tracker, self._stock_desk)
         self._reconciler = Reconciler(self._link, self._pacing, self._reads, self._tracker, self._access)
-        self._link.reconcile = self._reconciler.run
 
     # --- handlers ------------------------------------------------------------------------------
 

@@ -33,8 +33,8 @@ ConnectionHandler = Callable[[Connectivity, str], None]
 
 class Connection:
     def __init__(self, host: str, port: int, client_id: int, configured_account: str, clock: Clock,
-                 loop: LoopThread, tracker: OrderTracker, *, rate: int, request_timeout: float,
-                 connect_timeout: float, reconnect: ReconnectPolicy) -> None:
+                 loop: LoopThread, tracker: OrderTracker, reconcile: Callable[[], Awaitable[object]], *, rate: int,
+                 request_timeout: float, connect_timeout: float, reconnect: ReconnectPolicy) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self._configured_account = configured_account
         self._clock, self._loop, self._tracker, self._rate = clock, loop, tracker, rate
@@ -48,7 +48,7 @@ class Connection:
         self._want_connected = False
         self._reconnecting = False
         self.handler: ConnectionHandler = lambda state, message: None
-        self.reconcile: Callable[[], Awaitable[object]] = _nothing_to_reconcile
+        self._reconcile = reconcile  # run before every CONNECTED: no order goes out on a state nobody read
         # Market-data generation: bumped on every connect and on IB's "data lost" (1101); market data
         # subscribed in an older generation is gone at IB and must be requested again (prices.py).
         self.session = 0
@@ -119,7 +119,7 @@ class Connection:
         try:
             self.account = self._pick_account(ib.client.getAccounts())
             self.session += 1
-            await self.reconcile()
+            await self._reconcile()
         except Exception as error:
             # A half-made connection is not one: never leave the socket up without a reconciliation.
             ib.disconnect()
@@ -215,14 +215,10 @@ class Connection:
 
     async def _restored(self, code: int, message: str) -> None:
         try:
-            await self.reconcile()
+            await self._reconcile()
         except (TimeoutError, ConnectionError, BrokerError) as error:
             # Still LOST: the next 1101/1102, or the reconnect loop after a drop, settles it.
             log.warning("reconcile after IB code %d failed, connection left %s: %s", code, self.state, error)
             return
         if self.state in (Connectivity.LOST, Connectivity.CONNECTED):  # a drop meanwhile: the reconnect owns it
             self._set_state(Connectivity.CONNECTED, f"IB code {code}: {message}")
-
-
-async def _nothing_to_reconcile() -> None:
-    return None
