@@ -1,8 +1,9 @@
 """Interactive Brokers through ib_async (the maintained continuation of ib_insync, same API)."""
 
-from gateways.ib.broker import IBBroker, Reconciliation
+from gateways.ib.broker import IBBroker
 from gateways.ib.check import check_gateway
 from gateways.ib.prices import IBPriceSource
+from gateways.ib.reconcile import Reconciliation
 from gateways.ib.reconnect import ReconnectPolicy
 from gateways.ib.token_bucket import TokenBucket
 from gateways.ports import Connectivity
