@@ -8,7 +8,7 @@ import sys
 import threading
 
 from cli.common import EXIT_CONFIG, EXIT_UNREACHABLE, add_config_flags, fail, load
-from config.settings import Settings
+from config.schema import Settings
 from domain import alerts
 from domain.clock import Clock
 from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason

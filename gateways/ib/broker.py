@@ -36,7 +36,7 @@ from ib_async import IB, Contract, ExecutionFilter, Trade
 from ib_async import Position as IBPosition
 from ib_async.ib import StartupFetchNONE
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.clock import Clock
 from domain.model import Execution, OptionContract, Position, Side, StockPosition, WorkingOrder
 from domain.order_refs import is_cleanup_ref

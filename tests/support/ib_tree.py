@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.alerts import Alert
 from domain.clock import Clock
 from domain.policy import Mode

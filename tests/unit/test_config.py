@@ -3,7 +3,7 @@ import json
 import pytest
 
 from config import ConfigError, load_settings
-from config.settings import Settings, mask_dsn, settings_with
+from config.schema import Settings, mask_dsn, settings_with
 from domain.policy import Mode
 
 
