@@ -21,10 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
     table = Table(title="Effective configuration", title_justify="left")
-    for column in ("key", "value", "from"):
+    for column in ("section", "key", "value", "from"):
         table.add_column(column)
-    for key, value, origin in loaded.describe():
-        table.add_row(key, value, origin)
+    for section, key, value, origin in loaded.describe():
+        table.add_row(f"[{section}]", key, value, origin)
     Console(width=120).print(table)
     print("configuration OK")
     return 0

@@ -17,7 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from config.schema import SECRET_KEYS, ConfigError, Settings, masked_value, validate, validate_keys
+from config.schema import SECRET_KEYS, UNKNOWN_SETTING, ConfigError, Settings, masked_value, validate, validate_keys
+from config.sections import SECTION_OF, flatten_sections
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "CLEANUP_"
@@ -30,12 +31,10 @@ class LoadedSettings:
     settings: Settings
     origins: Mapping[str, str] = field(default_factory=dict)
 
-    def describe(self) -> list[tuple[str, str, str]]:
-        """(key, masked value, origin) for every setting, in schema order."""
-        rows = []
-        for key in Settings.model_fields:
-            rows.append((key, masked_value(self.settings, key), self.origins.get(key, "defaults")))
-        return rows
+    def describe(self) -> list[tuple[str, str, str, str]]:
+        """(section, key, masked value, origin) for every setting, section by section as the files hold them."""
+        return [(section, key, masked_value(self.settings, key), self.origins.get(key, "defaults"))
+                for key, section in SECTION_OF.items()]
 
 
 
@@ -50,7 +49,7 @@ def _read_text(path: Path, key: str) -> str:
                                           "save the file as UTF-8") from None
 
 
-def _read_user_file(path: Path) -> dict[str, Any]:
+def _read_user_file(path: Path, origin: str) -> dict[str, Any]:
     text = _read_text(path, "config")
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
@@ -59,7 +58,7 @@ def _read_user_file(path: Path) -> dict[str, Any]:
                                                f"{error}") from error
     if not isinstance(data, dict):
         raise ConfigError("config", str(path), "must hold one object of settings")
-    return data
+    return flatten_sections(data, origin)
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -69,7 +68,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
             continue
         key = name[len(ENV_PREFIX):].lower()
         if key not in Settings.model_fields:
-            raise ConfigError(name, value, "unknown setting; see `cleanup-manager check-config` for the keys")
+            raise ConfigError(name, value, UNKNOWN_SETTING)
         values[key] = value
     return values
 
@@ -87,7 +86,7 @@ def _from_credentials(directory: Path | None) -> dict[str, str]:
 def default_values() -> Mapping[str, Any]:
     """The embedded defaults (config/defaults.toml), before any other layer: for code with no settings at hand
     (the paper broker built by a test) that must still agree with the service's."""
-    return MappingProxyType(tomllib.loads(DEFAULTS_FILE.read_text()))
+    return MappingProxyType(flatten_sections(tomllib.loads(DEFAULTS_FILE.read_text()), "defaults"))
 
 
 def load_settings(
@@ -103,7 +102,8 @@ def load_settings(
     layers: list[tuple[str, dict[str, Any]]] = [("defaults", dict(default_values()))]
     config_path = config_path or (Path(environ["CLEANUP_CONFIG"]) if environ.get("CLEANUP_CONFIG") else None)
     if config_path is not None:
-        layers.append((f"file {config_path}", _read_user_file(config_path)))
+        origin = f"file {config_path}"
+        layers.append((origin, _read_user_file(config_path, origin)))
     layers.append(("environment", _from_environment(environ)))
     credentials = environ.get("CLEANUP_CREDENTIALS_DIR") or environ.get("CREDENTIALS_DIRECTORY")
     layers.append(("credentials", _from_credentials(Path(credentials) if credentials else None)))
@@ -112,10 +112,8 @@ def load_settings(
     merged: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for origin, values in layers:
+        _refuse_unknown(values, origin)
         for key, value in values.items():
-            if key not in Settings.model_fields:
-                raise ConfigError(key, value, "unknown setting; see `cleanup-manager check-config` for the keys",
-                                  origin)
             merged[key] = value
             origins[key] = f"environment CLEANUP_{key.upper()}" if origin == "environment" else origin
     return LoadedSettings(validate(merged, origins), origins)
@@ -127,9 +125,13 @@ def check_overrides(changes: Mapping[str, Any]) -> None:
     How values relate (t2 <= t5 <= t30) depends on the settings they are applied to, so that is
     checked when they are, by settings_with. Raises ConfigError; the caller says where they came from.
     """
-    for key, value in changes.items():
-        if key not in Settings.model_fields:
-            raise ConfigError(key, value, "unknown setting; see `cleanup-manager check-config` for the keys")
+    _refuse_unknown(changes)
     validate_keys({**default_values(), **changes}, {})
 
 
+
+
+def _refuse_unknown(values: Mapping[str, Any], origin: str = "") -> None:
+    for key, value in values.items():
+        if key not in Settings.model_fields:
+            raise ConfigError(key, value, UNKNOWN_SETTING, origin)

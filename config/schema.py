@@ -24,6 +24,7 @@ from domain.policy import Mode
 from domain.stages import Thresholds
 
 SECRET_KEYS = ("db_password", "telegram_bot_token", "alert_urls")
+UNKNOWN_SETTING = "unknown setting; see `cleanup-manager check-config` for the keys"
 
 @dataclass(frozen=True)
 class FloatRange:

@@ -78,7 +78,7 @@ def test_secrets_are_masked_and_come_from_a_credentials_directory(tmp_path):
     (tmp_path / "db_password").write_text("hunter2\n")
     loaded = load({"CLEANUP_CREDENTIALS_DIR": str(tmp_path),
                    "CLEANUP_DB_DSN": "postgresql://trader:inline-secret@127.0.0.1:5432/trading_db"})
-    shown = "\n".join(f"{k} {v} {o}" for k, v, o in loaded.describe())
+    shown = "\n".join(" ".join(row) for row in loaded.describe())
     assert "hunter2" not in shown and "inline-secret" not in shown
     assert loaded.settings.secret("db_password") == "hunter2"
     assert "password=hunter2" in loaded.settings.database_dsn
