@@ -49,7 +49,7 @@ class FloatRange:
 
 
 _MONEYNESS = FloatRange(0, 0.2, "a fraction", "e.g. 0.01 for 1%")
-# Every float setting and its range: one rule for all (tests/test_config.py checks none is missing).
+# Every float setting and its range: one rule for all (tests/unit/test_config.py checks none is missing).
 # Upper bounds too: a stale-quote limit of a day, or a 10-minute retry interval, is a disabled guard.
 FLOAT_RANGES: dict[str, FloatRange] = {
     "t30_moneyness": _MONEYNESS,
