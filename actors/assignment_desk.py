@@ -27,11 +27,11 @@ from domain.assignments import REG_T_INITIAL_MARGIN, MorningCheck, detect
 from domain.audit import ActionKind, ActionRecord, action_id_for
 from domain.evening import EveningRecord
 from domain.messages import SessionSettled, Tick
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.session import EASTERN, MARKET_OPEN_ET, ExpirySession
 from gateways.audit.protocol import StoreUnavailable
-from gateways.broker import Broker, BrokerError
-from gateways.prices import PriceSource
+from gateways.broker import BrokerError
+from gateways.ports import Broker, PriceSource
 
 log = logging.getLogger("cleanup.morning")
 

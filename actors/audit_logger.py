@@ -18,7 +18,7 @@ from domain.audit import ActionRecord, AssessmentRecord
 from domain.audit_outage import AuditOutage, SpoolView, observe
 from domain.evening import EveningRecord
 from domain.messages import Tick
-from gateways.audit.durable import DurableAuditLog
+from gateways.ports import AuditTrail
 
 actions_log = logging.getLogger("cleanup.actions")
 risk_log = logging.getLogger("cleanup.risk")
@@ -27,7 +27,7 @@ risk_log = logging.getLogger("cleanup.risk")
 class AuditLogger(SupervisedActor):
     role = Roles.AUDIT_LOGGER
 
-    def __init__(self, ctx: ActorContext, durable: DurableAuditLog) -> None:
+    def __init__(self, ctx: ActorContext, durable: AuditTrail) -> None:
         super().__init__(ctx)
         self.durable = durable
         self.outage: AuditOutage = ctx.keeper.get(self.role, AuditOutage())  # a restart must not page twice

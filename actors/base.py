@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pykka
@@ -11,7 +10,7 @@ import pykka
 from actors.context import ActorContext, Roles
 from domain.alerts import Alert
 from domain.audit import ActionRecord, AssessmentRecord
-from domain.messages import Ping, Tick
+from domain.messages import InjectCrash, Ping, Tick
 from supervisor import salvage_inbox
 
 log = logging.getLogger("cleanup.actors")
@@ -21,11 +20,6 @@ log = logging.getLogger("cleanup.actors")
 MAX_TICK_LAG_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class InjectCrash:
-    """Fault injection (simulation scenarios, tests): the actor raises on receipt."""
-
-    reason: str = "injected crash"
 
 
 class InjectedCrash(RuntimeError):

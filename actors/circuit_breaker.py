@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
-from domain.breaker import BreakerState, record_failure
-from domain.messages import Failure
+from domain.breaker import BreakerState, record_failure, record_order
+from domain.messages import Failure, OrderSent, ResetBreaker
 
 GATE_CAUSE = "circuit breaker"
 
 
-@dataclass(frozen=True)
-class ResetBreaker:
-    who: str
 
 
 class CircuitBreaker(SupervisedActor):
@@ -30,6 +26,10 @@ class CircuitBreaker(SupervisedActor):
     def handle(self, message: Any) -> Any:
         if isinstance(message, Failure):
             return self.failure(message)
+        if isinstance(message, OrderSent):
+            self.state = record_order(self.state, message.at, self.ctx.config.settings.breaker_window_seconds)
+            self._keep()
+            return None
         if isinstance(message, ResetBreaker):
             self.state = BreakerState()
             self.ctx.gate.open(GATE_CAUSE)
@@ -43,7 +43,7 @@ class CircuitBreaker(SupervisedActor):
         settings = self.ctx.config.settings
         was_tripped = self.state.tripped
         self.state = record_failure(self.state, failure.at, failure.source, settings.breaker_max_failures,
-                                    settings.breaker_window_seconds)
+                                    settings.breaker_window_seconds, settings.breaker_min_failure_ratio)
         self._keep()
         if self.state.tripped and not was_tripped:
             self.ctx.gate.close(GATE_CAUSE, self.state.reason)

@@ -9,7 +9,7 @@ from typing import Any
 
 from config.schema import Settings
 from domain.clock import Clock
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.session import ExpirySession
 from gateways.metrics import Metrics
 from supervisor import Registry, StateKeeper, TradingGate

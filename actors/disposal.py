@@ -22,10 +22,11 @@ from domain.assignments import Delivery
 from domain.audit import ActionKind, ActionRecord
 from domain.disposal import DisposalWalk, disposal_side, first_price, next_price, shares_to_dispose, walk_for
 from domain.execution import Priced
+from domain.feed_errors import FeedError
 from domain.model import OrderType, Quote, Side
 from domain.order_refs import make_disposal_ref
-from gateways.broker import Broker, BrokerError, OrderStatus, StockOrderRequest, StockOrderState
-from gateways.prices import FeedError, PriceSource
+from gateways.broker import BrokerError, OrderStatus, StockOrderRequest, StockOrderState
+from gateways.ports import Broker, PriceSource
 
 log = logging.getLogger("cleanup.morning")
 

@@ -32,12 +32,20 @@ from domain import alerts, order_alerts
 from domain.audit import ActionKind
 from domain.book import Book, snapshot_is_current
 from domain.execution import Priced, attempts_left, plan_close, walk_step
-from domain.messages import BookUpdate, Decisions, Failure, ForgiveFailures, PollNow, PositionsSnapshot, Tick
+from domain.messages import (
+    BookUpdate,
+    Decisions,
+    Failure,
+    ForgiveFailures,
+    OrderSent,
+    PollNow,
+    PositionsSnapshot,
+    Tick,
+)
 from domain.model import Execution, OptionContract, OrderType, Side, WorkingOrder
 from domain.order_refs import make_order_ref
 from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop
 from gateways.broker import (
-    Broker,
     BrokerError,
     BrokerUnavailable,
     OrderEvent,
@@ -46,6 +54,7 @@ from gateways.broker import (
     OrderRefused,
     OrderRequest,
 )
+from gateways.ports import Broker
 
 log = logging.getLogger("cleanup.executor")
 # Refusals that last while the broker's view is not current; announced again after the next outage.
@@ -361,6 +370,7 @@ class Executor(SupervisedActor):
         """A price reached (or may have reached) the broker: one of the position's attempts."""
         self.state.attempts[contract] = used + 1
         self.ctx.metrics.closing_attempt()
+        self.ctx.registry.tell(Roles.CIRCUIT_BREAKER, OrderSent(self.ctx.clock.now()))
 
     def _seconds_to_close(self, now: datetime) -> float:
         return (self.ctx.session.close - now).total_seconds()

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from actors.context import ActorContext
+from actors.context import ActorContext, Roles
 from actors.executor_combo_state import ComboBook, ComboLegState, OwnCombo
 from actors.executor_records import Records
 from actors.executor_state import BatchView, ExecutorState
@@ -33,12 +33,11 @@ from domain.execution import (
     fill_slippage,
     in_last_call,
 )
-from domain.messages import PollNow, PositionsSnapshot
+from domain.messages import OrderSent, PollNow, PositionsSnapshot
 from domain.model import Execution, OptionContract, OrderType, Quote, WorkingOrder
 from domain.order_refs import make_combo_ref, ref_sequence
 from domain.policy import Close, CloseCombo, closable_quantity
 from gateways.broker import (
-    Broker,
     BrokerError,
     BrokerUnavailable,
     ComboLegRequest,
@@ -49,6 +48,7 @@ from gateways.broker import (
     OrderRefused,
     OrderStatus,
 )
+from gateways.ports import Broker
 
 log = logging.getLogger("cleanup.executor")
 REFUSED_PREFIX = "combo refused"
@@ -149,6 +149,7 @@ class ComboDesk:
         """A net price reached (or may have reached) the broker: one of the combo's attempts."""
         combo.used += 1
         self.ctx.metrics.closing_attempt()
+        self.ctx.registry.tell(Roles.CIRCUIT_BREAKER, OrderSent(self.ctx.clock.now()))
 
     def _record_legs(self, kind: ActionKind, at: datetime, combo: OwnCombo, reason: str, *, success: bool | None,
                      error: str | None = None) -> None:

@@ -18,10 +18,11 @@ from domain import alerts
 from domain.audit import ActionKind, ActionRecord, action_id_for
 from domain.lapse import Lapse, cutoff_text, lapse_cutoff
 from domain.messages import LapseRequest, Tick
+from domain.mode import Mode
 from domain.model import OptionContract
-from domain.policy import Mode
 from domain.stages import Stage
-from gateways.broker import Broker, BrokerError, BrokerUnavailable, LapseResult, LapseStatus
+from gateways.broker import BrokerError, BrokerUnavailable, LapseResult, LapseStatus
+from gateways.ports import Broker
 
 
 @dataclass

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain.alerts import Alert
-
-
-class AlertSender(Protocol):
-    def send(self, alert: Alert) -> object: ...  # the result, if any (Apprise: delivered or not), is unused
+from gateways.ports import AlertSender
 
 
 class Notifier(SupervisedActor):

@@ -13,7 +13,8 @@ from domain import alerts
 from domain.book import snapshot_is_current
 from domain.cadence import poll_due
 from domain.messages import PollNow, PositionsSnapshot, Tick
-from gateways.broker import Broker, BrokerError, BrokerUnavailable
+from gateways.broker import BrokerError, BrokerUnavailable
+from gateways.ports import Broker
 
 log = logging.getLogger("cleanup.poller")
 

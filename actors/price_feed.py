@@ -19,7 +19,7 @@ from domain.feed_errors import FeedError
 from domain.messages import MarketUpdate, PositionsSnapshot, Tick
 from domain.model import OptionContract, Quote
 from domain.underlyings import watched_underlyings
-from gateways.prices import PriceSource
+from gateways.ports import PriceSource
 
 log = logging.getLogger("cleanup.feed")
 

@@ -9,6 +9,16 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.context import ActorContext, Roles
 from domain import alerts
+from domain.after_bell import ReportKind, WatchInput, WatchReport, WatchState, look
+from domain.after_bell_alerts import watch_alert
+from domain.announcements import (
+    at_risk_at_t30,
+    ex_dividend_plan,
+    fresh_warnings,
+    notices,
+    plan_changes,
+    stale_spells,
+)
 from domain.audit import ActionKind, ActionRecord, AssessmentRecord, new_action_id
 from domain.book import Book
 from domain.lapse import lapses_due
@@ -23,27 +33,12 @@ from domain.messages import (
     SessionSettled,
     StatusQuery,
 )
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote
-from domain.policy import (
-    Mode,
-    PolicyInput,
-    PolicyResult,
-    Warn,
-    closing_forecast,
-    determine_actions,
-)
-from domain.risk import calculate_moneyness
-from domain.settlement import (
-    SETTLE_AFTER_CLOSE,
-    SETTLE_DEADLINE,
-    bell_outlook,
-    closed_quantity,
-    closing_spot,
-    settle_at_close,
-)
+from domain.policy import PolicyInput, PolicyResult, Warn, closing_forecast, determine_actions
+from domain.settlement import SETTLE_AFTER_CLOSE, SETTLE_DEADLINE, closed_quantity, closing_spot, settle_at_close
 from domain.stages import Stage
-from domain.structure_view import is_quiet, plan_key, plan_label, structure_status
-from domain.structures import group_structures
+from domain.structure_view import plan_label, structure_status
 from domain.underlyings import is_cash_settled
 
 
@@ -62,6 +57,8 @@ class AssessorState:
     close_spots: dict[str, Quote] = field(default_factory=dict)
     closed_today: dict[OptionContract, int] = field(default_factory=dict)
     settled: bool = False
+    closing_prices: dict[str, float] = field(default_factory=dict)  # per underlying, as the session was settled on
+    after_bell: WatchState = field(default_factory=WatchState)  # what the after-bell watch reported
     reported: set[str] = field(default_factory=set)  # alert keys said once: unwatched contracts, blocking orders
     stale_spells: set[str] = field(default_factory=set)  # underlyings whose current spell without a price was alerted
     # The plan last audited of each multi-leg structure, by name; a structure not in it has the quiet plan.
@@ -146,10 +143,10 @@ class RiskAssessor(SupervisedActor):
         self._audit_structures(result, now)
         self._report(result, now)
         self._settle(now)
+        self._watch_after_bell(now)
 
     def _warn(self, result: PolicyResult, now: datetime) -> None:
-        fresh = [d for d in result.decisions if isinstance(d, Warn)
-                 and (d.contract, d.stage.value) not in self.state.warned]
+        fresh = fresh_warnings(result, self.state.warned)
         for warning in fresh:
             self.state.warned.add((warning.contract, warning.stage.value))
             a = warning.assessment
@@ -160,7 +157,7 @@ class RiskAssessor(SupervisedActor):
                 stage=warning.stage.value, reason=warning.reason, moneyness=a.moneyness if a else None,
                 risk_score=a.risk_score if a else None, probability_itm=a.probability_itm if a else None))
         self._warn_ex_dividend(fresh, result)
-        t30 = [d for d in fresh if d.stage is Stage.T30 and d.assessment is not None and d.ex_dividend is None]
+        t30 = at_risk_at_t30(fresh)
         if t30:
             self.alert(alerts.at_risk_warning(self.ctx.session.day, result.minutes_to_close, [
                 alerts.AtRiskPosition(d.contract.key, d.assessment.quantity, d.assessment.moneyness,
@@ -177,31 +174,16 @@ class RiskAssessor(SupervisedActor):
         if not risky:
             return
         self.state.reported.update(f"ex-dividend:{w.contract.key}" for w in risky)
-        mode, guard = self.ctx.config.mode, self.ctx.config.settings.ex_dividend_guard
-        if mode is Mode.MONITOR:
-            plan = "Monitor mode: not closed. Close or roll them yourself before the close."
-        elif not guard:
-            plan = "ex_dividend_guard is off: not closed. Close or roll them yourself before the close."
-        else:
-            plan = ("They will be closed from T-5 if still at risk, as expiring shorts in the money are "
-                    "(ex_dividend_guard).")
+        plan = ex_dividend_plan(self.ctx.config.mode, self.ctx.config.settings.ex_dividend_guard)
         self.alert(alerts.ex_dividend_risk(self.ctx.session.day, result.minutes_to_close, [
             alerts.DividendRisk(w.contract.key, w.assessment.quantity, w.ex_dividend.time_value,
                                 w.ex_dividend.dividend.amount, w.ex_dividend.dividend.ex_date)
             for w in risky if w.assessment and w.ex_dividend], plan))
 
     def _audit_structures(self, result: PolicyResult, now: datetime) -> None:
-        """One WARN record per change of a multi-leg structure's plan, its reason and delivery in the text.
-
-        A structure none of whose legs was ever at risk is not recorded; once recorded, every change of
-        its plan is, a return to "no leg at risk" included, and a plan seen again unchanged never is.
-        """
-        for assessment in result.structures:
+        """One WARN record per change of a multi-leg structure's plan (domain.announcements.plan_changes)."""
+        for assessment, key in plan_changes(result.structures, self.state.structure_plans):
             structure, plan = assessment.structure, assessment.plan
-            key = plan_key(plan)
-            last = self.state.structure_plans.get(structure.name)
-            if key == last or (last is None and is_quiet(plan)):
-                continue
             self.state.structure_plans[structure.name] = key
             self.audit(ActionRecord(
                 new_action_id(), now, ActionKind.WARN, symbol=structure.symbol, expiry=structure.expiry,
@@ -210,39 +192,23 @@ class RiskAssessor(SupervisedActor):
                 details={"structure": structure_status(assessment)}))
 
     def _report(self, result: PolicyResult, now: datetime) -> None:
-        """What the policy cannot act on, said once: cash-settled contracts left alone, orders IB will
-        not let us touch, and (from T-5, once per spell) underlyings without a fresh price."""
-        for position in result.unwatched:
-            self._once(alerts.not_watched(position.contract.key, position.quantity), now, position.contract,
-                       position.quantity, result.stage)
-        if result.stage in (Stage.T30, Stage.T5, Stage.T2):
-            for position in result.dividend_unjudged:
-                dividend = self.ctx.session.ex_dividend(position.contract.symbol)
-                self._once(alerts.ex_dividend_unjudged(position.contract.key, position.quantity,
-                                                       dividend.describe() if dividend else "goes ex-dividend"),
-                           now, position.contract, position.quantity, result.stage)
-        for blocked in result.untouchable:
-            order = blocked.order
-            self._once(alerts.blocking_order(alerts.BlockingOrder.of(order, blocked.position, blocked.covers)), now,
-                       order.contract, order.remaining, result.stage, order_id=order.order_id)
-        stale = {s.symbol: s for s in result.stale}
-        self.state.stale_spells &= stale.keys()  # a fresh price ends a spell
-        if result.stage not in (Stage.T5, Stage.T2):
-            return
+        """What the policy cannot act on, each said once, and (from T-5, once per spell) underlyings without a
+        fresh price (domain.announcements)."""
+        for notice in notices(result, self.ctx.session):
+            self._once(notice.alert, now, notice.contract, notice.quantity, result.stage, order_id=notice.order_id)
+        starting, self.state.stale_spells = stale_spells(result, self.state.stale_spells)
         settings = self.ctx.config.settings
-        for symbol, spell in stale.items():
-            if symbol in self.state.stale_spells:
-                continue
-            self.state.stale_spells.add(symbol)
+        for spell in starting:
             last = spell.last
             alert = alerts.stale_underlying(
-                symbol, last.mid if last else None, last.at if last else None, last.age_seconds(now) if last else None,
-                [c.key for c in spell.closing], [c.key for c in spell.unjudged],
-                settings.stale_quote_itm_factor * settings.t2_moneyness, self.ctx.config.mode is not Mode.MONITOR)
+                spell.symbol, last.mid if last else None, last.at if last else None,
+                last.age_seconds(now) if last else None, [c.key for c in spell.closing],
+                [c.key for c in spell.unjudged], settings.stale_quote_itm_factor * settings.t2_moneyness,
+                self.ctx.config.mode is not Mode.MONITOR)
             self.alert(alert)
-            self.audit(ActionRecord(new_action_id(), now, ActionKind.WARN, symbol=symbol, account=self.ctx.account,
-                                    mode=self.ctx.config.mode.value, stage=result.stage.value,
-                                    reason=f"{alert.title}: {alert.body}"))
+            self.audit(ActionRecord(new_action_id(), now, ActionKind.WARN, symbol=spell.symbol,
+                                    account=self.ctx.account, mode=self.ctx.config.mode.value,
+                                    stage=result.stage.value, reason=f"{alert.title}: {alert.body}"))
 
     def _once(self, alert: alerts.Alert, now: datetime, contract: OptionContract, quantity: int, stage: Stage,
               order_id: str | None = None) -> None:
@@ -283,7 +249,7 @@ class RiskAssessor(SupervisedActor):
 
     def _settle(self, now: datetime) -> None:
         """Once per session, after the bell: the KPI counters, each contract settled on its own
-        underlying at the close, and one alert listing what is still open."""
+        underlying at the close, and the lapses due; the after-bell watch reports from then on."""
         session, settings = self.ctx.session, self.ctx.config.settings
         if self.state.settled or now < session.close + SETTLE_AFTER_CLOSE:
             return
@@ -299,31 +265,50 @@ class RiskAssessor(SupervisedActor):
         if needed - prices.keys() and now < session.close + SETTLE_DEADLINE:
             return  # no usable price of every underlying yet: settle on a later pass
         self.state.settled = True
+        self.state.closing_prices = prices
         self.ctx.metrics.record_settlement(settle_at_close(still_open, closed, prices))
         self.send(Roles.ASSIGNMENT_DESK, SessionSettled(tuple(still_open), prices, now))
-        if still_open:
-            self._open_at_the_bell(still_open, prices, now)
         plan = lapses_due(still_open, prices, session, now, {})
         if plan.due or plan.too_late:
             self.send(Roles.LAPSE_DESK, LapseRequest(plan, now))
 
-    def _open_at_the_bell(self, positions: list[Position], prices: dict[str, float], now: datetime) -> None:
-        lines = []
-        for position in positions:
-            contract = position.contract
-            price = prices.get(contract.symbol)
-            moneyness = calculate_moneyness(price, contract.strike, contract.right) if price is not None else None
-            outlook = bell_outlook(position, price, self.ctx.config.settings.t2_moneyness)
-            lines.append(alerts.OpenAtBell(contract.key, position.quantity, price, moneyness, outlook.value))
-            self.audit(ActionRecord(
-                new_action_id(), now, ActionKind.WARN, symbol=contract.symbol, strike=contract.strike,
-                expiry=contract.expiry, right=contract.right.value, quantity=position.quantity,
-                account=self.ctx.account, mode=self.ctx.config.mode.value, stage=Stage.CLOSED.value,
-                reason=f"open at the close: {outlook.value}", moneyness=moneyness, success=not outlook.at_risk,
-                details={"price_at_close": price} if price is not None else {}))
-        spreads = [f"{s.name}: at {prices[s.symbol]:.2f} it delivers {s.delivery(prices[s.symbol]):+d} shares"
-                   for s in group_structures(positions) if s.is_multi_leg and s.symbol in prices]
-        self.alert(alerts.open_at_the_bell(self.ctx.session.day, lines, spreads))
+    def _watch_after_bell(self, now: datetime) -> None:
+        """From the settlement to the cut-off: the reports of domain.after_bell on the latest after-hours prices.
+        The alerts are rendered first, then the new state kept, then they go: a restarted assessor neither sends
+        a report twice nor loses one to a half-done pass."""
+        if not self.state.settled or self.state.after_bell.final_sent:
+            return
+        close, settings = self.ctx.session.close, self.ctx.config.settings
+        after_hours = {symbol: quote for symbol, quote in self.state.spots.items() if quote.at > close}
+        watched, reports = look(self.state.after_bell, WatchInput(
+            self._expiring(), self.state.closing_prices, after_hours, settings.t2_moneyness, now, self.ctx.session,
+            settings.after_bell_updates))
+        rendered = [(report, watch_alert(self.ctx.session.day, report)) for report in reports]
+        self.state.after_bell = watched
+        self.ctx.keeper.keep(self.role, self.state)
+        for report, alert in rendered:
+            self._audit_watch(report, alert)
+            self.alert(alert)
+
+    def _audit_watch(self, report: WatchReport, alert: alerts.Alert) -> None:
+        """The first report: one record per position (its outcome at the close); the others: one record each."""
+        mode = self.ctx.config.mode.value
+        if report.kind is ReportKind.FIRST:
+            for line in report.lines:
+                contract = line.contract
+                self.audit(ActionRecord(
+                    new_action_id(), report.at, ActionKind.WARN, symbol=contract.symbol, strike=contract.strike,
+                    expiry=contract.expiry, right=contract.right.value, quantity=line.quantity,
+                    account=self.ctx.account, mode=mode, stage=Stage.CLOSED.value,
+                    reason=f"open at the close: {line.outlook.value}", moneyness=line.moneyness_at_close,
+                    success=not line.outlook.at_risk,
+                    details={"price_at_close": line.price_at_close} if line.price_at_close is not None else {}))
+            return
+        self.audit(ActionRecord(
+            new_action_id(), report.at, ActionKind.WARN, account=self.ctx.account, mode=mode,
+            stage=Stage.CLOSED.value, reason=f"after the bell, {report.kind.value} report: {alert.title}",
+            success=not (report.expect_assignment or any(c.into_the_money for c in report.crossings)),
+            details={"alert": alert.body, "delivery": dict(report.delivery)}))
 
     def _manual_close(self, request: ManualClose) -> str:
         settings = self.ctx.config.settings

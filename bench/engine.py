@@ -39,7 +39,7 @@ from bench.market import DayMarket
 from bench.policies import Action, Policy
 from config.schema import Settings
 from domain.book import Book, OwnFill
-from domain.breaker import BreakerState, record_failure
+from domain.breaker import BreakerState, record_failure, record_order
 from domain.cadence import poll_due
 from domain.execution import (
     attempts_left,
@@ -231,7 +231,7 @@ class DayRun:
         self.placed[i] += 1
         self.sequence[i] += 1
         rejected = self.broker.place(i)
-        sent = self.broker.send(seconds, close=True)
+        sent = self._send(seconds, close=True)
         self.rejects[i] += rejected
         order = WorkingOrder(f"{i}.{self.sequence[i]}", contract, plan.side,
                              OrderType.MARKET if plan.price.final else OrderType.LIMIT, plan.quantity,
@@ -277,7 +277,7 @@ class DayRun:
         for i in indices:
             self.placed[i] += 1
         rejected = self.broker.place_combo(indices)
-        sent = self.broker.send(seconds, close=True)
+        sent = self._send(seconds, close=True)
         for i in indices:
             self.rejects[i] += rejected
         order_id = f"combo.{self.combo_sequence}"
@@ -322,13 +322,13 @@ class DayRun:
         if net is not None and net == combo.limit:
             return  # the same net again: nothing sent, no attempt used
         combo.used = used + 1
-        combo.priced_again(net, attempt, seconds, final=net is None, sent=self.broker.send(seconds))
+        combo.priced_again(net, attempt, seconds, final=net is None, sent=self._send(seconds))
 
     def _convert(self, order: WorkingOrder, seconds: int) -> None:
         if order.order_id in self.handled:
             return
         self.handled.add(order.order_id)
-        sent = self.broker.send(seconds)
+        sent = self._send(seconds)
         taken = self.broker.take_over(order.order_id)
         if taken is None:  # filled meanwhile: the broker refuses the change, a failure as in the Executor
             self.handled.discard(order.order_id)
@@ -370,11 +370,17 @@ class DayRun:
             self.attempts[i] = used + 1
             order.order = replace(order.order, order_type=OrderType.MARKET if step.price.final else OrderType.LIMIT,
                                   limit_price=step.price.limit)
-            order.since, order.final, order.exhausted = self.broker.send(seconds), step.price.final, False
+            order.since, order.final, order.exhausted = self._send(seconds), step.price.final, False
+
+    def _send(self, seconds: int, **options: bool) -> float:
+        """One order or price change to the broker, counted by the breaker as the Executor's are."""
+        sent = self.broker.send(seconds, **options)
+        self.breaker = record_order(self.breaker, self.market.now(seconds), self.settings.breaker_window_seconds)
+        return sent
 
     def _failure(self, contract: OptionContract, now: datetime) -> None:
         self.breaker = record_failure(self.breaker, now, contract.key, self.settings.breaker_max_failures,
-                                      self.settings.breaker_window_seconds)
+                                      self.settings.breaker_window_seconds, self.settings.breaker_min_failure_ratio)
 
     # --- settlement ------------------------------------------------------------------------------
     def _lapsed(self, left: list[Position], close: float) -> list[int]:

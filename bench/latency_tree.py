@@ -6,6 +6,7 @@ service: the broker's ``place_order`` is timed, and the registry's ``tell`` is c
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import time
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from actors.notifier import AlertSender
 from config.loader import load_settings
 from config.schema import Settings
 from domain.alerts import Alert
@@ -24,7 +24,9 @@ from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_store
 from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
+from gateways.ports import AlertSender
 from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.app import Gateways, build_app
 from runtime.clock import WallClock
 from runtime.service import Service
 
@@ -59,6 +61,9 @@ class SlowSender:
         time.sleep(self.delay)
         self.sent += 1
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Nothing queued: each send blocked for its delay."""
+
 
 class SlowStore:
     """The audit store, slowed down: each insert batch takes ``delay`` seconds (a struggling database)."""
@@ -86,10 +91,11 @@ class Instrumented:
     order_times: list[float] = field(default_factory=list)
     tells: list[int] = field(default_factory=lambda: [0])
     directory: tempfile.TemporaryDirectory | None = None
+    stack: contextlib.ExitStack | None = None
 
     def stop(self) -> None:
-        self.service.stop()
-        self.service.audit_log.close()
+        if self.stack is not None:
+            self.stack.close()  # the tree, then the sender, then the audit log's last delivery (runtime.app)
         if self.directory is not None:
             self.directory.cleanup()
 
@@ -124,11 +130,11 @@ def build_tree(positions: int, *, slow_store: float = 0.0, slow_sender: float = 
 
     audit_log = DurableAuditLog(Path(directory.name) / "spool", factory)
     sender: AlertSender = SlowSender(slow_sender) if slow_sender else SlowSender(0.0)
-    service = Service(settings, clock, session, broker, source, sender, audit_log, Metrics(process_collectors=False),
-                      account=broker.account())
-    tree = Instrumented(service, broker, source, directory=directory)
-    _instrument(tree)
-    service.start()
+    stack = contextlib.ExitStack()
+    app = stack.enter_context(build_app(settings, clock, session, Gateways.ready(broker, source), sender, audit_log,
+                                        Metrics(process_collectors=False)))
+    tree = Instrumented(app.service, broker, source, directory=directory, stack=stack)
+    _instrument(tree)  # before the first tick: nothing is placed or told before it
     return tree
 
 

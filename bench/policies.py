@@ -22,6 +22,7 @@ from bench.market import DayMarket
 from config.loader import load_settings
 from config.schema import Settings
 from domain.closing_rules import ClosingRules
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote, WorkingOrder
 from domain.order_refs import is_cleanup_ref
 from domain.policy import (
@@ -29,7 +30,6 @@ from domain.policy import (
     Close,
     CloseCombo,
     ConvertStop,
-    Mode,
     PolicyInput,
     Warn,
     closable_quantity,

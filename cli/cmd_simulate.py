@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scenario", type=Path, metavar="FILE", help="scenario JSON file (default: built-in)")
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="run the scenario on this session instead")
     parser.add_argument("--speed", type=float, default=0.0, metavar="X",
-                        help="virtual seconds per real second (default 0: as fast as possible)")
+                        help="virtual seconds per real second until the settlement after the bell, then as fast as "
+                             "possible (default 0: as fast as possible throughout)")
     parser.add_argument("--through-next-open", action="store_true",
                         help="after the bell, also run the next session's morning: the check of what was exercised "
                              "or assigned (delivered by the paper broker) and, with dispose_assignments=close, the "

@@ -20,7 +20,7 @@ from config.alert_urls import check_alert_urls
 from config.dividends import DividendFileError, read_schedule
 from domain.closing_rules import ClosingRules
 from domain.ex_dividend import DividendSchedule
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.stages import Thresholds
 
 SECRET_KEYS = ("db_password", "telegram_bot_token", "alert_urls")
@@ -64,6 +64,8 @@ FLOAT_RANGES: dict[str, FloatRange] = {
     # max_attempts (10) attempts must fit between T-5 and the close (300 s)
     "attempt_interval_seconds": FloatRange(0, 30, "a number of seconds"),
     "breaker_window_seconds": FloatRange(0, 3600, "a number of seconds"),
+    "breaker_min_failure_ratio": FloatRange(0, 1, "a share of the orders sent", "e.g. 0.2; 0 counts failures alone",
+                                            low_allowed=True),
     "restart_window_seconds": FloatRange(0, 3600, "a number of seconds"),
     "quote_max_age_seconds": FloatRange(0, 60, "a number of seconds"),
     "option_quote_max_age_seconds": FloatRange(0, 300, "a number of seconds"),
@@ -119,6 +121,7 @@ class Settings(BaseModel):
 
     breaker_max_failures: int
     breaker_window_seconds: float
+    breaker_min_failure_ratio: float
     restart_max: int
     restart_window_seconds: float
 
@@ -152,6 +155,7 @@ class Settings(BaseModel):
     simulation_dir: Path
     simulation_store: str
     alert_throttle_seconds: float
+    after_bell_updates: bool
     telegram_api_url: str
     telegram_allowed_chats: tuple[int, ...]
     telegram_allowed_users: tuple[int, ...]

@@ -12,8 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from domain.mode import Mode
 from domain.model import OptionContract
-from domain.policy import Mode
 from domain.session import EASTERN
 from domain.structure_view import structure_lines
 

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from domain.book import Book, OwnFill
 from domain.lapse import LapsePlan
+from domain.mode import Mode
 from domain.model import Execution, OptionContract, Position, Quote, WorkingOrder
-from domain.policy import Decision, Mode, PolicyResult
+from domain.policy import Decision, PolicyResult
 from domain.stages import Stage
 
 
@@ -117,3 +118,25 @@ class SessionSettled:
     still_open: tuple[Position, ...]  # the session's expiring options still open at the close
     closing_prices: Mapping[str, float]  # each underlying's price at the close (one may be missing)
     at: datetime
+
+
+@dataclass(frozen=True)
+class OrderSent:
+    """From the Executor to the CircuitBreaker: an order or a price change went to the broker (the ratio's
+    denominator: domain.breaker)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class InjectCrash:
+    """Fault injection (simulation scenarios, tests): the actor raises on receipt."""
+
+    reason: str = "injected crash"
+
+
+@dataclass(frozen=True)
+class ResetBreaker:
+    """A person resumed trading: the circuit breaker forgets its failures and opens the gate."""
+
+    who: str

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from domain.closing_rules import ClosingRules
 from domain.ex_dividend import EarlyAssignmentRisk, early_assignment_risk
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref
 from domain.priority import close_priority
@@ -45,12 +46,6 @@ from domain.stages import Stage, Thresholds
 from domain.structure_rules import StructureAssessment, StructurePlan, plan_structure
 from domain.structures import Leg, Structure, group_structures
 from domain.underlyings import is_cash_settled
-
-
-class Mode(StrEnum):
-    MONITOR = "monitor"
-    ACTIVE = "active"
-    EMERGENCY = "emergency"
 
 
 class StageAction(StrEnum):

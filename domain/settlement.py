@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.model import SHARES_PER_CONTRACT, Position, Quote, Right, Side
-from domain.risk import calculate_moneyness
-from domain.underlyings import is_cash_settled
 
 EXERCISE_THRESHOLD = 0.01
 # Fills of orders executed in the last second before the bell can be reported a little after it;
@@ -115,41 +113,6 @@ def settle_at_close(open_at_close: Sequence[Position], closed_by_us: Sequence[Po
     results += [PositionResult(p, Outcome.CLOSED, at_the_bell(p), abs(p.quantity))
                 for p in priced(closed_by_us) if p.contract not in still_open]
     return session_counts(results)
-
-
-class BellOutlook(StrEnum):
-    """What is likely to happen to a position still open at the bell."""
-
-    EXERCISE_LIKELY = "exercise likely"
-    ASSIGNMENT_LIKELY = "assignment likely"
-    ASSIGNMENT_POSSIBLE = "assignment possible on an after-hours move"
-    EXPIRES = "expires worthless"
-    CASH_SETTLED = "settles in cash, not watched"
-    NO_PRICE = "no price at the close"
-
-    @property
-    def at_risk(self) -> bool:
-        return self in (BellOutlook.EXERCISE_LIKELY, BellOutlook.ASSIGNMENT_LIKELY, BellOutlook.ASSIGNMENT_POSSIBLE,
-                        BellOutlook.NO_PRICE)
-
-
-def bell_outlook(position: Position, price_at_close: float | None, near_band: float) -> BellOutlook:
-    """On its underlying's price at the close: OCC exercises a long option a cent or more in the money;
-    a short one that far in the money is assigned, and one out of the money by less than
-    ``near_band`` (a fraction of the strike) can still be, when an after-hours move to 17:30 ET puts
-    it in the money (its holder may exercise until then)."""
-    contract = position.contract
-    if is_cash_settled(contract.symbol):
-        return BellOutlook.CASH_SETTLED
-    if price_at_close is None:
-        return BellOutlook.NO_PRICE
-    in_the_money = intrinsic(contract.right, contract.strike, price_at_close) >= EXERCISE_THRESHOLD
-    if position.quantity > 0:
-        return BellOutlook.EXERCISE_LIKELY if in_the_money else BellOutlook.EXPIRES
-    if in_the_money:
-        return BellOutlook.ASSIGNMENT_LIKELY
-    near = calculate_moneyness(price_at_close, contract.strike, contract.right) > -near_band
-    return BellOutlook.ASSIGNMENT_POSSIBLE if near else BellOutlook.EXPIRES
 
 
 def closing_spot(last_before_close: Quote | None, latest: Quote | None, close: datetime, now: datetime,

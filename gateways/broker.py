@@ -10,13 +10,11 @@ unresolved, never treated as rejected or ended, and settled by IB's own list of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
 
-from domain.model import Execution, OptionContract, OrderType, Position, Side, StockPosition, WorkingOrder
+from domain.model import Execution, OptionContract, OrderType, Side
 
 
 class OrderStatus(StrEnum):
@@ -160,80 +158,3 @@ class ComboRefused(BrokerError):
 class OrderOutcomeUnknown(BrokerError):
     """The request may or may not have reached the broker (timeout, drop mid-send): unresolved, never a
     reject. The next positions/orders snapshot taken after it settles it (adopt by orderRef, or gone)."""
-
-
-class Broker(Protocol):
-    def connect(self) -> None: ...
-
-    def disconnect(self) -> None: ...
-
-    def is_connected(self) -> bool: ...
-
-    def connected_since(self) -> datetime | None:
-        """When the current connection was made (and reconciled); None while not connected.
-
-        A positions snapshot taken before this instant may miss what changed while disconnected
-        (a position closed by hand in TWS), so it must not be traded on."""
-        ...
-
-    def account(self) -> str: ...
-
-    def write_access(self) -> bool | None:
-        """False: the broker refuses every order (IB's Read-Only API); None: not known yet."""
-        ...
-
-    def positions(self) -> Sequence[Position]: ...
-
-    def stock_positions(self) -> Sequence[StockPosition]:
-        """The shares the account holds (IB: the STK positions of the same positions stream), for the morning
-        check of what an exercise or assignment delivered. Never traded on by the expiration-day policy."""
-        ...
-
-    def working_orders(self) -> Sequence[WorkingOrder]: ...
-
-    def executions(self) -> Sequence[Execution]:
-        """Today's executions of our orders, to rebuild what filled while the process or the link was away."""
-        ...
-
-    def place_order(self, request: OrderRequest) -> str:
-        """Queue the order and return its id at once; the outcome arrives as events."""
-        ...
-
-    def place_combo(self, request: ComboRequest) -> str:
-        """Queue a combo order and return its id at once. Its ``OrderEvent``s count units and name its first leg;
-        its ``Execution``s are one per leg execution, in contracts, each with the leg's contract (never the
-        combo's own). A broker that takes no combos raises ``ComboRefused`` (nothing sent)."""
-        ...
-
-    def place_stock_order(self, request: StockOrderRequest) -> str:
-        """Queue an order in shares and return its id at once; its progress is read with ``stock_orders``. Raises
-        OrderRefused (nothing sent) when it could take more shares than held."""
-        ...
-
-    def modify_stock_order(self, order_id: str, limit_price: float | None) -> None:
-        """A working stock order's new limit, or to market with None."""
-        ...
-
-    def stock_orders(self) -> Sequence[StockOrderState]:
-        """Today's stock orders placed by this service (by its order refs), working or ended: how a restarted
-        process finds the disposal it already sent."""
-        ...
-
-    def modify_limit(self, order_id: str, limit_price: float) -> None:
-        """Queue a new limit price (a combo's: the net per unit); a refusal arrives as an event."""
-        ...
-
-    def modify_to_market(self, order: WorkingOrder) -> None:
-        """Turn a working (stop) order into a market order, keeping its order id."""
-        ...
-
-    def cancel(self, order_id: str) -> None: ...
-
-    def lapse(self, contract: OptionContract, quantity: int) -> LapseResult:
-        """Tell the broker not to exercise ``quantity`` long contracts at expiration (contrary intention).
-        Blocks for at most a few seconds; raises BrokerUnavailable when not connected (nothing sent)."""
-        ...
-
-    def set_event_handler(self, handler: Callable[[BrokerEvent], None]) -> None: ...
-
-    def messages_sent(self) -> int: ...

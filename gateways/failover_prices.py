@@ -21,7 +21,7 @@ from domain.clock import Clock
 from domain.feed_errors import FeedError, FeedErrorKind
 from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedEvent, FeedHealth, OptionsOutcome, PollOutcome
 from domain.model import OptionContract, Quote
-from gateways.prices import PriceSource
+from gateways.ports import PriceSource
 
 log = logging.getLogger("cleanup.feed")
 QUIET_EVENTS = (EventKind.SWITCHED_BACK, EventKind.CROSSCHECK_RESOLVED)  # good news: info, not a warning

@@ -28,7 +28,8 @@ from prometheus_client.process_collector import ProcessCollector
 from domain.alerts import Delivery
 from domain.clock import Clock
 from domain.feed_errors import FeedErrorKind
-from domain.policy import Assessment, Mode
+from domain.mode import Mode
+from domain.policy import Assessment
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage

@@ -1,26 +1,12 @@
-"""The price-source interface the PriceFeed polls: the simulated market, ThetaData and IB implement it."""
+"""A price source that reports its failures (gateways.ports.PriceSource is the interface the PriceFeed polls)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 from domain.feed_errors import FeedError
 from domain.model import OptionContract, Quote
-
-
-class PriceSource(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def underlying_quote(self, symbol: str) -> Quote:
-        """The latest quote of the underlying; raises FeedError."""
-        ...
-
-    def option_quotes(self, contracts: Sequence[OptionContract]) -> Mapping[str, Quote]:
-        """Latest quotes keyed by contract key (with implied volatility when known); raises FeedError."""
-        ...
-
+from gateways.ports import PriceSource
 
 OnFeedError = Callable[[str, str], None]  # (source name, FeedErrorKind value), e.g. Metrics.feed_error
 

@@ -1,5 +1,6 @@
 """The simulated market: SPY (and any other underlying given a script) on a scripted path plus a
-seeded random walk, options at Black-Scholes.
+seeded random walk, options at Black-Scholes; after the close, the script's after-hours move, reached
+in even steps by the exercise cut-off (17:30 ET).
 
 Spreads widen toward the close, as they do in the last minutes of an expiration day. A contract expiring
 after the session keeps the time of the sessions to its expiry (weekdays, holidays ignored) and has value
@@ -33,7 +34,7 @@ class SpotScript:
     vol: float = 0.12  # annualised, drives the random walk and option prices
     seed: int = 7
     path: tuple[tuple[datetime, float], ...] = ()  # anchors, linearly interpolated
-    after_hours: float = 0.0  # dollars SPY moves between the close and 17:30 ET
+    after_hours: float = 0.0  # dollars SPY moves between the close and 17:30 ET, evenly over the window
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class _SpotPath:
         second = int(max((trading_time - self.start).total_seconds(), 0))
         noise = self._noise[min(second, len(self._noise) - 1)]
         price = self._base(trading_time) * math.exp(noise)
-        if at > self.session.close:
-            price += self.script.after_hours
+        if at > self.session.close:  # the after-hours move, spread evenly to the cut-off: strikes are crossed in time
+            price += self.script.after_hours * _fraction(self.session.close, self.session.exercise_cutoff, at)
         return round(price, 2)
 
 

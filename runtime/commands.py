@@ -20,7 +20,7 @@ from domain.commands import (
     format_status,
     parse_command,
 )
-from domain.policy import Mode
+from domain.mode import Mode
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,11 @@ API to a halt of trading with one critical alert naming the setting."""
 from __future__ import annotations
 
 from actors.context import Roles
-from actors.notifier import AlertSender
 from domain import alerts, order_alerts
 from domain.messages import PollNow
 from gateways.ib import IBBroker
-from gateways.ib.codes import Connectivity
 from gateways.metrics import Metrics
+from gateways.ports import AlertSender, Connectivity
 from runtime.service import READ_ONLY_CAUSE, Service
 
 

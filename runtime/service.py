@@ -14,12 +14,11 @@ import pykka
 
 from actors.assignment_desk import AssignmentDesk
 from actors.audit_logger import AuditLogger
-from actors.base import InjectCrash
-from actors.circuit_breaker import GATE_CAUSE, CircuitBreaker, ResetBreaker
+from actors.circuit_breaker import GATE_CAUSE, CircuitBreaker
 from actors.context import ActorContext, LiveConfig, Roles
 from actors.executor import Executor
 from actors.lapse_desk import LapseDesk
-from actors.notifier import AlertSender, Notifier
+from actors.notifier import Notifier
 from actors.position_poller import PositionPoller
 from actors.price_feed import PriceFeed
 from actors.risk_assessor import AssessorState, RiskAssessor
@@ -27,16 +26,25 @@ from config.schema import Settings
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
 from domain.clock import Clock
-from domain.messages import AssessorSnapshot, ForgiveFailures, ManualClose, Ping, PollNow, StatusQuery, Tick
+from domain.messages import (
+    AssessorSnapshot,
+    ForgiveFailures,
+    InjectCrash,
+    ManualClose,
+    Ping,
+    PollNow,
+    ResetBreaker,
+    StatusQuery,
+    Tick,
+)
+from domain.mode import Mode
 from domain.order_refs import is_cleanup_ref
-from domain.policy import Mode
 from domain.session import ExpirySession
 from domain.stages import Stage
 from domain.structure_view import structure_status
 from gateways.audit.durable import DurableAuditLog
-from gateways.broker import Broker
 from gateways.metrics import Metrics
-from gateways.prices import PriceSource
+from gateways.ports import AlertSender, Broker, PriceSource
 from supervisor import ChildSpec, Registry, StateKeeper, Supervisor, TradingGate
 
 log = logging.getLogger("cleanup.service")

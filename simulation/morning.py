@@ -19,6 +19,7 @@ from gateways.calendar import MarketCalendar
 from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket
+from runtime.app import Gateways, build_app
 from runtime.clock import VirtualClock
 from runtime.service import Service
 from runtime.service_window import SERVICE_START_ET
@@ -44,20 +45,17 @@ def run_next_morning(settings: Settings, expiry: ExpirySession, clock: VirtualCl
     session = MarketCalendar(dividends=settings.dividend_schedule).next_session(expiry.day + timedelta(days=1))
     start = datetime.combine(session.day, SERVICE_START_ET, tzinfo=EASTERN)
     clock.advance((start - clock.now()).total_seconds())
-    service = Service(settings, clock, session, broker, market, sender, audit_log, metrics,
-                      account=broker.account(), previous=expiry)
-    service.start()
-    try:
+    with build_app(settings, clock, session, Gateways.ready(broker, market), sender, audit_log, metrics,
+                   previous=expiry, finish_audit=False) as app:
+        service = app.service
         _tick(service, broker, clock, start + timedelta(seconds=CHECK_SECONDS))
         if settings.dispose_assignments == "close":
             open_at = datetime.combine(session.day, MARKET_OPEN_ET, tzinfo=EASTERN)
             clock.advance((open_at - BEFORE_OPEN - clock.now()).total_seconds())
             _tick(service, broker, clock, open_at + AFTER_OPEN)
         service.sync()
-    finally:
         escalated = service.supervisor.escalation_reason
         restarts = dict(service.supervisor.restarts)
-        service.stop()
     return Morning(session.day, start, clock.now(), restarts, escalated)
 
 

@@ -2,7 +2,10 @@
 
 Each virtual second: faults due now are applied, the paper broker fills what is due, the actors get
 a tick, and a barrier waits until the tick's messages have gone down the pipeline. So a run is
-deterministic for a scenario and seed, and an afternoon takes seconds.
+deterministic for a scenario and seed, and an afternoon takes seconds. The run goes on to the
+exercise cut-off (17:30 ET), as the service does, for the after-bell watch; once the session is
+settled (a minute after the bell) nothing trades, and it steps ten virtual seconds at a time, as
+fast as it can even at a ``speed`` (an hour and a half of after-hours quotes, watched in seconds).
 
 Each run has a run id and its own directory, ``<simulation_dir>/<run id>/``, holding its spool and,
 unless ``simulation_store`` names another store, its SQLite audit file: a simulation never writes
@@ -27,8 +30,8 @@ from config.schema import Settings, settings_with
 from domain.alerts import Alert
 from domain.audit import ActionKind, ActionRecord, new_action_id, new_run_id
 from domain.ex_dividend import outcome_tonight
+from domain.mode import Mode
 from domain.model import Position
-from domain.policy import Mode
 from domain.session import ExpirySession
 from domain.settlement import SETTLE_AFTER_CLOSE, Outcome, PositionResult, SessionKpis, session_kpis, settle
 from gateways.audit import StoreUnavailable
@@ -39,6 +42,7 @@ from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.private_files import private_directory
 from gateways.sim_market import SimulatedMarket
+from runtime.app import Gateways, build_app
 from runtime.clock import VirtualClock
 from runtime.service import Service
 from simulation.morning import Morning, run_next_morning
@@ -47,7 +51,10 @@ from simulation.scenario import Fault, Scenario, ScenarioError
 
 log = logging.getLogger("cleanup.simulation")
 STEP_SECONDS = 1.0
-AFTER_CLOSE = 2 * SETTLE_AFTER_CLOSE  # the service settles the session (KPI counters) before the run ends
+AFTER_CLOSE = 2 * SETTLE_AFTER_CLOSE  # the service settles the session (KPI counters) in this time after the bell
+# From then to the exercise cut-off (the after-bell watch, 17:30 ET) nothing trades: steps of this many seconds
+# keep the run short (540 steps instead of 5400) and still look at the after-hours price often.
+AFTER_BELL_STEP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,9 @@ class RecordingSender:
         if self._show:
             self._show(alert)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Nothing queued: each alert was recorded as it was sent."""
+
 
 def simulation_settings(settings: Settings, scenario: Scenario, mode: str | None) -> Settings:
     changes = dict(scenario.config)
@@ -159,15 +169,13 @@ def run_simulation(
     # Delivered on the actor's own thread (no courier): a run stays deterministic tick for tick.
     audit_log = DurableAuditLog(run.directory / "spool", lambda: open_target(run.store),  # it migrates on connect
                                 run_id=run.run_id, deliver_in_background=False)
-    service = Service(settings, clock, session, broker, market, sender, audit_log, metrics,
-                      account=broker.account())
-    service.start()
-    stack = contextlib.ExitStack()
     faults = scenario.fault_schedule()
-    end = session.close + AFTER_CLOSE
+    end = session.exercise_cutoff  # the service runs until then too (runtime/service_window.py)
     total = (end - start).total_seconds()
-    try:
-        if on_started:  # inside the try: a control plane that fails to start must not leave the actors running
+    with build_app(settings, clock, session, Gateways.ready(broker, market), sender, audit_log, metrics,
+                   finish_audit=False) as app, contextlib.ExitStack() as stack:
+        service = app.service
+        if on_started:  # inside: a control plane that fails to start must not leave the actors running
             stack.enter_context(on_started(service))
         while clock.now() < end and not service.escalated:
             faults = _apply_due_faults(faults, clock.now(), service, broker, market)
@@ -177,9 +185,10 @@ def run_simulation(
                 now = clock.now()
                 on_progress(Progress(now, session.stage(now, settings.thresholds).value,
                                      (now - start).total_seconds() / total))
-            if speed > 0:
-                time.sleep(STEP_SECONDS / speed)
-            clock.advance(STEP_SECONDS)
+            step = step_seconds(clock.now(), session)
+            if speed > 0 and step == STEP_SECONDS:  # the after-bell watch is not paced: nothing trades then
+                time.sleep(step / speed)
+            clock.advance(step)
         outcomes = broker.settle()
         for key, outcome in outcomes.items():
             symbol = key.split()[0]
@@ -190,11 +199,8 @@ def run_simulation(
                        f"{after_price:.2f} at 17:30 ET)",
                 success=outcome in (Outcome.EXPIRED_OTM,)))
         service.sync()
-    finally:
         escalated = service.supervisor.escalation_reason
         restarts = dict(service.supervisor.restarts)
-        stack.close()
-        service.stop()
     morning = None
     if through_next_open and not escalated:
         morning = run_next_morning(settings, session, clock, broker, market, sender, audit_log, metrics)
@@ -206,6 +212,11 @@ def run_simulation(
     return SimulationResult(scenario, session, service.config.mode, results, actions, session_kpis(results),
                             restarts, sender.alerts, len(broker.placed) + len(broker.placed_combos), escalated, fills,
                             run, audit, morning)
+
+
+def step_seconds(now: datetime, session: ExpirySession) -> float:
+    """A second to the settlement after the bell, AFTER_BELL_STEP_SECONDS from then to the cut-off."""
+    return STEP_SECONDS if now < session.close + AFTER_CLOSE else AFTER_BELL_STEP_SECONDS
 
 
 def _run_actions(run: SimulationRun, audit_log: DurableAuditLog) -> tuple[list[ActionRecord], AuditOutcome]:

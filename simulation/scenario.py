@@ -19,8 +19,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from actors.context import Roles
 from config.loader import check_overrides
 from config.schema import ConfigError
+from domain.mode import Mode
 from domain.model import OptionContract, OrderType, Position, Right, Side, StockPosition, WorkingOrder
-from domain.policy import Mode
 from domain.session import EASTERN, ExpirySession
 from gateways.sim_market import SpotScript
 

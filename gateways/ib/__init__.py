@@ -2,10 +2,10 @@
 
 from gateways.ib.broker import IBBroker, Reconciliation
 from gateways.ib.check import check_gateway
-from gateways.ib.codes import Connectivity
 from gateways.ib.prices import IBPriceSource
 from gateways.ib.reconnect import ReconnectPolicy
 from gateways.ib.token_bucket import TokenBucket
+from gateways.ports import Connectivity
 
 __all__ = ["Connectivity", "IBBroker", "IBPriceSource", "Reconciliation", "ReconnectPolicy", "TokenBucket",
            "check_gateway"]

@@ -50,7 +50,6 @@ from gateways.broker import (
     StockOrderState,
 )
 from gateways.ib import codes, mapping
-from gateways.ib.codes import Connectivity
 from gateways.ib.errors import not_connected, not_reconciled, outcome_unknown, unreachable
 from gateways.ib.lapse import send_lapse
 from gateways.ib.loop_thread import LoopThread, LoopTimeout
@@ -61,6 +60,7 @@ from gateways.ib.reconnect import ReconnectPolicy
 from gateways.ib.stock_orders import StockOrders
 from gateways.ib.token_bucket import MessageCounter, TokenBucket
 from gateways.ib.write_access import probe_write_access
+from gateways.ports import Connectivity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,14 +11,7 @@ from enum import StrEnum
 
 from domain.feed_errors import FeedErrorKind
 from gateways.broker import OrderStatus
-
-
-class Connectivity(StrEnum):
-    CONNECTED = "connected"
-    LOST = "lost"  # socket up, but IB Gateway lost IB's servers (1100): no orders go out
-    DISCONNECTED = "disconnected"  # socket to IB Gateway down: reconnecting
-    CLOSED = "closed"  # disconnect() was called: no reconnect
-
+from gateways.ports import Connectivity
 
 # Codes IB sends as error messages with request id -1 that change the connection's state.
 CONNECTIVITY_CODES: dict[int, Connectivity] = {

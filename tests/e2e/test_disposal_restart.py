@@ -16,8 +16,8 @@ from gateways.calendar import MarketCalendar
 from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.app import Gateways, build_app
 from runtime.clock import VirtualClock
-from runtime.service import Service
 from tests.support.ib_tree import CLOSE, SESSION, Alerts, audit_store
 
 MORNING = MarketCalendar().session(datetime(2026, 11, 27).date())
@@ -87,14 +87,9 @@ def _process_with(tmp_path, clock, broker, market, seconds, **flags):
                                     "dispose_assignments": "close", **flags}, environ={}).settings
     audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path), deliver_in_background=False)
     assert MORNING is not None
-    service = Service(settings, clock, MORNING, broker, market, Alerts(), audit, Metrics(process_collectors=False),
-                      account=broker.account(), previous=SESSION)
-    service.start()
-    try:
+    with build_app(settings, clock, MORNING, Gateways.ready(broker, market), Alerts(), audit,
+                   Metrics(process_collectors=False), previous=SESSION) as app:
         for _ in range(seconds):
             broker.process(clock.now())
-            service.tick_in_order()
+            app.service.tick_in_order()
             clock.advance(1.0)
-    finally:
-        service.stop()
-        audit.finish()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from domain.mode import Mode
 from domain.model import OptionContract, Position, StockPosition
-from domain.policy import Mode
 from tests.support.ib_tree import CLOSE, SESSION, SHORT_PUT, audit_store
 from tests.support.paper_tree import run_paper
 

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 from actors.context import Roles
 from domain.messages import PollNow
-from gateways.ib.codes import Connectivity
 from gateways.metrics import Metrics
+from gateways.ports import Connectivity
 from runtime.connection_watcher import ConnectionWatcher
 
 

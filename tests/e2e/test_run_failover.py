@@ -1,6 +1,6 @@
 """ThetaData failover through the whole tree: the fake Theta Terminal and the fake IB Gateway together.
 
-The tree is wired as `cleanup-manager run` wires it (``cli.cmd_run.price_source``): ThetaData through
+The tree is wired as `cleanup-manager run` wires it (``runtime.ib_wiring.price_source``): ThetaData through
 the real HTTP client, IB market data through the real ib_async client as the fallback, and orders
 through IB. The virtual clock drives both fakes' timestamps.
 """
@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cli.cmd_run import price_source
 from domain.feed_health import FALLBACK, PRIMARY
 from runtime.clock import VirtualClock
+from runtime.ib_wiring import price_source
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript, OrderBehaviour, QuoteStep
 from tests.fakes.theta_terminal import FakeThetaTerminal
 from tests.support.ib_tree import CALL, CLOSE, Alerts, audited_fills, placed, run_tree

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from actors.context import Roles
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.session import EASTERN
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
 from tests.support.ib_tree import (

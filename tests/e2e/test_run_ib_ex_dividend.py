@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from domain.ex_dividend import Dividend
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.session import EASTERN
 from gateways.sim_market import SimulatedMarket, SpotScript
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript, OrderBehaviour

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cli.cmd_run import price_source
 from domain.alerts import Severity
 from domain.feed_health import PRIMARY
-from domain.policy import Mode
+from domain.mode import Mode
 from gateways.metrics import Metrics
 from runtime.clock import VirtualClock
+from runtime.ib_wiring import price_source
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript, QuoteStep, codes
 from tests.fakes.theta_terminal import FakeThetaTerminal
 from tests.support.ib_tree import CALL, CLOSE, Alerts, run_tree

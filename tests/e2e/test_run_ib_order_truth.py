@@ -8,7 +8,7 @@ import pytest
 
 from actors.context import Roles
 from domain.alerts import Severity
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.session import EASTERN
 from runtime.service import READ_ONLY_CAUSE
 from tests.fakes.ib_gateway import FakeContract, FakeOrder, FakePosition, GatewayScript, OrderBehaviour

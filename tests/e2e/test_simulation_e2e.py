@@ -1,7 +1,8 @@
 """Scenarios through the real actor tree, in virtual time, checked on their outcomes and audit trail."""
 
+import dataclasses
 import json
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from domain.audit import ActionKind
 from domain.session import EASTERN
 from domain.settlement import Outcome
 from simulation import runner
-from simulation.scenario import ScenarioError, load_scenario
+from simulation.scenario import Fault, ScenarioError, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "simulation" / "scenarios"
 
@@ -224,7 +225,7 @@ def test_a_spread_settling_deep_in_the_money_is_left_alone_and_delivers_no_share
     assert result.orders_sent == 0 and result.kpis.shares_delivered == 0
     assert any("left alone" in a.reason for a in actions(result, ActionKind.WARN))
     (bell,) = [a for a in result.alerts if "open at the close" in a.title]
-    assert "vertical SPY 20261125 +3 625C / -3 630C: at 641" in bell.body and "delivers +0 shares" in bell.body
+    assert "- vertical SPY 20261125 +3 625C / -3 630C: delivers +0 shares net" in bell.body.splitlines()
 
 
 def test_on_the_seeds_rules_the_595_600_spread_is_closed_whole_at_t5_where_the_long_alone_used_to_be_sold(
@@ -277,3 +278,48 @@ def test_on_the_seeds_rules_the_guard_is_off_and_the_call_is_only_warned_of(tmp_
     result = simulate(tmp_path_factory, "ex_dividend_eve.json", ex_dividend_guard=False)
     assert result.orders_sent == 0 and outcome(result, DEEP_CALL).outcome is Outcome.ASSIGNED
     assert any("ex_dividend_guard is off" in a.reason for a in actions(result, ActionKind.WARN, "600C"))
+def test_a_short_left_open_and_crossed_after_hours_is_reported_updated_once_and_flagged_at_17_29(tmp_path_factory):
+    """The after-bell watch through the tree: the first report, one update at the crossing, the final flag."""
+    result = simulate(tmp_path_factory, "after_hours_cross.json")
+    assert result.orders_sent == 0  # 0.8 % out of the money at T-2: the policy left the spread open
+    assert outcome(result, "SPY 20261125 636P").outcome is Outcome.ASSIGNED
+    watch = [a for a in result.alerts if a.key.startswith(("open-at-bell:", "after-bell-"))]
+    first, update, final = watch
+    assert first.key == "open-at-bell:2026-11-25"
+    assert any(line.startswith("- SPY 20261125 636P qty -3 (short): SPY 640.") and "after hours 640." in line
+               and line.endswith("expires worthless likely") for line in first.body.splitlines()), first.body
+    assert "- vertical SPY 20261125 +3 630P / -3 636P: delivers +0 shares net" in first.body.splitlines()
+    assert update.key == "after-bell-crossing:2026-11-25:1" and update.severity.value == "critical"
+    assert "SPY 20261125 636P into the money (SPY 635.9" in update.body
+    assert final.key == "after-bell-final:2026-11-25" and final.severity.value == "critical"
+    assert final.title == "17:30 ET: expect assignment of 1 short position(s)"
+    flagged = [line for line in final.body.splitlines() if line.endswith("EXPECT ASSIGNMENT")]
+    assert len(flagged) == 1 and "636P qty -3 (short)" in flagged[0]
+    assert "delivers +300 shares net" in final.body and "SPY +300 shares" in final.body
+    records = {a.reason.split(":")[0]: a for a in actions(result, ActionKind.WARN)
+               if a.reason.startswith("after the bell")}
+    crossing, last = records["after the bell, crossing report"], records["after the bell, final report"]
+    assert time(17, 5) <= crossing.at.astimezone(EASTERN).time() < time(17, 20)
+    assert last.at.astimezone(EASTERN).time() == time(17, 29) and last.success is False
+    assert result.kpis.shares_delivered == 300  # settlement as before: the after-hours move assigns the 636P
+
+
+def test_a_risk_assessor_crashing_after_hours_neither_repeats_nor_loses_a_watch_report(tmp_path_factory):
+    """Crashes between the first report and the crossing, and between the crossing and the final report."""
+    scenario = load_scenario(SCENARIOS / "after_hours_cross.json")
+    crashes = tuple(Fault(datetime.combine(scenario.day, at, tzinfo=EASTERN), "crash_actor", actor="risk_assessor")
+                    for at in (time(16, 30), time(17, 20)))
+    data_dir = tmp_path_factory.mktemp("after_hours_crash")
+    settings = load_settings(flags={"data_dir": str(data_dir), "simulation_dir": str(data_dir / "simulations")},
+                             environ={}).settings
+    scenario = dataclasses.replace(scenario, faults=crashes)
+    result = runner.run_simulation(scenario, runner.simulation_settings(settings, scenario, None))
+    assert result.restarts["risk_assessor"] == 2 and not result.escalated
+    watch = [a.key for a in result.alerts if a.key.startswith(("open-at-bell:", "after-bell-"))]
+    assert watch == ["open-at-bell:2026-11-25", "after-bell-crossing:2026-11-25:1", "after-bell-final:2026-11-25"]
+
+
+def test_with_after_bell_updates_off_only_the_first_and_final_reports_go(tmp_path_factory):
+    result = simulate(tmp_path_factory, "after_hours_cross.json", after_bell_updates=False)
+    watch = [a.key for a in result.alerts if a.key.startswith(("open-at-bell:", "after-bell-"))]
+    assert watch == ["open-at-bell:2026-11-25", "after-bell-final:2026-11-25"]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from actors.context import Roles
 from domain.commands import format_status
-from domain.policy import Mode
+from domain.mode import Mode
 from tests.support.domain_builders import contract, position
 from tests.support.ib_tree import CLOSE
 from tests.support.paper_tree import run_paper

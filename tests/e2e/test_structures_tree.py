@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from domain.audit import ActionKind
 from domain.commands import format_status
+from domain.mode import Mode
 from domain.model import OptionContract, Position
-from domain.policy import Mode
 from gateways.sim_market import SimulatedMarket, SpotScript
 from tests.support.ib_tree import CLOSE, SESSION, audited
 from tests.support.paper_tree import run_paper

@@ -8,8 +8,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from domain.audit import ActionKind
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote, Side
-from domain.policy import Mode
 from gateways.sim_market import SimulatedMarket, SpotScript
 from tests.fakes.ib_gateway import FakeContract, FakePosition, GatewayScript, OrderBehaviour
 from tests.support.domain_builders import stop
@@ -120,12 +120,15 @@ def test_positions_still_open_at_the_bell_are_listed_once_with_what_is_likely(tm
     (bell,) = [a for a in alerts.sent if a.key == "open-at-bell:2026-11-25"]
     assert bell.severity.value == "critical" and bell.title == "6 expiring position(s) open at the close"
     lines = bell.body.splitlines()
-    expected = [r"- SPY 20261125 638C qty \+2: SPY 64[01]\.\d\d at the close, moneyness \+0\.4\d%: exercise likely",
-                r"- SPY 20261125 643P qty -1: SPY 64[01]\.\d\d at the close, .*: assignment likely",
-                r"- SPY 20261125 639P qty -1: .*: assignment possible on an after-hours move",
-                r"- SPY 20261125 650C qty \+1: .*: expires worthless",
-                r"- IWM 20261125 222P qty -3: IWM 220\.\d\d at the close, moneyness \+0\.[89]\d%: assignment likely",
-                r"- SPXW 20261125 5800C qty \+1: settles in cash, not watched"]
+    after = r", after hours \d+\.\d\d at 16:00:[0-5]\d ET: "  # the latest price since the bell, and its time
+    expected = [r"- SPY 20261125 638C qty \+2 \(long\): SPY 64[01]\.\d\d at the close, moneyness \+0\.4\d%"
+                + after + "exercise likely",
+                r"- SPY 20261125 643P qty -1 \(short\): SPY 64[01]\.\d\d at the close, .*: assignment likely",
+                r"- SPY 20261125 639P qty -1 \(short\): .*: assignment possible on an after-hours move",
+                r"- SPY 20261125 650C qty \+1 \(long\): .*: expires worthless likely",
+                r"- IWM 20261125 222P qty -3 \(short\): IWM 220\.\d\d at the close, moneyness \+0\.[89]\d%"
+                + after + "assignment likely",
+                r"- SPXW 20261125 5800C qty \+1 \(long\): settles in cash, not watched"]
     for pattern in expected:
         assert any(re.fullmatch(pattern, line) for line in lines), (pattern, bell.body)
     records = [a for a in audited(tmp_path) if a.reason.startswith("open at the close")]

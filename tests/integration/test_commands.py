@@ -6,7 +6,7 @@ import pytest
 
 from domain.audit import ActionKind
 from domain.commands import CommandError, CommandName, CommandReply, format_status, parse_command
-from domain.policy import Mode
+from domain.mode import Mode
 from runtime.commands import CommandHandler
 from tests.support.commands import Desk
 

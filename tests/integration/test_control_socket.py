@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from domain.policy import Mode
+from domain.mode import Mode
 from runtime.commands import CommandHandler
 from runtime.control_socket import ControlSocketError, ControlSocketServer, send_command
 

@@ -20,7 +20,8 @@ from gateways.broker import (
     OrderRequest,
     OrderStatus,
 )
-from gateways.ib import Connectivity, IBBroker, ReconnectPolicy
+from gateways.ib import IBBroker, ReconnectPolicy
+from gateways.ports import Connectivity
 from runtime.clock import VirtualClock
 from tests.fakes.ib_gateway import FakeContract, FakeIBGateway, FakeOrder, FakePosition, GatewayScript, OrderBehaviour
 from tests.fakes.ib_gateway.harness import EventRecorder, settings_for

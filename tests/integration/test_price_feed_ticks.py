@@ -22,8 +22,8 @@ from gateways.audit.factory import open_store
 from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.app import Gateways, build_app
 from runtime.clock import VirtualClock
-from runtime.service import Service
 from tests.support.ib_tree import Alerts
 
 REAL_SECONDS_PER_TICK = 0.2  # the virtual clock runs 5x real time, one tick per virtual second
@@ -55,27 +55,23 @@ def test_a_hanging_source_never_makes_decisions_on_an_old_now(tmp_path, caplog):
     market = SimulatedMarket(SpotScript(636.0), session, clock, clock.now())
     broker = PaperBroker(market, clock, [Position(OptionContract("SPY", Right.CALL, 640.0, session.day), 1, 1.0)])
     audit = DurableAuditLog(tmp_path / "spool", lambda: _store(settings))
-    service = Service(settings, clock, session, broker, HangingSource(clock), Alerts(), audit,
-                      Metrics(process_collectors=False), account=broker.account())
     lags: list[float] = []
-    tell = service.registry.tell
+    gateways = Gateways.ready(broker, HangingSource(clock))
+    with build_app(settings, clock, session, gateways, Alerts(), audit, Metrics(process_collectors=False)) as app:
+        service = app.service
+        tell = service.registry.tell
 
-    def timed_tell(role, message):  # the assessor decides on message.at as soon as it arrives
-        if role == Roles.RISK_ASSESSOR and isinstance(message, MarketUpdate):
-            lags.append((clock.now() - message.at).total_seconds())
-        tell(role, message)
+        def timed_tell(role, message):  # the assessor decides on message.at as soon as it arrives
+            if role == Roles.RISK_ASSESSOR and isinstance(message, MarketUpdate):
+                lags.append((clock.now() - message.at).total_seconds())
+            tell(role, message)
 
-    service.registry.tell = timed_tell  # type: ignore[method-assign]
-    service.start()
-    try:
+        service.registry.tell = timed_tell  # type: ignore[method-assign]  # before the first tick: no price yet
         with caplog.at_level(logging.INFO, logger="cleanup.feed"):
             for _ in range(TICKS):
                 service.tick()
                 time.sleep(REAL_SECONDS_PER_TICK)
                 clock.advance(1.0)
-    finally:
-        service.stop()
-        audit.close()
     assert len(lags) >= TICKS * REAL_SECONDS_PER_TICK / (HANG * REAL_SECONDS_PER_TICK) - 2
     slack = 1.0  # a virtual second is 0.2 s of real time here: scheduling jitter on shared cores
     assert max(lags) <= MAX_TICK_LAG_SECONDS + HANG + slack, lags

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from config import ConfigError, load_settings
-from domain.policy import Mode
+from domain.mode import Mode
 from gateways.telegram import TelegramCommandListener, TelegramError
 from gateways.telegram_access import Sender, StrangerThrottle, TelegramAccess
 from runtime.commands import CommandHandler

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cli.cmd_run import feed_alert
 from domain.alerts import Severity
 from domain.feed_errors import FeedError
 from domain.feed_health import FALLBACK, PRIMARY, EventKind, FeedHealth, FeedHealthConfig, Reason
@@ -19,6 +18,7 @@ from domain.session import EASTERN
 from gateways.failover_prices import FailoverPriceSource
 from gateways.thetadata import ThetaDataPriceSource, connect
 from runtime.clock import VirtualClock
+from runtime.ib_wiring import feed_alert
 from tests.fakes.theta_terminal import FakeThetaTerminal
 
 T_MINUS_6 = datetime(2026, 11, 27, 12, 54, tzinfo=EASTERN)  # the close is 13:00 ET that day

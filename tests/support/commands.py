@@ -14,8 +14,9 @@ from typing import Any
 from config.loader import load_settings
 from config.schema import Settings
 from domain.audit import ActionRecord
+from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote
-from domain.policy import Close, Mode, PolicyInput, StageAction, determine_actions
+from domain.policy import Close, PolicyInput, StageAction, determine_actions
 from domain.session import EASTERN, ExpirySession
 from runtime.clock import VirtualClock
 

@@ -3,8 +3,9 @@
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
+from domain.mode import Mode
 from domain.model import OptionContract, OrderType, Position, Quote, Right, Side, WorkingOrder
-from domain.policy import Mode, PolicyInput
+from domain.policy import PolicyInput
 from domain.session import EASTERN, ExpirySession
 
 DAY = date(2026, 11, 25)

@@ -18,8 +18,9 @@ from actors.context import ActorContext, LiveConfig, Roles
 from config import load_settings
 from domain.audit import ActionRecord
 from domain.messages import Decisions, PositionsSnapshot
+from domain.mode import Mode
 from domain.model import Execution, Position, StockPosition, WorkingOrder
-from domain.policy import Decision, Mode
+from domain.policy import Decision
 from domain.session import EASTERN
 from gateways.broker import BrokerUnavailable, ComboRequest, OrderEvent, OrderRequest
 from gateways.metrics import Metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -12,16 +13,17 @@ from config.schema import Settings
 from config.sections import flatten_sections
 from domain.alerts import Alert
 from domain.clock import Clock
-from domain.policy import Mode
+from domain.mode import Mode
 from domain.session import EASTERN, ExpirySession
 from gateways.audit.durable import DurableAuditLog
 from gateways.audit.factory import open_sqlite
 from gateways.ib import IBBroker
 from gateways.metrics import Metrics
-from gateways.prices import PriceSource
+from gateways.ports import PriceSource
 from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.app import build_app
 from runtime.clock import VirtualClock
-from runtime.connection_watcher import ConnectionWatcher
+from runtime.ib_wiring import ib_gateways
 from runtime.service import Service
 from tests.fakes.ib_gateway import FakeIBGateway, GatewayScript
 from tests.fakes.ib_gateway.harness import settings_for
@@ -44,6 +46,9 @@ PricesFactory = Callable[[Settings, IBBroker, Clock, Callable[[Alert], None]], P
 class Alerts:
     def __init__(self) -> None:
         self.sent: list[Alert] = []
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Nothing queued: each alert was kept as it was sent."""
 
     def send(self, alert: Alert) -> None:
         self.sent.append(alert)
@@ -71,19 +76,17 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
         clock = clock or VirtualClock(start)
         virtual = clock
         gateway.use_clock(lambda: virtual.now().timestamp())  # fills, lagging reads: on the service's time
-        broker = IBBroker(settings, clock)
         metrics = Metrics(process_collectors=False)
-        connection = ConnectionWatcher(broker, metrics, alerts)  # wired as `run` wires it
-        broker.set_connection_handler(connection.changed)
-        broker.set_write_access_handler(connection.write_access)
-        broker.connect()
-        gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
+        gateways = ib_gateways(settings, clock, metrics, alerts, prices=prices)  # wired as `run` wires it
+
+        def connect(broker):
+            gateways.connect(broker)
+            gateway.mark()  # what follows is the tree's own use of the API, not the connect and reconciliation
+
         audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path))
-        service = Service(settings, clock, session, broker, prices(settings, broker, clock, alerts.send), alerts,
-                          audit, metrics, account=broker.account(), previous=previous)
-        connection.attach(service)
-        service.start()
-        try:
+        with build_app(settings, clock, session, replace(gateways, connect=connect), alerts, audit, metrics,
+                       previous=previous) as app:
+            service = app.service
             end = start + timedelta(seconds=seconds)
             while clock.now() < end:
                 service.tick_in_order()
@@ -92,11 +95,7 @@ def run_tree(tmp_path, script: GatewayScript, *, start: datetime, seconds: int, 
                 if until and until(gateway, service):
                     break
                 clock.advance(step(clock.now()))
-            return gateway, service
-        finally:
-            service.stop()
-            broker.disconnect()
-            audit.finish()
+        return gateway, service
 
 
 def audit_store(tmp_path):

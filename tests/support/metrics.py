@@ -17,8 +17,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from domain.alerts import Delivery
+from domain.mode import Mode
 from domain.model import OptionContract
-from domain.policy import Assessment, Mode, StageAction
+from domain.policy import Assessment, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage

@@ -8,12 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from config.loader import load_settings
+from domain.mode import Mode
 from domain.model import Position, StockPosition, WorkingOrder
-from domain.policy import Mode
 from gateways.audit.durable import DurableAuditLog
 from gateways.metrics import Metrics
 from gateways.paper_broker import PaperBroker
 from gateways.sim_market import SimulatedMarket, SpotScript
+from runtime.app import Gateways, build_app
 from runtime.clock import VirtualClock
 from runtime.service import Service
 from tests.support.ib_tree import SESSION, Alerts, audit_store
@@ -41,10 +42,9 @@ def run_paper(tmp_path, positions: Sequence[Position], *, start: datetime, secon
     broker = PaperBroker(sim, clock, positions, orders, stock=stock)
     alerts = Alerts()
     audit = DurableAuditLog(tmp_path / "spool", lambda: audit_store(tmp_path))
-    service = Service(settings, clock, SESSION, broker, source(sim) if source else sim, alerts, audit,
-                      Metrics(process_collectors=False), account=broker.account())
-    service.start()
-    try:
+    gateways = Gateways.ready(broker, source(sim) if source else sim)
+    with build_app(settings, clock, SESSION, gateways, alerts, audit, Metrics(process_collectors=False)) as app:
+        service = app.service
         end = start + timedelta(seconds=seconds)
         while clock.now() < end:
             broker.process(clock.now())
@@ -52,8 +52,4 @@ def run_paper(tmp_path, positions: Sequence[Position], *, start: datetime, secon
             if watch:
                 watch(service)
             clock.advance(1.0)
-        return broker, service, alerts
-    finally:
-        service.stop()
-        audit.drain(100_000)
-        audit.close()
+    return broker, service, alerts

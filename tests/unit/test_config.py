@@ -7,7 +7,7 @@ import pytest
 from config import ConfigError, load_settings
 from config.schema import Settings, mask_dsn, settings_with
 from config.sections import SECTIONS
-from domain.policy import Mode
+from domain.mode import Mode
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 

@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from domain.closing_rules import ClosingRules
 from domain.ex_dividend import Dividend, DividendSchedule, early_assignment_risk, time_value
+from domain.mode import Mode
 from domain.model import Right, Side
-from domain.policy import Close, ConvertStop, Mode, Warn, determine_actions
+from domain.policy import Close, ConvertStop, Warn, determine_actions
 from domain.session import ExpirySession
 from domain.stages import Stage
 from tests.support.domain_builders import CLOSE, DAY, contract, inputs, option_quote, position, stop

@@ -1,9 +1,10 @@
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from domain.mode import Mode
 from domain.model import OrderType, Side, WorkingOrder
 from domain.order_refs import is_cleanup_ref, make_order_ref
-from domain.policy import CancelOrder, Close, ConvertStop, Mode, StageAction, Warn, determine_actions
+from domain.policy import CancelOrder, Close, ConvertStop, StageAction, Warn, determine_actions
 from domain.stages import Stage
 from tests.support.domain_builders import DAY, contract, inputs, position, stop
 

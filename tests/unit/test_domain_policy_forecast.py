@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.policy import Mode, StageAction, closing_forecast, determine_actions
+from domain.mode import Mode
+from domain.policy import StageAction, closing_forecast, determine_actions
 from domain.stages import Stage
 from tests.support.domain_builders import contract, inputs, position
 

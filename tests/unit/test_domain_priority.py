@@ -4,9 +4,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.closing_rules import ClosingRules
+from domain.mode import Mode
 from domain.model import OrderType, Side, WorkingOrder
 from domain.order_refs import make_order_ref
-from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop, Mode, Warn, determine_actions, priority_of
+from domain.policy import CancelOrder, Close, CloseCombo, ConvertStop, Warn, determine_actions, priority_of
 from domain.priority import close_priority
 from tests.support.domain_builders import contract, inputs, position, stop
 

@@ -6,11 +6,9 @@ from datetime import timedelta
 
 from domain.model import Position, Side
 from domain.settlement import (
-    BellOutlook,
     Outcome,
     PositionResult,
     SessionCounts,
-    bell_outlook,
     closed_quantity,
     closing_spot,
     delivered_shares,
@@ -64,20 +62,6 @@ def test_each_contract_settles_on_its_own_underlying_at_the_close() -> None:
 def test_a_contract_whose_underlying_has_no_closing_price_is_left_out_of_the_counts() -> None:
     still_open = [Position(contract(5800, symbol="SPX"), 1), Position(contract(642), 1)]
     assert settle_at_close(still_open, [], PRICES) == SessionCounts(0, 1, 0, 0)
-
-
-def test_the_outlook_at_the_bell_says_exercise_assignment_or_pin_risk() -> None:
-    band = 0.005
-    assert bell_outlook(Position(contract(642), 1), SPOT, band) is BellOutlook.EXERCISE_LIKELY
-    assert bell_outlook(Position(contract(642.495), 1), SPOT, band) is BellOutlook.EXPIRES  # under a cent in
-    assert bell_outlook(Position(contract(643), 1), SPOT, band) is BellOutlook.EXPIRES  # longs are not assigned
-    assert bell_outlook(Position(contract(643, "P"), -1), SPOT, band) is BellOutlook.ASSIGNMENT_LIKELY
-    # 0.39 % out of the money: an after-hours move to 17:30 ET can still put it in
-    assert bell_outlook(Position(contract(640, "P"), -1), SPOT, band) is BellOutlook.ASSIGNMENT_POSSIBLE
-    assert bell_outlook(Position(contract(630, "P"), -1), SPOT, band) is BellOutlook.EXPIRES
-    assert bell_outlook(Position(contract(642, "P"), -1), None, band) is BellOutlook.NO_PRICE
-    assert bell_outlook(Position(contract(5800, symbol="SPXW"), -1), None, band) is BellOutlook.CASH_SETTLED
-    assert [o.at_risk for o in BellOutlook] == [True, True, True, False, False, True]
 
 
 def test_closing_fills_take_away_the_position_they_close() -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
+from domain.mode import Mode
 from domain.model import OptionContract, Right
-from domain.policy import Assessment, Mode, StageAction
+from domain.policy import Assessment, StageAction
 from domain.risk import RiskLevel
 from domain.settlement import SessionCounts
 from domain.stages import Stage

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from domain.mode import Mode
 from domain.model import OrderType, Side, WorkingOrder
 from domain.order_refs import make_order_ref
-from domain.policy import CancelOrder, Close, ConvertStop, Mode, Warn, determine_actions
+from domain.policy import CancelOrder, Close, ConvertStop, Warn, determine_actions
 from tests.support.domain_builders import DAY, contract, inputs, position, stop
 
 SPY = 640.0

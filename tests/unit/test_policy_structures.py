@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.closing_rules import ClosingRules
+from domain.mode import Mode
 from domain.model import OrderType, Side, WorkingOrder
-from domain.policy import Close, CloseCombo, ConvertStop, Mode, Warn, determine_actions
+from domain.policy import Close, CloseCombo, ConvertStop, Warn, determine_actions
 from domain.structures import group_structures
 from tests.support.domain_builders import contract, inputs, position, stop
 

@@ -3,8 +3,9 @@ alone, and from T-5 closes on the last fresh price what it put clearly in the mo
 
 from __future__ import annotations
 
+from domain.mode import Mode
 from domain.model import OrderType, Side, WorkingOrder
-from domain.policy import Close, Mode, StageAction, Warn, determine_actions
+from domain.policy import Close, StageAction, Warn, determine_actions
 from tests.support.domain_builders import contract, inputs, position, stop
 
 SPY = 640.0
