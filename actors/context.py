@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.clock import Clock
 from domain.mode import Mode
 from domain.session import ExpirySession

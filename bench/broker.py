@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from bench.generator import Day, GeneratorConfig
 from bench.market import DayMarket
-from config.settings import default_values
+from config.loader import default_values
 from domain.book import over_close
 from domain.execution import ComboLegQuote, Priced, combo_fill, fill_due, working_fill
 from domain.model import OrderType, Position, Side, WorkingOrder

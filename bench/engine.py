@@ -37,7 +37,7 @@ from bench.broker import BenchBroker, ComboOrder, Fill, OurOrder
 from bench.generator import SYMBOL, WINDOW_SECONDS, Day, GeneratorConfig
 from bench.market import DayMarket
 from bench.policies import Action, Policy
-from config.settings import Settings
+from config.schema import Settings
 from domain.book import Book, OwnFill
 from domain.breaker import BreakerState, record_failure, record_order
 from domain.cadence import poll_due

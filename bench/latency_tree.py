@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from config.settings import Settings, load_settings
+from config.loader import load_settings
+from config.schema import Settings
 from domain.alerts import Alert
 from domain.model import OptionContract, Position, Quote, Right
 from domain.session import EASTERN, ExpirySession

@@ -19,7 +19,8 @@ from datetime import datetime
 
 from bench.generator import HORIZON_SECONDS, SYMBOL, WINDOW_SECONDS, Day
 from bench.market import DayMarket
-from config.settings import Settings, load_settings
+from config.loader import load_settings
+from config.schema import Settings
 from domain.closing_rules import ClosingRules
 from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote, WorkingOrder

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from bench.engine import DayTally, PositionRun, run_day
 from bench.generator import Day, GeneratorConfig, generate_days
 from bench.policies import Policy, default_policies
-from config.settings import Settings, load_settings
+from config.loader import load_settings
+from config.schema import Settings
 from domain.pacing import paced_rate
 
 

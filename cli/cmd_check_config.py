@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import add_config_flags, load
@@ -21,10 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
     table = Table(title="Effective configuration", title_justify="left")
-    for column in ("key", "value", "from"):
+    for column in ("section", "key", "value", "from"):
         table.add_column(column)
-    for key, value, origin in loaded.describe():
-        table.add_row(key, value, origin)
+    for section, key, value, origin in loaded.describe():
+        # escaped: rich would read "[thresholds]" (or a value in brackets) as markup and print nothing
+        table.add_row(*(escape(cell) for cell in (f"[{section}]", key, value, origin)))
     Console(width=120).print(table)
     print("configuration OK")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
-from config.settings import Settings
+from config.schema import Settings
 from gateways.audit import StoreUnavailable, open_store
 from gateways.audit.factory import target_of
 

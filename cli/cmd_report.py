@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from cli.cmd_db import describe_target
 from cli.common import EXIT_UNREACHABLE, add_config_flags, fail, load
-from config.settings import Settings
+from config.schema import Settings
 from domain.report import DaySummary, daily_summaries, narrative
 from domain.session import EASTERN
 from gateways.audit import StoreUnavailable, open_store

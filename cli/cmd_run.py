@@ -7,7 +7,7 @@ import logging
 import threading
 
 from cli.common import EXIT_CONFIG, EXIT_UNREACHABLE, add_config_flags, fail, load
-from config.settings import Settings
+from config.schema import Settings
 from domain.clock import Clock
 from domain.session import ExpirySession
 from gateways.apprise_channels import sender_from_settings

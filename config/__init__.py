@@ -1,5 +1,6 @@
 """Configuration: the embedded defaults file, its schema and the layered loader."""
 
-from config.settings import ConfigError, LoadedSettings, Settings, load_settings
+from config.loader import LoadedSettings, load_settings
+from config.schema import ConfigError, Settings
 
 __all__ = ["ConfigError", "LoadedSettings", "Settings", "load_settings"]

@@ -33,7 +33,7 @@ _EPSILON = 1e-9  # prices are cents held in floats
 
 
 class WalkSettings(Protocol):
-    """The settings the walk reads (config.settings.Settings has them)."""
+    """The settings the walk reads (config.schema.Settings has them)."""
 
     @property
     def max_attempts(self) -> int: ...

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from config.settings import default_values
+from config.loader import default_values
 from domain.book import over_close
 from domain.clock import Clock
 from domain.ex_dividend import outcome_tonight

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.clock import Clock
 from domain.session import ExpirySession
 from gateways.audit.durable import DurableAuditLog

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from config.settings import ConfigError, Settings, settings_with
+from config.schema import ConfigError, Settings, settings_with
 from domain.audit import ActionKind, ActionRecord, new_action_id
 from domain.clock import Clock
 from domain.commands import (

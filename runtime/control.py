@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 
 from actors.context import Roles
-from config.settings import Settings
+from config.schema import Settings
 from domain.clock import Clock
 from gateways.telegram import TelegramCommandListener
 from runtime.commands import CommandHandler

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from config.settings import Settings
+from config.schema import Settings
 from domain import alerts
 from domain.clock import Clock
 from domain.feed_health import EventKind, FeedEvent, FeedHealth, FeedHealthConfig, Reason

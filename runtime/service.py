@@ -22,7 +22,7 @@ from actors.notifier import Notifier
 from actors.position_poller import PositionPoller
 from actors.price_feed import PriceFeed
 from actors.risk_assessor import AssessorState, RiskAssessor
-from config.settings import Settings
+from config.schema import Settings
 from domain import alerts
 from domain.audit import ActionKind, ActionRecord, new_action_id
 from domain.clock import Clock

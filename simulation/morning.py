@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.session import EASTERN, MARKET_OPEN_ET, ExpirySession
 from gateways.audit.durable import DurableAuditLog
 from gateways.calendar import MarketCalendar

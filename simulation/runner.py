@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from actors.context import Roles
-from config.settings import Settings, settings_with
+from config.schema import Settings, settings_with
 from domain.alerts import Alert
 from domain.audit import ActionKind, ActionRecord, new_action_id, new_run_id
 from domain.ex_dividend import outcome_tonight

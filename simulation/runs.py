@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.settings import Settings
+from config.schema import Settings
 from gateways.audit.factory import SQLITE_FILE, StoreTarget, named_target
 
 

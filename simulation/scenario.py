@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actors.context import Roles
-from config.settings import ConfigError, check_overrides
+from config.loader import check_overrides
+from config.schema import ConfigError
 from domain.mode import Mode
 from domain.model import OptionContract, OrderType, Position, Right, Side, StockPosition, WorkingOrder
 from domain.session import EASTERN, ExpirySession

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from config.settings import Settings
+from config.schema import Settings
 from gateways.metrics import Metrics, start_metrics_server
 from runtime.control import control_plane
 from simulation import runner

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.audit import ActionRecord
 from domain.commands import CommandReply
 from runtime.control_socket import send_command

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.settings import Settings, mask_dsn
+from config.schema import Settings, mask_dsn
 from gateways.audit.dialects import SQLITE, postgresql
 from gateways.audit.protocol import StoreUnavailable
 from gateways.audit.sql_store import SqlAuditStore

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from ib_async import IB
 from ib_async import Position as IBPosition
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.clock import Clock
 from domain.model import Execution, OptionContract, Position, StockPosition, WorkingOrder
 from gateways.broker import BrokerEvent, ComboRequest, LapseResult, OrderRequest, StockOrderRequest, StockOrderState

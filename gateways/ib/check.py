@@ -7,7 +7,7 @@ from datetime import date
 
 from ib_async import Position as IBPosition
 
-from config.settings import Settings
+from config.schema import Settings
 from domain.clock import Clock
 from domain.model import Position, WorkingOrder
 from domain.session import EASTERN

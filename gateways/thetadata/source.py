@@ -18,7 +18,7 @@ from domain.model import OptionContract, Quote
 from gateways.thetadata.client import TerminalClient, connect
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from config.schema import Settings
 
 
 class ThetaDataPriceSource:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings
+from config.loader import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "deploy" / "install.sh"

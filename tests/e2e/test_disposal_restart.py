@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from config.settings import load_settings
+from config.loader import load_settings
 from domain.audit import ActionKind
 from domain.evening import EveningRecord
 from domain.model import OptionContract, Position, Right, StockPosition

@@ -77,3 +77,24 @@ def test_a_non_utf8_config_file_exits_2_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"config error: config='{user}': not UTF-8 text (at byte offset 36: invalid "
         "continuation byte); save the file as UTF-8"]
+
+
+def test_check_config_names_the_section_and_the_file_of_a_sectioned_value(tmp_path):
+    user = tmp_path / "c.toml"
+    user.write_text('[thresholds]\nt5_moneyness = 0.008\n')
+    result = run("check-config", "--config", str(user), env={"CLEANUP_IB_PORT": "4001"})
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if " t5_moneyness " in line)
+    assert "[thresholds]" in row and "0.008" in row and "file " in row
+    row = next(line for line in result.stdout.splitlines() if " ib_port " in line)
+    assert "[broker]" in row and "environment CLEANUP_IB_PORT" in row
+
+
+def test_a_key_given_twice_in_one_file_exits_2_with_one_line(tmp_path):
+    user = tmp_path / "c.toml"
+    user.write_text('t5_moneyness = 0.008\n[thresholds]\nt5_moneyness = 0.009\n')
+    result = run("check-config", "--config", str(user))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"config error: thresholds.t5_moneyness=0.009 (from file {user}): given twice, in [thresholds] and as "
+        "the flat key t5_moneyness: keep one of the two"]

@@ -156,7 +156,7 @@ for name in ("pykka", "ib_async", "requests", "psycopg2", "prometheus_client", "
 from datetime import date
 from gateways.calendar import MarketCalendar
 assert MarketCalendar().session(date(2026, 11, 27)).early_close
-from config.settings import load_settings
+from config.loader import load_settings
 load_settings(environ={})
 import ssl; ssl.create_default_context()
 import apprise; a = apprise.Apprise(); a.add("json://127.0.0.1:9/probe"); a.notify(body="probe")

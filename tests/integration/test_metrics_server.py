@@ -28,7 +28,7 @@ def test_served_on_loopback_and_parsable() -> None:
 def test_the_default_configuration_binds_the_endpoint_to_loopback_only() -> None:
     defaults = tomllib.loads((ROOT / "config" / "defaults.toml").read_text())
     settings = load_settings(environ={}).settings
-    assert defaults["metrics_host"] == settings.metrics_host == "127.0.0.1"
+    assert defaults["metrics"]["metrics_host"] == settings.metrics_host == "127.0.0.1"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

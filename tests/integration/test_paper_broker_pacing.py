@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from config.settings import default_values
+from config.loader import default_values
 from domain.execution import FILL_DELAY_SECONDS
 from domain.model import Execution, OptionContract, OrderType, Position, Right, Side
 from domain.pacing import Pacer, paced_rate

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from actors.base import MAX_TICK_LAG_SECONDS
 from actors.context import Roles
-from config.settings import load_settings
+from config.loader import load_settings
 from domain.messages import MarketUpdate
 from domain.model import OptionContract, Position, Quote, Right
 from domain.session import EASTERN, ExpirySession

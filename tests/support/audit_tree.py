@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.context import Roles
-from config.settings import load_settings
+from config.loader import load_settings
 from domain.audit import ActionKind, ActionRecord
 from domain.session import EASTERN, ExpirySession
 from gateways.audit.durable import DurableAuditLog

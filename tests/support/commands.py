@@ -11,7 +11,8 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from config.settings import Settings, load_settings
+from config.loader import load_settings
+from config.schema import Settings
 from domain.audit import ActionRecord
 from domain.mode import Mode
 from domain.model import OptionContract, Position, Quote

@@ -9,7 +9,8 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from config.settings import Settings
+from config.schema import Settings
+from config.sections import flatten_sections
 from domain.alerts import Alert
 from domain.clock import Clock
 from domain.mode import Mode
@@ -36,7 +37,8 @@ SHORT_PUT = "SPY 20261125 641P"
 # The order machinery these trees exercise (lagging reads, refused changes, failover, the breaker) starts at
 # T-5 on long calls, which the seed's rules close there; the side-aware rules, which sell longs from T-2 and
 # lapse the rest, have tests of their own. A test passes ``lapse_longs=True`` (or any key) to override.
-SEED_RULES = tomllib.loads((Path(__file__).resolve().parents[2] / "config" / "seed.toml").read_text())
+SEED_FILE = Path(__file__).resolve().parents[2] / "config" / "seed.toml"
+SEED_RULES = flatten_sections(tomllib.loads(SEED_FILE.read_text()), f"file {SEED_FILE}")
 
 PricesFactory = Callable[[Settings, IBBroker, Clock, Callable[[Alert], None]], PriceSource]
 

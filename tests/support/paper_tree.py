@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from config.settings import load_settings
+from config.loader import load_settings
 from domain.mode import Mode
 from domain.model import Position, StockPosition, WorkingOrder
 from gateways.audit.durable import DurableAuditLog

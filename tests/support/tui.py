@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from config import load_settings
-from config.settings import Settings
+from config.schema import Settings
 from domain.audit import ActionKind, ActionRecord
 from domain.commands import CommandReply
 from domain.model import OptionContract

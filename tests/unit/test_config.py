@@ -1,10 +1,15 @@
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from config import ConfigError, load_settings
-from config.settings import Settings, mask_dsn, settings_with
+from config.schema import Settings, mask_dsn, settings_with
+from config.sections import SECTIONS
 from domain.mode import Mode
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 def load(env=None, flags=None, path=None):
@@ -78,7 +83,7 @@ def test_secrets_are_masked_and_come_from_a_credentials_directory(tmp_path):
     (tmp_path / "db_password").write_text("hunter2\n")
     loaded = load({"CLEANUP_CREDENTIALS_DIR": str(tmp_path),
                    "CLEANUP_DB_DSN": "postgresql://trader:inline-secret@127.0.0.1:5432/trading_db"})
-    shown = "\n".join(f"{k} {v} {o}" for k, v, o in loaded.describe())
+    shown = "\n".join(" ".join(row) for row in loaded.describe())
     assert "hunter2" not in shown and "inline-secret" not in shown
     assert loaded.settings.secret("db_password") == "hunter2"
     assert "password=hunter2" in loaded.settings.database_dsn
@@ -192,3 +197,107 @@ def test_alert_urls_are_checked_by_apprise_at_load(urls, says):
 
 def test_alert_urls_apprise_accepts_load():
     assert load({"CLEANUP_ALERT_URLS": GOOD_URLS}).settings.secret("alert_urls") == GOOD_URLS
+
+
+def test_every_setting_is_in_exactly_one_section():
+    listed = [key for keys in SECTIONS.values() for key in keys]
+    assert sorted(listed) == sorted(Settings.model_fields)
+
+
+def test_the_shipped_files_hold_only_sections():
+    for name in ("defaults.toml", "seed.toml"):
+        data = tomllib.loads((CONFIG_DIR / name).read_text())
+        assert all(isinstance(value, dict) for value in data.values()), name
+        assert set(data) <= set(SECTIONS), name
+
+
+def test_a_sectioned_user_file(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_text('[service]\nmode = "active"\n[thresholds]\nt5_moneyness = 0.008\n[broker]\nib_port = 4001\n')
+    loaded = load(path=user)
+    assert loaded.settings.mode is Mode.ACTIVE and loaded.settings.t5_moneyness == 0.008
+    assert loaded.settings.ib_port == 4001 and loaded.settings.t30_moneyness == 0.02
+    assert loaded.origins["t5_moneyness"] == loaded.origins["ib_port"] == f"file {user}"
+
+
+def test_a_sectioned_json_user_file(tmp_path):
+    user = tmp_path / "user.json"
+    user.write_text(json.dumps({"execution": {"max_slippage": 0.05}, "mode": "active"}))
+    settings = load(path=user).settings
+    assert settings.max_slippage == 0.05 and settings.mode is Mode.ACTIVE
+
+
+def test_a_flat_user_file_and_flat_keys_beside_sections(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_text('t5_moneyness = 0.008\nlapse_longs = false\n[broker]\nib_port = 4001\n')
+    settings = load(path=user).settings
+    assert settings.t5_moneyness == 0.008 and not settings.lapse_longs and settings.ib_port == 4001
+
+
+def test_the_seed_file_restores_the_seed_rules():
+    settings = load(path=CONFIG_DIR / "seed.toml").settings
+    assert not settings.lapse_longs and settings.short_assignment_probability == 1.0
+    assert settings.dispose_assignments == "off" and not settings.ex_dividend_guard
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("user.toml", 't5_moneyness = 0.008\n[thresholds]\nt5_moneyness = 0.009\n'),
+    ("user.json", '{"thresholds": {"t5_moneyness": 0.009}, "t5_moneyness": 0.008}'),  # the section first
+])
+def test_a_key_given_flat_and_in_its_section_in_one_file_is_refused(tmp_path, name, text):
+    user = tmp_path / name
+    user.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load(path=user)
+    assert str(raised.value) == (
+        f"config error: thresholds.t5_moneyness={raised.value.value!r} (from file {user}): given twice, in "
+        "[thresholds] and as the flat key t5_moneyness: keep one of the two")
+
+
+def test_flat_in_one_layer_and_sectioned_in_another_is_layering(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_text('[thresholds]\nt5_moneyness = 0.008\n')
+    loaded = load({"CLEANUP_T5_MONEYNESS": "0.009"}, path=user)
+    assert loaded.settings.t5_moneyness == 0.009
+    assert loaded.origins["t5_moneyness"] == "environment CLEANUP_T5_MONEYNESS"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('[threshold]\nt5_moneyness = 0.008\n',
+     "config error: threshold={'t5_moneyness': 0.008} (from file USER): unknown section; the sections are service, "
+     "thresholds, "),
+    ('[thresholds]\nt5_moneynes = 0.008\n',
+     "config error: thresholds.t5_moneynes=0.008 (from file USER): not a setting of [thresholds]: unknown setting"),
+    ('[broker]\nt5_moneyness = 0.008\n',
+     "config error: broker.t5_moneyness=0.008 (from file USER): not a setting of [broker]: t5_moneyness belongs "
+     "in [thresholds]"),
+    ('[thresholds.t5]\nmoneyness = 0.008\n', "config error: thresholds.t5={'moneyness': 0.008} (from file USER)"),
+    ('t5_moneynes = 0.008\n', "config error: t5_moneynes=0.008 (from file USER): unknown setting"),
+])
+def test_an_unknown_section_or_key_is_named_in_one_line(tmp_path, text, says):
+    user = tmp_path / "user.toml"
+    user.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load(path=user)
+    assert str(raised.value).startswith(says.replace("USER", str(user))) and "\n" not in str(raised.value)
+
+
+def test_names_outside_the_files_stay_flat():
+    assert load({"CLEANUP_T5_MONEYNESS": "0.008"}).settings.t5_moneyness == 0.008
+    assert load(flags={"t5_moneyness": "0.007"}).settings.t5_moneyness == 0.007
+    with pytest.raises(ConfigError, match="CLEANUP_THRESHOLDS_T5_MONEYNESS='0.008': unknown setting"):
+        load({"CLEANUP_THRESHOLDS_T5_MONEYNESS": "0.008"})
+    with pytest.raises(ConfigError, match=r"thresholds.t5_moneyness='0.007' \(from command line\): unknown setting"):
+        load(flags={"thresholds.t5_moneyness": "0.007"})
+
+
+def test_describe_names_each_keys_section_and_origin(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_text('[thresholds]\nt5_moneyness = 0.008\n')
+    rows = {key: (section, value, origin) for section, key, value, origin in
+            load({"CLEANUP_IB_PORT": "4001"}, {"mode": "active"}, user).describe()}
+    assert rows["t5_moneyness"] == ("thresholds", "0.008", f"file {user}")
+    assert rows["ib_port"] == ("broker", "4001", "environment CLEANUP_IB_PORT")
+    assert rows["mode"] == ("service", "active", "command line")
+    assert rows["t30_moneyness"] == ("thresholds", "0.02", "defaults")
+    assert set(rows) == set(Settings.model_fields)

@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config.settings import load_settings
+from config.loader import load_settings
 from domain.closing_rules import ClosingRules
 from domain.policy import Close, StageAction, Warn, determine_actions
 from domain.stages import Thresholds

@@ -46,3 +46,15 @@ def test_no_module_imports_a_layer_above_its_own():
 def test_every_layer_is_found():  # a renamed package must not make the check above pass by finding nothing
     found = {_layer(path) for path in ROOT.rglob("*.py") if ".venv" not in path.parts}
     assert set(ORDER) <= found
+
+
+def test_every_first_party_import_names_a_module_that_exists():
+    # mypy runs with ignore_missing_imports (for third-party stubs), which also hides an import of a moved
+    # or deleted module of ours: this catches it.
+    import importlib.util
+
+    missing = sorted({f"{path.relative_to(ROOT)}: {name}" for path in ROOT.rglob("*.py")
+                      if _layer(path) in ORDER and ".venv" not in path.parts
+                      for name in _imports(path) if name.split(".")[0] in ORDER
+                      and importlib.util.find_spec(name) is None})
+    assert not missing, "\n".join(missing)

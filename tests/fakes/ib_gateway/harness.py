@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from ib_async import IB
 
-from config.settings import Settings, load_settings
+from config.loader import load_settings
+from config.schema import Settings
 from domain.model import Execution
 from gateways.broker import BrokerEvent, OrderEvent, OrderStatus
 from tests.fakes.ib_gateway.server import FakeIBGateway

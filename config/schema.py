@@ -1,22 +1,16 @@
-"""Layered configuration: defaults file < user file < CLEANUP_* environment < credentials < flags.
+"""The settings schema: every key, its type and range, and the checks across keys.
 
-pydantic validates the merged result. The layering is done here rather than by pydantic-settings'
-source chain because ``check-config`` must say which layer every value came from, and an error must
-name the layer (and the variable) that supplied the bad value.
+What a value may be lives here; where it comes from (defaults file < user file < environment <
+credentials < flags) is config/loader.py's job.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
-import os
 import re
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,12 +23,8 @@ from domain.ex_dividend import DividendSchedule
 from domain.mode import Mode
 from domain.stages import Thresholds
 
-DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
-ENV_PREFIX = "CLEANUP_"
-# Variables that steer the loader itself rather than naming a setting.
-LOADER_VARIABLES = {"CLEANUP_CONFIG", "CLEANUP_CREDENTIALS_DIR"}
 SECRET_KEYS = ("db_password", "telegram_bot_token", "alert_urls")
-
+UNKNOWN_SETTING = "unknown setting; see `cleanup-manager check-config` for the keys"
 
 @dataclass(frozen=True)
 class FloatRange:
@@ -59,7 +49,7 @@ class FloatRange:
 
 
 _MONEYNESS = FloatRange(0, 0.2, "a fraction", "e.g. 0.01 for 1%")
-# Every float setting and its range: one rule for all (tests/test_config.py checks none is missing).
+# Every float setting and its range: one rule for all (tests/unit/test_config.py checks none is missing).
 # Upper bounds too: a stale-quote limit of a day, or a 10-minute retry interval, is a disabled guard.
 FLOAT_RANGES: dict[str, FloatRange] = {
     "t30_moneyness": _MONEYNESS,
@@ -315,18 +305,6 @@ class Settings(BaseModel):
         return make_dsn(self.db_dsn, password=self.db_password.get_secret_value())
 
 
-@dataclass(frozen=True)
-class LoadedSettings:
-    settings: Settings
-    origins: Mapping[str, str] = field(default_factory=dict)
-
-    def describe(self) -> list[tuple[str, str, str]]:
-        """(key, masked value, origin) for every setting, in schema order."""
-        rows = []
-        for key in Settings.model_fields:
-            rows.append((key, masked_value(self.settings, key), self.origins.get(key, "defaults")))
-        return rows
-
 
 def masked_value(settings: Settings, key: str) -> str:
     value = getattr(settings, key)
@@ -343,96 +321,15 @@ def mask_dsn(dsn: str) -> str:
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1******", dsn)
 
 
-def _read_text(path: Path, key: str) -> str:
-    """A configuration or credential file as UTF-8 text, or one line saying why it cannot be read."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except OSError as error:
-        raise ConfigError(key, str(path), f"cannot read the file: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(key, str(path), f"not UTF-8 text (at byte offset {error.start}: {error.reason}); "
-                                          "save the file as UTF-8") from None
 
-
-def _read_user_file(path: Path) -> dict[str, Any]:
-    text = _read_text(path, "config")
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError("config", str(path), f"not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: "
-                                               f"{error}") from error
-    if not isinstance(data, dict):
-        raise ConfigError("config", str(path), "must hold one object of settings")
-    return data
-
-
-def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    values = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in LOADER_VARIABLES:
-            continue
-        key = name[len(ENV_PREFIX):].lower()
-        if key not in Settings.model_fields:
-            raise ConfigError(name, value, "unknown setting; see `cleanup-manager check-config` for the keys")
-        values[key] = value
-    return values
-
-
-def _from_credentials(directory: Path | None) -> dict[str, str]:
-    """Secrets as files named after their key, e.g. systemd's ``LoadCredential=db_password:...``."""
-    if directory is None or not directory.is_dir():
-        return {}
-    found = {key: _read_text(directory / key, key).strip() for key in SECRET_KEYS if (directory / key).is_file()}
-    # An empty file means "not set": systemd's LoadCredential= needs every file to exist.
-    return {key: value for key, value in found.items() if value}
-
-
-@functools.cache
-def default_values() -> Mapping[str, Any]:
-    """The embedded defaults (config/defaults.toml), before any other layer: for code with no settings at hand
-    (the paper broker built by a test) that must still agree with the service's."""
-    return MappingProxyType(tomllib.loads(DEFAULTS_FILE.read_text()))
-
-
-def load_settings(
-    config_path: Path | None = None,
-    flags: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> LoadedSettings:
-    """Merge every layer, validate, and return the settings with the origin of each value.
-
-    Raises ConfigError for the first bad value; the CLI prints it and exits with status 2.
-    """
-    environ = os.environ if environ is None else environ
-    layers: list[tuple[str, dict[str, Any]]] = [("defaults", dict(default_values()))]
-    config_path = config_path or (Path(environ["CLEANUP_CONFIG"]) if environ.get("CLEANUP_CONFIG") else None)
-    if config_path is not None:
-        layers.append((f"file {config_path}", _read_user_file(config_path)))
-    layers.append(("environment", _from_environment(environ)))
-    credentials = environ.get("CLEANUP_CREDENTIALS_DIR") or environ.get("CREDENTIALS_DIRECTORY")
-    layers.append(("credentials", _from_credentials(Path(credentials) if credentials else None)))
-    layers.append(("command line", dict(flags or {})))
-
-    merged: dict[str, Any] = {}
-    origins: dict[str, str] = {}
-    for origin, values in layers:
-        for key, value in values.items():
-            if key not in Settings.model_fields:
-                raise ConfigError(key, value, "unknown setting; see `cleanup-manager check-config` for the keys",
-                                  origin)
-            merged[key] = value
-            origins[key] = f"environment CLEANUP_{key.upper()}" if origin == "environment" else origin
-    return LoadedSettings(_validate(merged, origins), origins)
-
-
-def _validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
-    settings = _model(data, origins)
+def validate(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+    settings = validate_keys(data, origins)
     _check_threshold_order(settings, origins)
     _check_dividends(settings, origins)
     return settings
 
 
-def _model(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+def validate_keys(data: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
     """Every key on its own (types, ranges); ConfigError for the first bad one."""
     try:
         return Settings.model_validate(data)
@@ -476,17 +373,6 @@ def _check_dividends(settings: Settings, origins: Mapping[str, str]) -> None:
         raise ConfigError("dividends", settings.dividends, str(error), origins.get("dividends", "defaults")) from None
 
 
-def check_overrides(changes: Mapping[str, Any]) -> None:
-    """Each key a setting and each value valid on its own, e.g. a scenario's config block before it runs.
-
-    How values relate (t2 <= t5 <= t30) depends on the settings they are applied to, so that is
-    checked when they are, by settings_with. Raises ConfigError; the caller says where they came from.
-    """
-    for key, value in changes.items():
-        if key not in Settings.model_fields:
-            raise ConfigError(key, value, "unknown setting; see `cleanup-manager check-config` for the keys")
-    _model({**tomllib.loads(DEFAULTS_FILE.read_text()), **changes}, {})
-
 
 def settings_with(settings: Settings, **changes: Any) -> Settings:
     """A validated copy with some keys changed (runtime `set KEY VALUE`, simulation overrides)."""
@@ -495,4 +381,4 @@ def settings_with(settings: Settings, **changes: Any) -> Settings:
         secret = getattr(settings, key)
         data[key] = secret.get_secret_value() if secret is not None else None
     data.update(changes)
-    return _validate(data, {key: "command" for key in changes})
+    return validate(data, {key: "command" for key in changes})
