@@ -308,7 +308,7 @@ class Supervisor:
         except pykka.Timeout:
             log.error("actor %s did not stop within %g s: left behind", spec.role, spec.shutdown_seconds)
         except pykka.ActorDeadError:
-            pass
+            return  # it had stopped already (it crashed, or escalation stopped it): nothing to wait for
 
     def _escalate(self, reason: str) -> None:
         self.escalation_reason = reason
