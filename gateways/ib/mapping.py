@@ -130,9 +130,16 @@ def _owner(order_id: int, placed_by: int, client_id: int) -> str:
 
 
 def to_ib_order(request: OrderRequest, account: str) -> Order:
-    common = {"orderRef": request.order_ref, "tif": "DAY", "account": account}
-    if request.order_type is OrderType.MARKET:
-        return MarketOrder(request.side.value, request.quantity, **common)
-    if request.order_type is OrderType.LIMIT and request.limit_price is not None:
-        return LimitOrder(request.side.value, request.quantity, request.limit_price, **common)
-    raise ValueError(f"closing orders are LMT with a price or MKT, got {request.order_type} {request.limit_price}")
+    return day_order(request.side, request.quantity, request.order_type, request.limit_price, request.order_ref,
+                     account, "closing orders")
+
+
+def day_order(side: Side, quantity: int, order_type: OrderType, limit_price: float | None, order_ref: str | None,
+              account: str, what: str) -> Order:
+    """A DAY order for IB: a limit at its price or a market order; ``what`` names them in the refusal."""
+    common = {"orderRef": order_ref, "tif": "DAY", "account": account}
+    if order_type is OrderType.MARKET:
+        return MarketOrder(side.value, quantity, **common)
+    if order_type is OrderType.LIMIT and limit_price is not None:
+        return LimitOrder(side.value, quantity, limit_price, **common)
+    raise ValueError(f"{what} are LMT with a price or MKT, got {order_type} {limit_price}")

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from ib_async import IB, Contract, LimitOrder, MarketOrder, Order, Stock, Trade
+from ib_async import IB, Contract, Order, Stock, Trade
 from ib_async.util import UNSET_DOUBLE
 
 from domain.book import over_close
-from domain.model import OrderType, Side
+from domain.model import Side
 from domain.order_refs import is_cleanup_ref
 from gateways.broker import BrokerError, OrderRefused, OrderStatus, StockOrderRequest, StockOrderState
-from gateways.ib import codes
+from gateways.ib import codes, mapping
 from gateways.ib.outbox import Outbox
 
 
@@ -96,12 +96,8 @@ class StockOrders:
 
 
 def _order(request: StockOrderRequest, account: str) -> Order:
-    common = {"orderRef": request.order_ref, "tif": "DAY", "account": account}
-    if request.order_type is OrderType.MARKET:
-        return MarketOrder(request.side.value, request.shares, **common)
-    if request.order_type is OrderType.LIMIT and request.limit_price is not None:
-        return LimitOrder(request.side.value, request.shares, request.limit_price, **common)
-    raise ValueError(f"stock orders are LMT with a price or MKT, got {request.order_type} {request.limit_price}")
+    return mapping.day_order(request.side, request.shares, request.order_type, request.limit_price,
+                             request.order_ref, account, "stock orders")
 
 
 def _state(trade: Trade) -> StockOrderState:
